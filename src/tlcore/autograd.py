@@ -1,0 +1,486 @@
+"""Reverse-mode automatic differentiation: Tensor, Function, backward, no_grad.
+
+A ``Tensor`` wraps one array. A ``Function`` is one differentiable op written on raw
+arrays: ``forward(*arrays) -> array or tuple`` and ``backward(*grad_outputs) -> one
+gradient (or None) per input``. ``Function.__call__`` is the only place that does graph
+bookkeeping (DeZero's design), and ``backward`` below is the only place that walks it.
+
+The engine, not the op, takes care of:
+
+* reducing a broadcast gradient back to its input's shape (MyGrad's idea: done once);
+* checking that every gradient has its input's shape and dtype;
+* in-place safety: every tensor carries a version counter (shared with its views);
+  an in-place op bumps it, and backward refuses to use a node whose inputs or outputs
+  changed since the forward pass, instead of silently using corrupted saved arrays;
+* walking the graph iteratively (no recursion limit: a chain of 10,000 ops works) and
+  freeing it afterwards unless ``retain_graph=True``.
+
+There are no reference cycles: a tensor points to the Function that made it, the
+Function points to its inputs, never to its outputs. A finished graph is freed by
+reference counting alone.
+"""
+
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from tlcore import backend
+
+# ----------------------------------------------------------------------------- grad mode
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextmanager
+def _set_grad_enabled(mode):
+    previous = is_grad_enabled()
+    _state.grad_enabled = mode
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: ops inside it record no graph (thread-local, like PyTorch)."""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    """Context manager: turn graph recording back on inside a no_grad block."""
+    return _set_grad_enabled(True)
+
+
+# ----------------------------------------------------------------------------- Tensor
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the Function that made it.
+
+    ``data``: the numpy (or cupy) array. ``grad``: an array of the same shape and
+    dtype, or None. Leaves are tensors made by the user (no creator); only leaves that
+    require grad get ``.grad`` after backward, unless ``retain_grad()`` was called.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_creator", "_index", "_version",
+                 "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy array (op) Tensor defers to Tensor's reflected op
+
+    def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = backend.as_array(data, dtype=dtype, device=device)
+        self.grad = None
+        self._creator = None
+        self._index = 0
+        self._version = [0]
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._creator is None
+
+    @property
+    def creator(self):
+        """The Function that produced this tensor (None for a leaf)."""
+        return self._creator
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        return f"tensor({np.array2string(backend.to_device(self.data, 'cpu'), separator=', ')}" \
+               f", dtype={self.dtype}{extra})"
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __hash__(self):
+        return id(self)
+
+    # -- conversions -----------------------------------------------------------------
+    def numpy(self):
+        """The data as a numpy array (a copy from the GPU; the array itself on the CPU)."""
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor of one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self):
+        """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
+        out = Tensor.__new__(Tensor)
+        _init_result(out, self.data, False, None, 0)
+        out._version = self._version
+        return out
+
+    def to(self, device):
+        """This tensor on 'cpu' or 'cuda'. Differentiable: the gradient flows back."""
+        if backend.device_of(self.data) == backend.check_device(device):
+            return self
+        from tlcore.ops.shape import ToDevice  # ops sit above autograd
+        return ToDevice(device)(self)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not backend.is_floating(self.data.dtype):
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (as PyTorch does)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self._retains_grad = True
+        return self
+
+    # -- in-place ops (not differentiable: use them under no_grad or on data) ---------
+    def _check_inplace(self):
+        if self.requires_grad and is_grad_enabled():
+            kind = "leaf tensor" if self.is_leaf else "tensor that is part of a graph"
+            raise RuntimeError(
+                f"in-place operation on a {kind} that requires grad; wrap it in "
+                "tlcore.no_grad() (as an optimizer step does) or use the out-of-place op")
+        self._version[0] += 1
+
+    def _operand(self, other):
+        return other.data if isinstance(other, Tensor) else other
+
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place."""
+        self._check_inplace()
+        other = self._operand(other)
+        self.data += other if alpha == 1 else alpha * other
+        return self
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        self._check_inplace()
+        self.data *= self._operand(other)
+        return self
+
+    def div_(self, other):
+        self._check_inplace()
+        self.data /= self._operand(other)
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self._check_inplace()
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        self._check_inplace()
+        self.data[...] = self._operand(src)
+        return self
+
+    def __setitem__(self, index, value):
+        self._check_inplace()
+        if isinstance(index, Tensor):
+            index = index.data
+        self.data[index] = self._operand(value)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # -- backward --------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
+        backward(self, grad, retain_graph=retain_graph)
+
+    # Operators and methods (+, @, sum, exp, ...) are attached by tlcore.ops, which
+    # defines the Functions they call: see tlcore/ops/__init__.py.
+
+
+def _init_result(out, data, requires_grad, creator, index):
+    """Fill a Tensor made with Tensor.__new__ (the fast path for op results)."""
+    out.data = data
+    out.grad = None
+    out.requires_grad = requires_grad
+    out._creator = creator
+    out._index = index
+    out._version = [0]
+    out._retains_grad = False
+
+
+def tensor(data, requires_grad=False, dtype=None, device="cpu"):
+    """Make a leaf tensor. Python floats and lists default to float32, like PyTorch."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+# ----------------------------------------------------------------------------- Function
+
+
+class Function:
+    """One differentiable op: subclasses define ``forward`` and ``backward`` on raw arrays.
+
+    Non-tensor settings (an axis, a slope) go to ``__init__``; tensors go to the call:
+    ``Sum(axis=1)(x)``. ``forward`` saves on ``self`` what ``backward`` needs, and may
+    read ``self.needs_input_grad`` (one bool per input) to skip work. ``backward``
+    receives one gradient per output and returns one per input (a tuple when there are
+    several inputs); None means "no gradient for this input". It may return a gradient
+    of the broadcast shape: the engine reduces it.
+
+    Set ``is_view = True`` on ops whose output may share memory with their first input
+    (reshape, transpose, basic indexing): the output then shares the input's version
+    counter, so an in-place change through either one is detected.
+    """
+
+    is_view = False
+
+    def __call__(self, *inputs):
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        record = is_grad_enabled() and any(
+            isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        if record:
+            self.needs_input_grad = tuple(
+                isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        outputs = self.forward(*arrays)
+        single = not isinstance(outputs, tuple)
+        if single:
+            outputs = (outputs,)
+        results = []
+        for index, data in enumerate(outputs):
+            out = Tensor.__new__(Tensor)
+            _init_result(out, data, record, self if record else None, index)
+            results.append(out)
+        if self.is_view and isinstance(inputs[0], Tensor):
+            for out in results:
+                out._version = inputs[0]._version
+        if record:
+            self._inputs = inputs
+            self._input_versions = tuple(
+                x._version[0] if isinstance(x, Tensor) else 0 for x in inputs)
+            self._output_boxes = tuple(out._version for out in results)
+            self._output_meta = tuple((data.shape, data.dtype) for data in outputs)
+        return results[0] if single else tuple(results)
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    # -- used by the backward pass ----------------------------------------------------
+    def _check_versions(self):
+        for i, x in enumerate(self._inputs):
+            if isinstance(x, Tensor) and x._version[0] != self._input_versions[i]:
+                raise RuntimeError(
+                    f"input {i} of {self.name} (shape {x.shape}) was modified in place after "
+                    f"the forward pass (version {x._version[0]}, expected "
+                    f"{self._input_versions[i]}): its gradient would be wrong. Do the "
+                    "in-place change after backward, or on a copy.")
+        for i, box in enumerate(self._output_boxes):
+            if box[0] != 0 and not self.is_view:
+                raise RuntimeError(
+                    f"output {i} of {self.name} was modified in place after the forward "
+                    "pass: its gradient would be wrong.")
+
+    def _release(self):
+        """Free saved arrays and links to inputs (graph freed after backward)."""
+        self.__dict__.clear()
+        self._inputs = None
+
+
+# ----------------------------------------------------------------------------- backward
+
+
+def _reduce_to_shape(grad, shape, fn, index):
+    """Sum a broadcast gradient back to its input's shape."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise _shape_error(grad, shape, fn, index)
+    axes = list(range(extra))
+    for axis, size in enumerate(shape):
+        gsize = grad.shape[extra + axis]
+        if size == 1 and gsize != 1:
+            axes.append(extra + axis)
+        elif size != gsize:
+            raise _shape_error(grad, shape, fn, index)
+    grad = grad.sum(axis=tuple(axes), keepdims=False)
+    return grad.reshape(shape)
+
+
+def _shape_error(grad, shape, fn, index):
+    return RuntimeError(
+        f"{fn.name}.backward returned a gradient of shape {grad.shape} for input {index}, "
+        f"whose shape is {shape}, and the two are not broadcast-compatible")
+
+
+def _check_grad(grad, x, fn, index):
+    """Shape (after broadcast reduction) and dtype check of one gradient an op returned."""
+    if not hasattr(grad, "shape"):
+        raise RuntimeError(f"{fn.name}.backward returned {type(grad).__name__} for input "
+                           f"{index}; expected an array")
+    grad = _reduce_to_shape(grad, x.data.shape, fn, index)
+    if grad.dtype != x.data.dtype:
+        # Mixed-precision inputs: the op computed in the promoted dtype; the gradient of
+        # the lower-precision input is cast back. Any other mismatch is a bug in the op.
+        if grad.dtype.kind != "f" or not backend.is_floating(x.data.dtype):
+            raise RuntimeError(f"{fn.name}.backward returned dtype {grad.dtype} for input "
+                               f"{index}, whose dtype is {x.data.dtype}")
+        grad = grad.astype(x.data.dtype)
+    return grad
+
+
+def _topological_order(root):
+    """Functions reachable from root's creator, each after every Function that uses its
+    outputs (iterative depth-first post-order, reversed: HIPS autograd's approach)."""
+    order, visited = [], set()
+    stack = [(root._creator, False)]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        if fn._inputs is None:
+            raise RuntimeError(
+                "trying to backward through the graph a second time: its saved arrays "
+                "were freed by the first backward. Pass retain_graph=True to the first "
+                "backward if you need two.")
+        stack.append((fn, True))
+        for x in fn._inputs:
+            if isinstance(x, Tensor) and x._creator is not None and id(x._creator) not in visited:
+                stack.append((x._creator, False))
+    order.reverse()
+    return order
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Backpropagate from ``root``: accumulate gradients into the leaves' ``.grad``."""
+    if not root.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad "
+                           "(no input of its graph has requires_grad=True)")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a scalar (one-element) tensor; this one "
+                f"has shape {root.shape}. Pass grad= of that shape, e.g. y.backward(ones).")
+        grad = backend.array_module(root.data).ones_like(root.data)
+    else:
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        xp = backend.array_module(root.data)
+        grad = xp.asarray(grad, dtype=root.dtype)
+        if grad.shape != root.shape:
+            raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")
+
+    if root._creator is None:  # backward on a leaf: d root / d root = grad
+        _accumulate_leaf(root, grad, ())
+        return
+
+    pending = {id(root._creator): [None] * len(root._creator._output_meta)}
+    pending[id(root._creator)][root._index] = grad
+    if root._retains_grad:
+        root.grad = grad if root.grad is None else root.grad + grad
+
+    for fn in _topological_order(root):
+        grad_outputs = pending.pop(id(fn), None)
+        if grad_outputs is None:  # every consumer returned None for its outputs
+            if not retain_graph:
+                fn._release()
+            continue
+        fn._check_versions()
+        for i, g in enumerate(grad_outputs):
+            if g is None:  # an output that did not reach the root: zero gradient
+                shape, dtype = fn._output_meta[i]
+                xp = backend.array_module(next(a for a in grad_outputs if a is not None))
+                grad_outputs[i] = xp.zeros(shape, dtype)
+        grads = fn.backward(*grad_outputs)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        inputs = fn._inputs
+        if len(grads) != len(inputs):
+            raise RuntimeError(f"{fn.name}.backward returned {len(grads)} gradients for "
+                               f"{len(inputs)} inputs")
+        for index, (x, g) in enumerate(zip(inputs, grads)):
+            if g is None or not isinstance(x, Tensor) or not x.requires_grad:
+                continue
+            g = _check_grad(g, x, fn, index)
+            creator = x._creator
+            if creator is None:
+                _accumulate_leaf(x, g, grad_outputs)
+                continue
+            slots = pending.get(id(creator))
+            if slots is None:
+                slots = pending[id(creator)] = [None] * len(creator._output_meta)
+            previous = slots[x._index]
+            slots[x._index] = g if previous is None else previous + g
+            if x._retains_grad:
+                x.grad = g.copy() if x.grad is None else x.grad + g
+        if not retain_graph:
+            fn._release()
+
+
+def _accumulate_leaf(x, g, grad_outputs):
+    if x.grad is None:
+        # A gradient passed straight through (d(a+b)/da = upstream) may be shared with
+        # another leaf: copy it, so that an in-place change of one .grad leaves the other.
+        if any(g is go for go in grad_outputs):
+            g = g.copy()
+        x.grad = g
+    else:
+        x.grad = x.grad + g

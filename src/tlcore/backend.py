@@ -1,0 +1,75 @@
+"""The array world: numpy on the CPU, cupy on the GPU, and tlcore's dtype rules.
+
+Dtype rules (tested in tests/test_dtypes.py):
+
+* Float data given to ``tlcore.tensor`` defaults to float32, as in PyTorch; integer and
+  bool data keep numpy's dtype (int64, bool).
+* Two tensors (or a tensor and an array) combine with numpy's promotion:
+  float32 with float64 gives float64.
+* A Python scalar is *weak* (numpy 2, NEP 50): ``x * 2.0`` keeps x's dtype.
+* Only floating-point tensors can require grad; a gradient always has the dtype of
+  the tensor it belongs to.
+
+cupy is imported only when a GPU array or the "cuda" device is actually used.
+"""
+
+import numpy as np
+
+DEFAULT_FLOAT = np.float32
+DEVICES = ("cpu", "cuda")
+
+
+def _cupy():
+    """Import cupy on first use, with an error that says how to get it."""
+    try:
+        import cupy
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise RuntimeError(
+            "device 'cuda' needs CuPy: pip install 'tlcore[gpu]' (cupy-cuda12x)"
+        ) from exc
+    return cupy
+
+
+def array_module(array):
+    """numpy for a numpy array (or scalar), cupy for a cupy array."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return np
+    return _cupy().get_array_module(array)
+
+
+def device_of(array):
+    """'cpu' or 'cuda'."""
+    return "cpu" if array_module(array) is np else "cuda"
+
+
+def check_device(device):
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    return device
+
+
+def to_device(array, device):
+    """Copy an array to 'cpu' (numpy) or 'cuda' (cupy); no copy if it is already there."""
+    check_device(device)
+    if device == "cpu":
+        return array if isinstance(array, np.ndarray) else _cupy().asnumpy(array)
+    return _cupy().asarray(array)
+
+
+def as_array(data, dtype=None, device="cpu"):
+    """Make the array a new tensor holds, applying the default float dtype."""
+    check_device(device)
+    xp = np if device == "cpu" else _cupy()
+    if dtype is not None:
+        return xp.asarray(data, dtype=dtype)
+    array = xp.asarray(data)
+    if array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)) and (
+        device == "cpu" or not isinstance(data, xp.ndarray)
+    ):
+        # Python floats and lists default to float32; an array keeps its own dtype.
+        array = array.astype(DEFAULT_FLOAT)
+    return array
+
+
+def is_floating(dtype):
+    return np.dtype(dtype).kind == "f"

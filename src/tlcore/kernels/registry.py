@@ -1,0 +1,137 @@
+"""One dispatcher for the hot-path kernels, each with several implementations.
+
+A kernel is a pure function on raw arrays, registered under (op, backend)::
+
+    @register("grad_reverse_backward", "numpy")
+    def grad_reverse_backward(grad, lambda_, out=None): ...
+
+    kernel = get("grad_reverse_backward", grad)   # picks the backend for these arrays
+
+Backends: "numpy" (reference.py, always there), "numba" (numba_cpu.py), "native" (the
+compiled Cython module, native.py), "cupy" (cupy_gpu.py). The optional ones are
+imported on first use, never at ``import tlcore``; one that fails to import is simply
+not available, and ``unavailable()`` says why.
+
+Choice: GPU arrays go to "cupy". CPU arrays go to the backend forced by ``use(name)``
+(thread-local) or by the ``TLCORE_KERNELS`` environment variable, else to the first
+available backend of ``CPU_PREFERENCE`` that implements the op. A backend implements a
+subset of the ops; an op it lacks runs the numpy reference.
+"""
+
+import importlib
+import importlib.util
+import os
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+BACKENDS = ("numpy", "numba", "native", "cupy")
+_MODULES = {
+    "numpy": "tlcore.kernels.reference",
+    "numba": "tlcore.kernels.numba_cpu",
+    "native": "tlcore.kernels.native",
+    "cupy": "tlcore.kernels.cupy_gpu",
+}
+# Fastest first, for CPU arrays. numpy leads until the native kernels issue measures
+# where numba and the Cython module win (bench/kernels.py).
+CPU_PREFERENCE = ("numpy", "native", "numba")
+
+_kernels = {}  # (op, backend) -> function
+_loaded = {}  # backend -> None if loaded, or the reason it is unavailable
+_forced = threading.local()
+
+
+def register(op, backend):
+    """Decorator: make ``fn`` the ``backend`` implementation of kernel ``op``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+    def decorate(fn):
+        _kernels[(op, backend)] = fn
+        return fn
+
+    return decorate
+
+
+def _load(backend):
+    """Import a backend's module once; return None if it works, else the reason."""
+    if backend not in _loaded:
+        if backend == "cupy" and not _module_exists("cupy"):
+            _loaded[backend] = "cupy is not installed (pip install 'tlcore[gpu]')"
+            return _loaded[backend]
+        try:
+            importlib.import_module(_MODULES[backend])
+            _loaded[backend] = None
+        except Exception as exc:  # ImportError, or a broken build: report, don't crash
+            _loaded[backend] = f"{type(exc).__name__}: {exc}"
+    return _loaded[backend]
+
+
+def _module_exists(name):
+    return importlib.util.find_spec(name) is not None
+
+
+def available():
+    """The backends this machine has, e.g. ['numpy', 'numba', 'native']."""
+    return [b for b in BACKENDS if _load(b) is None]
+
+
+def unavailable():
+    """{backend: reason} for the backends this machine lacks."""
+    return {b: _load(b) for b in BACKENDS if _load(b) is not None}
+
+
+def ops(backend=None):
+    """The kernel names registered (for one backend, or for any)."""
+    if backend is not None:
+        _load(backend)
+    return sorted({op for op, b in _kernels if backend is None or b == backend})
+
+
+def _check_backend(name):
+    if name not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {name!r}; choose one of {BACKENDS}")
+    reason = _load(name)
+    if reason is not None:
+        raise RuntimeError(f"kernel backend {name!r} is not available on this machine: {reason}")
+    return name
+
+
+@contextmanager
+def use(name):
+    """Force one backend for CPU kernels in this thread: ``with use("numba"): ...``."""
+    _check_backend(name)
+    previous = getattr(_forced, "name", None)
+    _forced.name = name
+    try:
+        yield
+    finally:
+        _forced.name = previous
+
+
+def forced():
+    """The backend forced by use() or TLCORE_KERNELS, or None."""
+    name = getattr(_forced, "name", None)
+    if name is None:
+        name = os.environ.get("TLCORE_KERNELS") or None
+        if name is not None:
+            _check_backend(name)
+    return name
+
+
+def get(op, *arrays):
+    """The implementation of ``op`` to run on these arrays."""
+    on_gpu = any(not isinstance(a, (np.ndarray, np.generic)) and hasattr(a, "__cuda_array_interface__")
+                 for a in arrays)
+    if on_gpu:
+        candidates = ("cupy",)
+    else:
+        name = forced()
+        candidates = (name, "numpy") if name is not None else CPU_PREFERENCE
+    for backend in candidates:
+        if _load(backend) is None and (op, backend) in _kernels:
+            return _kernels[(op, backend)]
+    if on_gpu:
+        raise RuntimeError(f"kernel {op!r} has no cupy implementation")
+    raise KeyError(f"no kernel named {op!r}; registered: {ops()}")

@@ -1,0 +1,82 @@
+"""Activations: tanh, sigmoid, relu, leaky_relu, and the numerically stable softmax
+and log_softmax."""
+
+import numpy as np
+
+from tlcore.autograd import Function
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, g):  # d tanh = 1 - tanh^2
+        return g * (1 - self.out * self.out)
+
+
+class Sigmoid(Function):
+    """sigmoid(x) = 1/(1+e^-x), computed as (1 + tanh(x/2)) / 2: no overflow for any x."""
+
+    def forward(self, x):
+        self.out = 0.5 * np.tanh(0.5 * x) + 0.5
+        return self.out
+
+    def backward(self, g):  # d sigmoid = sigmoid (1 - sigmoid)
+        return g * self.out * (1 - self.out)
+
+
+class ReLU(Function):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+
+    def forward(self, x):
+        self.positive = x > 0
+        return x * self.positive
+
+    def backward(self, g):
+        return g * self.positive
+
+
+class LeakyReLU(Function):
+    """x for x > 0, slope * x otherwise (PyTorch's default slope 0.01)."""
+
+    def __init__(self, negative_slope=0.01):
+        self.slope = negative_slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return np.where(self.positive, x, self.slope * x)
+
+    def backward(self, g):
+        return np.where(self.positive, g, self.slope * g)
+
+
+class Softmax(Function):
+    """softmax(x)_i = e^(x_i - max x) / sum_j e^(x_j - max x) along ``axis``."""
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.out = e / e.sum(axis=self.axis, keepdims=True)
+        return self.out
+
+    def backward(self, g):  # J^T g = s * (g - sum(g * s))
+        s = self.out
+        return s * (g - (g * s).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """log_softmax(x) = x - max x - log sum e^(x - max x) along ``axis``."""
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        self.out = shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
+        return self.out
+
+    def backward(self, g):  # J^T g = g - softmax * sum(g)
+        return g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True)

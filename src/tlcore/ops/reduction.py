@@ -1,0 +1,120 @@
+"""Reductions: sum, mean, max, min, logsumexp (axis: None, an int or a tuple; keepdims).
+
+max and min send the whole gradient to the *first* extreme element in row-major order
+of the reduced axes (numpy's argmax convention), so ties are broken deterministically.
+"""
+
+import numpy as np
+
+from tlcore.autograd import Function
+
+
+def normalize_axes(axis, ndim):
+    """axis (None, int or tuple) -> sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+        result.append(int(a) % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"axis {axis} repeats an axis")
+    return tuple(sorted(result))
+
+
+def expand_to(g, shape, axes, keepdims):
+    """Broadcast a reduced gradient back over the reduced axes (a read-only view)."""
+    if not keepdims:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.shape = x.shape
+        self.axes = normalize_axes(self.axis, x.ndim)
+        return np.asarray(x.sum(axis=self.axes, keepdims=self.keepdims))
+
+    def backward(self, g):  # d sum / dx_i = 1
+        return expand_to(g, self.shape, self.axes, self.keepdims)
+
+
+class Mean(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.shape = x.shape
+        self.axes = normalize_axes(self.axis, x.ndim)
+        self.count = int(np.prod([x.shape[a] for a in self.axes]))
+        if self.count == 0:
+            raise ValueError(f"mean over an empty axis of a tensor of shape {x.shape}")
+        return np.asarray(x.mean(axis=self.axes, keepdims=self.keepdims))
+
+    def backward(self, g):  # d mean / dx_i = 1/count
+        return expand_to(g / self.count, self.shape, self.axes, self.keepdims)
+
+
+class _Extreme(Function):
+    """max or min: the reduced axes are moved last and flattened, then arg-reduced."""
+
+    arg = None  # np.argmax or np.argmin
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.name.lower()} of an empty tensor")
+        self.shape = x.shape
+        self.axes = normalize_axes(self.axis, x.ndim)
+        kept = [a for a in range(x.ndim) if a not in self.axes]
+        self.perm = kept + list(self.axes)
+        self.kept_shape = tuple(x.shape[a] for a in kept)
+        moved = x.transpose(self.perm).reshape(self.kept_shape + (-1,))
+        self.index = type(self).arg(moved, axis=-1)[..., None]  # first extreme element
+        out = np.take_along_axis(moved, self.index, axis=-1)[..., 0]
+        if self.keepdims:
+            out = out.reshape(tuple(1 if a in self.axes else n for a, n in enumerate(x.shape)))
+        return out
+
+    def backward(self, g):
+        flat = np.zeros(self.kept_shape + (int(np.prod([self.shape[a] for a in self.axes])),),
+                        dtype=g.dtype)
+        np.put_along_axis(flat, self.index, g.reshape(self.kept_shape + (1,)), axis=-1)
+        moved = flat.reshape(tuple(self.shape[a] for a in self.perm))
+        return moved.transpose(np.argsort(self.perm))
+
+
+class Max(_Extreme):
+    arg = staticmethod(np.argmax)
+
+
+class Min(_Extreme):
+    arg = staticmethod(np.argmin)
+
+
+class LogSumExp(Function):
+    """log sum_i e^(x_i), stably: m + log sum e^(x_i - m) with m = max x."""
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x = x
+        self.axes = normalize_axes(self.axis, x.ndim)
+        m = x.max(axis=self.axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf rows: avoid inf - inf
+        self.out_kept = m + np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True))
+        return self.out_kept if self.keepdims else self.out_kept.reshape(
+            tuple(n for a, n in enumerate(x.shape) if a not in self.axes))
+
+    def backward(self, g):  # d lse / dx_i = softmax(x)_i
+        if not self.keepdims:
+            g = np.expand_dims(g, self.axes)
+        return g * np.exp(self.x - self.out_kept)
