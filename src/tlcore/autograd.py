@@ -384,6 +384,11 @@ def _check_grad(grad, x, fn, index):
     return grad
 
 
+_FREED = ("trying to backward through the graph a second time: its saved arrays were "
+          "freed by the first backward. Pass retain_graph=True to the first backward if "
+          "you need two.")
+
+
 def _topological_order(root):
     """Functions reachable from root's creator, each after every Function that uses its
     outputs (iterative depth-first post-order, reversed: HIPS autograd's approach)."""
@@ -398,10 +403,7 @@ def _topological_order(root):
             continue
         visited.add(id(fn))
         if fn._inputs is None:
-            raise RuntimeError(
-                "trying to backward through the graph a second time: its saved arrays "
-                "were freed by the first backward. Pass retain_graph=True to the first "
-                "backward if you need two.")
+            raise RuntimeError(_FREED)
         stack.append((fn, True))
         for x in fn._inputs:
             if isinstance(x, Tensor) and x._creator is not None and id(x._creator) not in visited:
@@ -429,9 +431,11 @@ def backward(root, grad=None, retain_graph=False):
             raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")
 
     if root._creator is None:  # backward on a leaf: d root / d root = grad
-        _accumulate_leaf(root, grad, ())
+        _accumulate_leaf(root, grad, (grad,))
         return
 
+    if root._creator._inputs is None:
+        raise RuntimeError(_FREED)
     pending = {id(root._creator): [None] * len(root._creator._output_meta)}
     pending[id(root._creator)][root._index] = grad
     if root._retains_grad:
@@ -477,9 +481,10 @@ def backward(root, grad=None, retain_graph=False):
 
 def _accumulate_leaf(x, g, grad_outputs):
     if x.grad is None:
-        # A gradient passed straight through (d(a+b)/da = upstream) may be shared with
-        # another leaf: copy it, so that an in-place change of one .grad leaves the other.
-        if any(g is go for go in grad_outputs):
+        # A leaf's .grad must be its own writeable array: not the upstream gradient
+        # passed straight through (d(a+b)/da = upstream, shared with b), nor a view
+        # (a read-only broadcast, a slice of another gradient).
+        if not g.flags.owndata or any(g is go for go in grad_outputs):
             g = g.copy()
         x.grad = g
     else:

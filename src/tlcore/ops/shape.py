@@ -37,7 +37,9 @@ class Permute(Function):
         self.axes = tuple(axes)
 
     def forward(self, x):
-        if sorted(a % max(x.ndim, 1) for a in self.axes) != list(range(x.ndim)):
+        n = x.ndim
+        if len(self.axes) != n or any(not -n <= a < n for a in self.axes) or \
+                sorted(a % n for a in self.axes) != list(range(n)):
             raise ValueError(f"permute: axes {self.axes} are not a permutation of the "
                              f"{x.ndim} axes of a tensor of shape {x.shape}")
         return x.transpose(self.axes)
@@ -104,6 +106,11 @@ class Concat(Function):
     def forward(self, *xs):
         if not xs:
             raise ValueError("concat needs at least one tensor")
+        ndim = xs[0].ndim
+        if any(x.ndim != ndim for x in xs) or not -ndim <= self.axis < ndim:
+            raise ValueError(f"concat along axis {self.axis}: shapes {[x.shape for x in xs]} "
+                             "do not match (each needs the same number of axes, and the "
+                             "axis must be one of them)")
         self.splits = np.cumsum([x.shape[self.axis] for x in xs])[:-1]
         try:
             return np.concatenate(xs, axis=self.axis)

@@ -1,0 +1,383 @@
+"""End-to-end benchmark: train a small MLP with tlcore, hand-written numpy and PyTorch.
+
+What it measures
+----------------
+The time of one training epoch of an MLP 64-128-128-10 (ReLU, softmax cross-entropy,
+plain SGD with lr 0.05, batch 64, float32) on data shaped like the digits set
+(1,797 samples x 64 features, 10 classes): 29 steps per epoch. It compares
+
+* ``numpy``  - forward and backward written out by hand: the floor, no engine at all;
+* ``tlcore`` - the same network through tlcore's autograd (ops.linear, ops.relu,
+  ops.cross_entropy, loss.backward());
+* ``torch``  - PyTorch on the CPU with one thread, where it is installed.
+
+The three do the same arithmetic on the same arrays (same data, same initial weights,
+same minibatch order), so the difference between tlcore and numpy is tlcore's overhead:
+building the graph, walking it backwards, the checks. The goal set by the issue:
+tlcore's epoch within 1.3x of hand-written numpy's.
+
+How it works
+------------
+1. Check first: from identical initial weights, one epoch of each implementation must
+   give the same weights (max |difference| <= 1e-4), or the script stops with an error.
+2. Time: one warm-up epoch each, then ``--repeats`` rounds; in each round every
+   implementation trains one epoch (round-robin, starting with a different one each
+   round), so that machine noise falls on all of them alike. The median epoch time is
+   reported, with steps per second and the ratio to numpy.
+3. Print a table and write a JSON file with the numbers, the settings and the machine.
+
+Thread settings are left as they are, except PyTorch's (set to 1 thread, as the issue
+asks). numpy and tlcore share numpy's BLAS; its thread count is reported when
+threadpoolctl is installed.
+
+Run it from the repository root::
+
+    python bench/mlp.py                      # 30 rounds, writes bench/results/mlp.json
+    python bench/mlp.py --repeats 50 --json /tmp/mlp.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import tlcore
+from tlcore import ops
+
+try:
+    import torch
+except ImportError:  # PyTorch is optional: the benchmark runs without it
+    torch = None
+
+# ----------------------------------------------------------------------------- settings
+
+SIZES = (64, 128, 128, 10)  # input, hidden, hidden, classes
+N_SAMPLES = 1797            # the digits set: 1,797 images of 8x8 pixels
+BATCH = 64
+LR = 0.05
+SEED = 0
+TOLERANCE = 1e-4            # max |weight difference| allowed after one epoch
+DTYPE = np.float32
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_data(seed=SEED):
+    """Random data shaped like the digits: pixels 0..16, standardised per feature.
+
+    Returns X (1797, 64) float32 and y (1797,) int64 labels 0..9.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 17, size=(N_SAMPLES, SIZES[0])).astype(DTYPE)
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1)
+    y = rng.integers(0, SIZES[-1], size=N_SAMPLES).astype(np.int64)
+    return X.astype(DTYPE), y
+
+
+def make_batches(X, y, seed=SEED):
+    """One shuffled pass over the data, cut into minibatches of BATCH (the last one
+    smaller: 1797 = 28 * 64 + 5, so 29 steps). Every implementation and every epoch
+    uses this same order. The batches are copied out once, here, so that the timing
+    measures training and not indexing."""
+    order = np.random.default_rng(seed + 1).permutation(len(X))
+    return [(np.ascontiguousarray(X[order[i:i + BATCH]]), y[order[i:i + BATCH]])
+            for i in range(0, len(X), BATCH)]
+
+
+def init_params(seed=SEED):
+    """PyTorch's nn.Linear default initialisation: W and b drawn from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)). A list [W1, b1, W2, b2, W3, b3], W as (out, in)."""
+    rng = np.random.default_rng(seed + 2)
+    params = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(DTYPE))
+        params.append(rng.uniform(-bound, bound, size=fan_out).astype(DTYPE))
+    return params
+
+
+# ----------------------------------------------------------------------------- numpy
+
+
+class NumpyMLP:
+    """The MLP with forward and backward written by hand: the fastest honest numpy.
+
+    Same math as the engines: h = relu(x W^T + b), loss = mean(-log softmax(z)[y]).
+    Temporaries are reused in place where that saves an allocation; the loss value is
+    computed as the engines compute it, although nothing here reads it.
+    """
+
+    name = "numpy"
+
+    def __init__(self, params):
+        self.params = [p.copy() for p in params]
+
+    @staticmethod
+    def wrap(batches):
+        return batches  # raw arrays, as they are
+
+    def step(self, x, y):
+        W1, b1, W2, b2, W3, b3 = self.params
+        n = len(y)
+        rows = np.arange(n)
+        # forward
+        h1 = x @ W1.T
+        h1 += b1
+        np.maximum(h1, 0, out=h1)
+        h2 = h1 @ W2.T
+        h2 += b2
+        np.maximum(h2, 0, out=h2)
+        z = h2 @ W3.T
+        z += b3
+        z -= z.max(axis=1, keepdims=True)           # shifted logits
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        self.loss = (np.log(total[:, 0]) - z[rows, y]).mean()
+        # backward: dL/dz = (softmax(z) - onehot(y)) / n
+        dz = e
+        dz /= total
+        dz[rows, y] -= 1
+        dz /= n
+        gW3, gb3 = dz.T @ h2, dz.sum(axis=0)
+        dh2 = dz @ W3
+        dh2 *= h2 > 0                                # relu': h2 > 0 iff pre-activation > 0
+        gW2, gb2 = dh2.T @ h1, dh2.sum(axis=0)
+        dh1 = dh2 @ W2
+        dh1 *= h1 > 0
+        gW1, gb1 = dh1.T @ x, dh1.sum(axis=0)
+        # SGD: p -= lr * grad, without a temporary
+        for p, g in zip(self.params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+            g *= LR
+            p -= g
+
+    def weights(self):
+        return self.params
+
+
+# ----------------------------------------------------------------------------- tlcore
+
+
+class TlcoreMLP:
+    """The MLP through tlcore's autograd: parameters are leaf tensors, updated in place
+    under no_grad (there is no nn/optim yet)."""
+
+    name = "tlcore"
+
+    def __init__(self, params):
+        self.params = [tlcore.tensor(p.copy(), requires_grad=True) for p in params]
+
+    @staticmethod
+    def wrap(batches):
+        return [(tlcore.tensor(x), tlcore.tensor(y)) for x, y in batches]
+
+    def step(self, x, y):
+        W1, b1, W2, b2, W3, b3 = self.params
+        h = ops.relu(ops.linear(x, W1, b1))
+        h = ops.relu(ops.linear(h, W2, b2))
+        loss = ops.cross_entropy(ops.linear(h, W3, b3), y)
+        loss.backward()
+        with tlcore.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-LR)
+                p.grad = None
+
+    def weights(self):
+        return [p.numpy() for p in self.params]
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+class TorchMLP:
+    """The MLP in PyTorch (CPU, 1 thread), written the same way as the tlcore one."""
+
+    name = "torch"
+
+    def __init__(self, params):
+        self.params = [torch.tensor(p, requires_grad=True) for p in params]
+
+    @staticmethod
+    def wrap(batches):
+        return [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+
+    def step(self, x, y):
+        F = torch.nn.functional
+        W1, b1, W2, b2, W3, b3 = self.params
+        h = F.relu(F.linear(x, W1, b1))
+        h = F.relu(F.linear(h, W2, b2))
+        loss = F.cross_entropy(F.linear(h, W3, b3), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-LR)
+                p.grad = None
+
+    def weights(self):
+        return [p.detach().numpy() for p in self.params]
+
+
+# ----------------------------------------------------------------------------- harness
+
+
+def implementations():
+    impls = [NumpyMLP, TlcoreMLP]
+    if torch is not None:
+        torch.set_num_threads(1)
+        impls.append(TorchMLP)
+    return impls
+
+
+def epoch(model, batches):
+    """Train one epoch; return its wall time in seconds."""
+    start = time.perf_counter()
+    for x, y in batches:
+        model.step(x, y)
+    return time.perf_counter() - start
+
+
+def check_agreement(impls, params, batches):
+    """One epoch of each implementation from the same weights: the weights must agree
+    with numpy's to TOLERANCE. Returns {name: max |difference|}; raises if one does not."""
+    reference = NumpyMLP(params)
+    epoch(reference, batches)
+    diffs = {}
+    for cls in impls[1:]:
+        model = cls(params)
+        epoch(model, cls.wrap(batches))
+        diffs[cls.name] = max(float(np.max(np.abs(a - b)))
+                              for a, b in zip(model.weights(), reference.weights()))
+        print(f"check: after one epoch, max |{cls.name} - numpy| over all weights = "
+              f"{diffs[cls.name]:.2e} (tolerance {TOLERANCE:.0e})")
+    bad = {name: d for name, d in diffs.items() if not d <= TOLERANCE}
+    if bad:
+        raise SystemExit(f"FAILED: weights differ from numpy's after one epoch: {bad}; "
+                         "the implementations do not compute the same thing, so their "
+                         "timings cannot be compared")
+    return diffs
+
+
+def time_all(impls, params, batches, repeats):
+    """Warm up each implementation, then time `repeats` round-robin rounds of epochs."""
+    models, data = [], []
+    for cls in impls:
+        models.append(cls(params))
+        data.append(cls.wrap(batches))
+    for model, batches_ in zip(models, data):
+        epoch(model, batches_)  # warm-up: first-call costs, caches, allocator
+    times = {model.name: [] for model in models}
+    for r in range(repeats):
+        for k in range(len(models)):
+            i = (r + k) % len(models)  # a different one goes first each round
+            times[models[i].name].append(epoch(models[i], data[i]))
+    return times
+
+
+def blas_threads():
+    """numpy's BLAS libraries and their thread counts (threadpoolctl), or 'unknown'."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl is not installed)"
+    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    numpy_libs = [lib for lib in libs if "numpy" in lib.get("filepath", "")] or libs
+    if not numpy_libs:
+        return "unknown (threadpoolctl found no BLAS)"
+    return ", ".join(f"{lib['internal_api']} {lib['num_threads']} threads"
+                     for lib in numpy_libs)
+
+
+def machine_info():
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas_name = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # older numpy: no dict mode
+        blas_name = "unknown"
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tlcore": tlcore.__version__,
+        "torch": torch.__version__ if torch is not None else None,
+        "cpu_count": os.cpu_count(),
+        "numpy_blas": blas_name,
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                  "MKL_NUM_THREADS", "TLCORE_KERNELS")
+                       if k in os.environ},
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="timed epochs per implementation (default 30)")
+    parser.add_argument("--json", default=os.path.join("bench", "results", "mlp.json"),
+                        help="where to write the results (default bench/results/mlp.json)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+
+    X, y = make_data()
+    batches = make_batches(X, y)
+    params = init_params()
+    impls = implementations()
+    steps = len(batches)
+    threads = blas_threads()
+    print(f"MLP {'-'.join(map(str, SIZES))}, SGD lr {LR}, batch {BATCH}, {N_SAMPLES} samples "
+          f"= {steps} steps/epoch, float32; {args.repeats} timed epochs each")
+    print(f"BLAS threads (numpy and tlcore): {threads}"
+          + ("; torch: 1 thread (set)" if torch is not None else "; torch: not installed"))
+
+    diffs = check_agreement(impls, params, batches)
+    times = time_all(impls, params, batches, args.repeats)
+
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    rows = []
+    for name, t in times.items():
+        rows.append({
+            "implementation": name,
+            "median_ms_per_epoch": medians[name] * 1e3,
+            "min_ms_per_epoch": min(t) * 1e3,
+            "steps_per_second": steps / medians[name],
+            "ratio_vs_numpy": medians[name] / medians["numpy"],
+            "max_weight_diff_vs_numpy": diffs.get(name, 0.0),
+            "epoch_ms": [s * 1e3 for s in t],
+        })
+
+    print()
+    print(f"{'implementation':<16}{'median ms/epoch':>16}{'steps/s':>10}{'vs numpy':>10}")
+    for row in rows:
+        print(f"{row['implementation']:<16}{row['median_ms_per_epoch']:>16.2f}"
+              f"{row['steps_per_second']:>10.0f}{row['ratio_vs_numpy']:>9.2f}x")
+    ratio = medians["tlcore"] / medians["numpy"]
+    print(f"\ngoal: tlcore within 1.3x of numpy -> {ratio:.2f}x, "
+          f"{'met' if ratio <= 1.3 else 'not met'}")
+
+    result = {
+        "benchmark": "mlp",
+        "settings": {"sizes": list(SIZES), "samples": N_SAMPLES, "batch": BATCH, "lr": LR,
+                     "steps_per_epoch": steps, "dtype": "float32", "seed": SEED,
+                     "repeats": args.repeats, "warmup_epochs": 1, "tolerance": TOLERANCE,
+                     "blas_threads": threads,
+                     "torch_threads": 1 if torch is not None else None},
+        "machine": machine_info(),
+        "rows": rows,
+        "goal": {"tlcore_vs_numpy_max": 1.3, "tlcore_vs_numpy": ratio, "met": ratio <= 1.3},
+    }
+    directory = os.path.dirname(args.json)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

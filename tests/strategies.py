@@ -1,0 +1,60 @@
+"""Hypothesis strategies and input makers shared by the op tests.
+
+Inputs are float64 (gradcheck's dtype) and may be non-contiguous views, so every op is
+also checked on strided data.
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+
+import tlcore
+
+dims = st.integers(min_value=1, max_value=4)
+
+
+@st.composite
+def shapes(draw, min_dims=1, max_dims=3):
+    """A small shape, e.g. (3,), (2, 4), (1, 3, 2)."""
+    return tuple(draw(st.lists(dims, min_size=min_dims, max_size=max_dims)))
+
+
+@st.composite
+def broadcastable_shapes(draw, min_dims=1, max_dims=3):
+    """(shape_a, shape_b) that broadcast together: b may drop leading axes or have 1s."""
+    a = draw(shapes(min_dims, max_dims))
+    drop = draw(st.integers(0, len(a) - 1))
+    b = [1 if draw(st.booleans()) else n for n in a[drop:]]
+    if draw(st.booleans()):
+        return a, tuple(b)
+    return tuple(b), a
+
+
+def array(rng, shape, noncontiguous=False, low=None, high=None, away_from=None, gap=0.1):
+    """A float64 array of ``shape``: standard normal, or uniform in [low, high).
+
+    ``noncontiguous`` returns a strided view (every other element of a larger array).
+    ``away_from`` moves values within ``gap`` of that point (a kink) away from it.
+    """
+    big = tuple(2 * n for n in shape) if noncontiguous else shape
+    if low is None:
+        data = rng.standard_normal(big)
+    else:
+        data = rng.uniform(low, high, big)
+    if away_from is not None:
+        near = np.abs(data - away_from) < gap
+        data[near] = away_from + np.where(data[near] >= away_from, gap, -gap) * 2
+    if noncontiguous:
+        data = data[tuple(slice(None, None, 2) for _ in shape)]
+        assert shape == () or not data.flags.c_contiguous or data.size <= 1
+    return data
+
+
+def leaf(data, requires_grad=True):
+    """A float64 tensor over ``data`` itself (no copy: strides are kept)."""
+    return tlcore.tensor(data, requires_grad=requires_grad, dtype=np.float64)
+
+
+def torch_or_skip():
+    """The PyTorch module, or a skip that says it is not installed (oracle tests)."""
+    import pytest
+    return pytest.importorskip("torch", reason="PyTorch is not installed: oracle test skipped")

@@ -1,0 +1,139 @@
+"""The kernel registry, and every backend of every kernel against the numpy reference."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from strategies import array, shapes
+
+import tlcore
+from tlcore import kernels, ops
+from tlcore.kernels import reference
+
+CPU_BACKENDS = ["numpy", "numba", "native"]
+
+
+def backend_or_skip(name):
+    reason = kernels.unavailable().get(name)
+    if reason is not None:
+        pytest.skip(f"kernel backend {name!r} is not available here: {reason}")
+    return name
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-4), (np.float64, 1e-6)])
+@given(shape=shapes(min_dims=1, max_dims=3), noncontiguous=st.booleans(),
+       lambda_=st.floats(0.0, 2.0), seed=st.integers(0, 2**16))
+def test_grad_reverse_backward_matches_reference(backend, dtype, rtol, shape, noncontiguous,
+                                                 lambda_, seed):
+    backend_or_skip(backend)
+    grad = array(np.random.default_rng(seed), shape, noncontiguous).astype(dtype, copy=False)
+    expected = reference.grad_reverse_backward(grad.copy(), lambda_)
+    with kernels.use(backend):
+        kernel = kernels.get("grad_reverse_backward", grad)
+        result = kernel(grad, lambda_)
+        assert result.dtype == dtype and result.shape == grad.shape
+        np.testing.assert_allclose(result, expected, rtol=rtol, atol=0)
+        out = np.empty(shape, dtype)[..., ::-1]  # a non-contiguous out
+        assert kernel(grad, lambda_, out=out) is out
+        np.testing.assert_allclose(out, expected, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_grad_reverse_backward_in_place(backend):
+    backend_or_skip(backend)
+    grad = np.arange(6, dtype=np.float64).reshape(2, 3)
+    with kernels.use(backend):
+        result = kernels.get("grad_reverse_backward", grad)(grad, 0.5, out=grad)
+    assert result is grad
+    np.testing.assert_array_equal(grad, -0.5 * np.arange(6).reshape(2, 3))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_gradient_reversal_through_each_backend(backend):
+    """Forward is the identity; backward is -lambda times the upstream gradient."""
+    backend_or_skip(backend)
+    rng = np.random.default_rng(0)
+    x = tlcore.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    upstream = rng.standard_normal((4, 3))
+    with kernels.use(backend):
+        y = ops.grad_reverse(x, lambda_=0.7)
+        np.testing.assert_array_equal(y.data, x.data)
+        y.backward(upstream)
+    np.testing.assert_allclose(x.grad, -0.7 * upstream, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_gradcheck_of_a_composed_function_through_each_backend(backend):
+    """Two reversals with lambda 1 cancel (-(-g) = g), so grad_reverse(grad_reverse(f))
+    has the true gradient of f: gradcheck can verify the kernel inside a real graph."""
+    backend_or_skip(backend)
+    x = tlcore.tensor(np.random.default_rng(1).standard_normal((3, 2)), requires_grad=True)
+    with kernels.use(backend):
+        assert tlcore.gradcheck(lambda t: ops.grad_reverse(ops.grad_reverse(t.tanh())), [x])
+
+
+def test_registry_reports_backends():
+    assert "numpy" in kernels.available()
+    assert "grad_reverse_backward" in kernels.ops("numpy")
+    for name, reason in kernels.unavailable().items():
+        assert name in kernels.BACKENDS and reason
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown kernel backend 'fortran'"):
+        with kernels.use("fortran"):
+            pass
+
+
+def test_unavailable_backend_is_a_clear_error():
+    missing = kernels.unavailable()
+    if not missing:
+        pytest.skip("every backend is available on this machine")
+    name = next(iter(missing))
+    with pytest.raises(RuntimeError, match="not available"):
+        with kernels.use(name):
+            pass
+
+
+def test_use_is_restored_after_the_block():
+    with kernels.use("numpy"):
+        assert kernels.forced() == "numpy"
+    assert kernels.forced() == os.environ.get("TLCORE_KERNELS")
+
+
+def test_unknown_kernel_name():
+    with pytest.raises(KeyError, match="no kernel named"):
+        kernels.get("fft", np.zeros(3))
+
+
+def test_environment_variable_forces_a_backend():
+    code = ("import numpy as np, tlcore; from tlcore import kernels; "
+            "print(kernels.forced(), kernels.get('grad_reverse_backward', np.zeros(2)).__module__)")
+    env = dict(os.environ, TLCORE_KERNELS="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["numpy", "tlcore.kernels.reference"]
+    env["TLCORE_KERNELS"] = "nonsense"
+    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert failed.returncode != 0 and "unknown kernel backend 'nonsense'" in failed.stderr
+
+
+def test_import_tlcore_loads_no_optional_backend():
+    code = ("import sys, tlcore, numpy as np; x = tlcore.tensor([1.0], requires_grad=True); "
+            "(x * 2.0).sum().backward(); "
+            "print(any(m in sys.modules for m in ('numba', 'cupy', 'tlcore._native')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in os.environ.items()
+                                          if k != "TLCORE_KERNELS"})
+    assert out.stdout.strip() == "False"
+
+
+def test_native_module_reports_its_build():
+    backend_or_skip("native")
+    from tlcore.kernels import native
+    assert isinstance(native.openmp_enabled(), bool)
+    assert native.max_threads() >= 1
