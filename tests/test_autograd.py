@@ -359,3 +359,15 @@ def test_numpy_array_on_the_left_defers_to_tensor():
 def test_bad_device_is_refused():
     with pytest.raises(ValueError, match="device"):
         tlcore.tensor([1.0], device="tpu")
+
+
+def test_zero_dimensional_results_are_arrays():
+    """numpy ufuncs turn 0-d arrays into scalars; the engine keeps tensors on arrays."""
+    x = tlcore.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x.sum() * 0.5).exp()
+    assert isinstance(loss.data, np.ndarray) and loss.shape == ()
+    assert loss.numpy().shape == () and "tensor(" in repr(loss)
+    loss.backward()
+    s = tlcore.tensor(3.0, requires_grad=True)
+    (s * s).backward()
+    assert isinstance(s.grad, np.ndarray) and s.grad == 6.0

@@ -188,7 +188,12 @@ class Tensor:
         """self += alpha * other, in place."""
         self._check_inplace()
         other = self._operand(other)
-        self.data += other if alpha == 1 else alpha * other
+        if alpha == 1:
+            self.data += other
+        elif alpha == -1:
+            self.data -= other
+        else:
+            self.data += alpha * other
         return self
 
     def sub_(self, other, alpha=1):
@@ -282,29 +287,33 @@ class Function:
 
     def __call__(self, *inputs):
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        record = is_grad_enabled() and any(
-            isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        if record:
-            self.needs_input_grad = tuple(
-                isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        record = False
+        if getattr(_state, "grad_enabled", True):
+            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+            if True in needs:
+                record = True
+                self.needs_input_grad = needs
         outputs = self.forward(*arrays)
-        single = not isinstance(outputs, tuple)
+        single = type(outputs) is not tuple
         if single:
             outputs = (outputs,)
+        creator = self if record else None
         results = []
         for index, data in enumerate(outputs):
+            if isinstance(data, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+                data = np.asarray(data)
             out = Tensor.__new__(Tensor)
-            _init_result(out, data, record, self if record else None, index)
+            _init_result(out, data, record, creator, index)
             results.append(out)
         if self.is_view and isinstance(inputs[0], Tensor):
             for out in results:
                 out._version = inputs[0]._version
         if record:
             self._inputs = inputs
-            self._input_versions = tuple(
-                x._version[0] if isinstance(x, Tensor) else 0 for x in inputs)
-            self._output_boxes = tuple(out._version for out in results)
-            self._output_meta = tuple((data.shape, data.dtype) for data in outputs)
+            self._input_versions = [x._version[0] if isinstance(x, Tensor) else 0
+                                    for x in inputs]
+            self._output_boxes = [out._version for out in results]
+            self._output_meta = [(data.shape, data.dtype) for data in outputs]
         return results[0] if single else tuple(results)
 
     def forward(self, *arrays):
@@ -329,11 +338,12 @@ class Function:
                     f"the forward pass (version {x._version[0]}, expected "
                     f"{self._input_versions[i]}): its gradient would be wrong. Do the "
                     "in-place change after backward, or on a copy.")
-        for i, box in enumerate(self._output_boxes):
-            if box[0] != 0 and not self.is_view:
-                raise RuntimeError(
-                    f"output {i} of {self.name} was modified in place after the forward "
-                    "pass: its gradient would be wrong.")
+        if not self.is_view:
+            for i, box in enumerate(self._output_boxes):
+                if box[0] != 0:
+                    raise RuntimeError(
+                        f"output {i} of {self.name} was modified in place after the forward "
+                        "pass: its gradient would be wrong.")
 
     def _release(self):
         """Free saved arrays and links to inputs (graph freed after backward)."""
@@ -369,11 +379,14 @@ def _shape_error(grad, shape, fn, index):
 
 
 def _check_grad(grad, x, fn, index):
-    """Shape (after broadcast reduction) and dtype check of one gradient an op returned."""
-    if not hasattr(grad, "shape"):
+    """Fit a gradient whose shape or dtype differs from its input's, or say what is wrong."""
+    if isinstance(grad, np.generic):  # a 0-d result of a numpy ufunc
+        grad = np.asarray(grad)
+    try:
+        grad = _reduce_to_shape(grad, x.data.shape, fn, index)
+    except AttributeError:
         raise RuntimeError(f"{fn.name}.backward returned {type(grad).__name__} for input "
-                           f"{index}; expected an array")
-    grad = _reduce_to_shape(grad, x.data.shape, fn, index)
+                           f"{index}; expected an array") from None
     if grad.dtype != x.data.dtype:
         # Mixed-precision inputs: the op computed in the promoted dtype; the gradient of
         # the lower-precision input is cast back. Any other mismatch is a bug in the op.
@@ -389,25 +402,25 @@ _FREED = ("trying to backward through the graph a second time: its saved arrays 
           "you need two.")
 
 
-def _topological_order(root):
-    """Functions reachable from root's creator, each after every Function that uses its
-    outputs (iterative depth-first post-order, reversed: HIPS autograd's approach)."""
-    order, visited = [], set()
-    stack = [(root._creator, False)]
+def _topological_order(root_fn):
+    """Functions reachable from root_fn, each before the Functions that made its inputs
+    (iterative depth-first post-order, reversed: HIPS autograd's approach)."""
+    order, visited = [], {root_fn}
+    stack = [(root_fn, False)]
     while stack:
         fn, expanded = stack.pop()
         if expanded:
             order.append(fn)
             continue
-        if id(fn) in visited:
-            continue
-        visited.add(id(fn))
         if fn._inputs is None:
             raise RuntimeError(_FREED)
         stack.append((fn, True))
         for x in fn._inputs:
-            if isinstance(x, Tensor) and x._creator is not None and id(x._creator) not in visited:
-                stack.append((x._creator, False))
+            if isinstance(x, Tensor):
+                parent = x._creator
+                if parent is not None and parent not in visited:
+                    visited.add(parent)
+                    stack.append((parent, False))
     order.reverse()
     return order
 
@@ -425,58 +438,67 @@ def backward(root, grad=None, retain_graph=False):
         grad = backend.array_module(root.data).ones_like(root.data)
     else:
         grad = grad.data if isinstance(grad, Tensor) else grad
-        xp = backend.array_module(root.data)
-        grad = xp.asarray(grad, dtype=root.dtype)
+        grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")
 
-    if root._creator is None:  # backward on a leaf: d root / d root = grad
+    root_fn = root._creator
+    if root_fn is None:  # backward on a leaf: d root / d root = grad
         _accumulate_leaf(root, grad, (grad,))
         return
-
-    if root._creator._inputs is None:
-        raise RuntimeError(_FREED)
-    pending = {id(root._creator): [None] * len(root._creator._output_meta)}
-    pending[id(root._creator)][root._index] = grad
     if root._retains_grad:
-        root.grad = grad if root.grad is None else root.grad + grad
+        root.grad = grad.copy() if root.grad is None else root.grad + grad
 
-    for fn in _topological_order(root):
-        grad_outputs = pending.pop(id(fn), None)
-        if grad_outputs is None:  # every consumer returned None for its outputs
+    if root_fn._inputs is None:
+        raise RuntimeError(_FREED)
+    # pending[fn] holds the gradients of fn's outputs gathered so far, one slot each.
+    pending = {root_fn: [None] * len(root_fn._output_meta)}
+    pending[root_fn][root._index] = grad
+    for fn in _topological_order(root_fn):
+        grad_outputs = pending.pop(fn, None)
+        if grad_outputs is None:  # no gradient reached this node
             if not retain_graph:
                 fn._release()
             continue
         fn._check_versions()
-        for i, g in enumerate(grad_outputs):
-            if g is None:  # an output that did not reach the root: zero gradient
-                shape, dtype = fn._output_meta[i]
-                xp = backend.array_module(next(a for a in grad_outputs if a is not None))
-                grad_outputs[i] = xp.zeros(shape, dtype)
+        if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
+            _fill_unused_outputs(fn, grad_outputs)
         grads = fn.backward(*grad_outputs)
-        if not isinstance(grads, tuple):
+        if type(grads) is not tuple:
             grads = (grads,)
         inputs = fn._inputs
         if len(grads) != len(inputs):
             raise RuntimeError(f"{fn.name}.backward returned {len(grads)} gradients for "
                                f"{len(inputs)} inputs")
-        for index, (x, g) in enumerate(zip(inputs, grads)):
+        for index, x in enumerate(inputs):
+            g = grads[index]
             if g is None or not isinstance(x, Tensor) or not x.requires_grad:
                 continue
-            g = _check_grad(g, x, fn, index)
-            creator = x._creator
-            if creator is None:
+            data = x.data
+            if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype != data.dtype:
+                g = _check_grad(g, x, fn, index)
+            parent = x._creator
+            if parent is None:
                 _accumulate_leaf(x, g, grad_outputs)
                 continue
-            slots = pending.get(id(creator))
+            slots = pending.get(parent)
             if slots is None:
-                slots = pending[id(creator)] = [None] * len(creator._output_meta)
+                slots = pending[parent] = [None] * len(parent._output_meta)
             previous = slots[x._index]
             slots[x._index] = g if previous is None else previous + g
             if x._retains_grad:
                 x.grad = g.copy() if x.grad is None else x.grad + g
         if not retain_graph:
             fn._release()
+
+
+def _fill_unused_outputs(fn, grad_outputs):
+    """An output that never reached the root has a zero gradient."""
+    xp = backend.array_module(next(g for g in grad_outputs if g is not None))
+    for i, g in enumerate(grad_outputs):
+        if g is None:
+            shape, dtype = fn._output_meta[i]
+            grad_outputs[i] = xp.zeros(shape, dtype)
 
 
 def _accumulate_leaf(x, g, grad_outputs):

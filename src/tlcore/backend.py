@@ -52,7 +52,9 @@ def to_device(array, device):
     """Copy an array to 'cpu' (numpy) or 'cuda' (cupy); no copy if it is already there."""
     check_device(device)
     if device == "cpu":
-        return array if isinstance(array, np.ndarray) else _cupy().asnumpy(array)
+        if isinstance(array, (np.ndarray, np.generic)):
+            return np.asarray(array)
+        return _cupy().asnumpy(array)
     return _cupy().asarray(array)
 
 

@@ -138,13 +138,13 @@ def permute(x, *axes):
 
 def transpose(x, *axes):
     """No axes: reverse them (numpy's .T). Two axes: swap them (PyTorch's
-    transpose(dim0, dim1); for 2-D the same as numpy). All axes: a permutation."""
+    transpose(dim0, dim1)). More axes: a permutation (numpy's transpose(axes))."""
     ndim = x.ndim
     if not axes:
         axes = tuple(reversed(range(ndim)))
     elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    elif len(axes) == 2 and ndim != 2:
+    elif len(axes) == 2:
         order = list(range(ndim))
         i, j = axes[0] % ndim, axes[1] % ndim
         order[i], order[j] = order[j], order[i]

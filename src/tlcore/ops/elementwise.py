@@ -61,7 +61,8 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (defined for a > 0)."""
+    """a ** b. d/da = b a^(b-1), 0 where b == 0 (as PyTorch: not 0 * 0^-1 = nan at a = 0);
+    d/db = a^b log(a) (defined for a > 0)."""
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -71,8 +72,14 @@ class Pow(_Binary):
     def backward(self, g):
         need_a, need_b = self.needs_input_grad
         a, b = self.a, self.b
-        ga = g * b * a ** (b - 1) if need_a else None
-        gb = g * self.out * np.log(a) if need_b else None
+        if need_a:
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0
+                ga = g * np.where(b == 0, 0, b * a ** (b - 1))
+        else:
+            ga = None
+        # log in the output's dtype: np.log(2.0) alone is a float64 scalar, which would
+        # promote the gradient of a float32 exponent (2.0 ** x) to float64
+        gb = g * self.out * np.log(a, dtype=self.out.dtype) if need_b else None
         return ga, gb
 
 

@@ -26,10 +26,11 @@ class MatMul(Function):
         _check_matmul_shapes(a, b)
         self.a, self.b = a, b
         try:
-            return a @ b
+            out = a @ b
         except ValueError:
             raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} cannot "
                              "be broadcast together") from None
+        return out
 
     def backward(self, g):
         a, b = self.a, self.b

@@ -23,9 +23,9 @@ def _reduce(losses, reduction, count=None):
     if reduction == "none":
         return losses, 1.0
     if reduction == "sum":
-        return np.asarray(losses.sum()), 1.0
+        return losses.sum(), 1.0
     count = losses.size if count is None else count
-    return np.asarray(losses.sum() / max(count, 1)), 1.0 / max(count, 1)
+    return losses.sum() / max(count, 1), 1.0 / max(count, 1)
 
 
 def _scale_back(g, reduction, scale):
