@@ -510,4 +510,4 @@ def _accumulate_leaf(x, g, grad_outputs):
             g = g.copy()
         x.grad = g
     else:
-        x.grad = x.grad + g
+        x.grad += g  # in place: the first gradient stored was made the leaf's own above
