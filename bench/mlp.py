@@ -34,6 +34,7 @@ Run it from the repository root::
 
     python bench/mlp.py                      # 30 rounds, writes bench/results/mlp.json
     python bench/mlp.py --repeats 50 --json /tmp/mlp.json
+    python bench/mlp.py --profile 200        # then cProfile 200 tlcore steps
 """
 
 import argparse
@@ -182,7 +183,7 @@ class TlcoreMLP:
         h = ops.relu(ops.linear(h, W2, b2))
         loss = ops.cross_entropy(ops.linear(h, W3, b3), y)
         loss.backward()
-        with tlcore.no_grad():
+        with tlcore.no_grad():  # SGD: p -= lr * grad (alpha= saves one temporary)
             for p in self.params:
                 p.add_(p.grad, alpha=-LR)
                 p.grad = None
@@ -250,7 +251,9 @@ def check_agreement(impls, params, batches):
     print(f"check: one epoch moves numpy's weights by up to {moved:.2e}; the others must "
           f"land within {TOLERANCE:.0e} of them")
     diffs = {}
-    for cls in impls[1:]:
+    for cls in impls:
+        if cls is NumpyMLP:
+            continue
         model = cls(params)
         epoch(model, cls.wrap(batches))
         diffs[cls.name] = max(float(np.max(np.abs(a - b)))
@@ -316,12 +319,44 @@ def machine_info():
     }
 
 
+def spread(times):
+    """(90th - 10th percentile) / median of a list of epoch times: 0.1 is a quiet run."""
+    if len(times) < 2:
+        return 0.0
+    deciles = statistics.quantiles(times, n=10)
+    return (deciles[-1] - deciles[0]) / statistics.median(times)
+
+
+def profile_tlcore(params, batches, steps):
+    """cProfile of `steps` tlcore training steps, top 25 functions by own time.
+
+    Own time (tottime) of an op's forward/backward includes its numpy work (``a @ b``
+    is an operator, not a call the profiler sees); the engine's overhead is the rest.
+    """
+    import cProfile
+    import pstats
+
+    model = TlcoreMLP(params)
+    data = TlcoreMLP.wrap(batches)
+    epoch(model, data)  # warm-up
+    todo = (data * (steps // len(data) + 1))[:steps]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for x, y in todo:
+        model.step(x, y)
+    profiler.disable()
+    print(f"\nprofile of {steps} tlcore steps, by own time (tottime):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30,
                         help="timed epochs per implementation (default 30)")
     parser.add_argument("--json", default=os.path.join("bench", "results", "mlp.json"),
                         help="where to write the results (default bench/results/mlp.json)")
+    parser.add_argument("--profile", type=int, metavar="STEPS", default=0,
+                        help="also profile STEPS tlcore steps with cProfile (e.g. 200)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -332,6 +367,7 @@ def main(argv=None):
     impls = implementations()
     steps = len(batches)
     threads = blas_threads()
+    load_before = os.getloadavg()
     print(f"MLP {'-'.join(map(str, SIZES))}, SGD lr {LR}, batch {BATCH}, {N_SAMPLES} samples "
           f"= {steps} steps/epoch, float32; {args.repeats} timed epochs each")
     print(f"BLAS threads (numpy and tlcore): {threads}"
@@ -347,6 +383,7 @@ def main(argv=None):
             "implementation": name,
             "median_ms_per_epoch": medians[name] * 1e3,
             "min_ms_per_epoch": min(t) * 1e3,
+            "spread": spread(t),
             "steps_per_second": steps / medians[name],
             "ratio_vs_numpy": medians[name] / medians["numpy"],
             "max_weight_diff_vs_numpy": diffs.get(name, 0.0),
@@ -359,8 +396,16 @@ def main(argv=None):
         print(f"{row['implementation']:<16}{row['median_ms_per_epoch']:>16.2f}"
               f"{row['steps_per_second']:>10.0f}{row['ratio_vs_numpy']:>9.2f}x")
     ratio = medians["tlcore"] / medians["numpy"]
-    print(f"\ngoal: tlcore within 1.3x of numpy -> {ratio:.2f}x, "
+    overhead_us = (medians["tlcore"] - medians["numpy"]) / steps * 1e6
+    print(f"\ntlcore's overhead over numpy: {overhead_us:.0f} us per step")
+    print(f"goal: tlcore within 1.3x of numpy -> {ratio:.2f}x, "
           f"{'met' if ratio <= 1.3 else 'not met'}")
+    noisy = {row["implementation"]: row["spread"] for row in rows if row["spread"] > 0.25}
+    if noisy:
+        print("warning: noisy run, epoch times spread (p90 - p10) / median = "
+              + ", ".join(f"{name} {value:.0%}" for name, value in noisy.items())
+              + f"; load average {load_before[0]:.2f} before the run. "
+              "Rerun on a quiet machine before trusting the ratios.")
 
     result = {
         "benchmark": "mlp",
@@ -369,8 +414,10 @@ def main(argv=None):
                      "repeats": args.repeats, "warmup_epochs": 1, "tolerance": TOLERANCE,
                      "blas_threads": threads,
                      "torch_threads": 1 if torch is not None else None},
-        "machine": machine_info(),
+        "machine": dict(machine_info(), load_average_before=load_before,
+                        load_average_after=os.getloadavg()),
         "rows": rows,
+        "tlcore_overhead_us_per_step": overhead_us,
         "goal": {"tlcore_vs_numpy_max": 1.3, "tlcore_vs_numpy": ratio, "met": ratio <= 1.3},
     }
     directory = os.path.dirname(args.json)
@@ -379,6 +426,9 @@ def main(argv=None):
     with open(args.json, "w") as f:
         json.dump(result, f, indent=2)
     print(f"wrote {args.json}")
+
+    if args.profile:
+        profile_tlcore(params, batches, args.profile)
     return result
 
 

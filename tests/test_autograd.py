@@ -371,3 +371,25 @@ def test_zero_dimensional_results_are_arrays():
     s = tlcore.tensor(3.0, requires_grad=True)
     (s * s).backward()
     assert isinstance(s.grad, np.ndarray) and s.grad == 6.0
+
+
+def test_no_grad_as_a_decorator():
+    x = leaf([1.0])
+
+    @tlcore.no_grad()
+    def evaluate(t):
+        return t * 2.0
+
+    y = evaluate(x)
+    assert not y.requires_grad and tlcore.is_grad_enabled()
+
+
+def test_gradient_flows_into_a_function_used_after_its_consumers_were_built():
+    """Reverse creation order: a node built early but used late is still handled after
+    all of its consumers (the heap walk of backward)."""
+    x = leaf([1.0, 2.0])
+    early = x * 3.0
+    late = (x * x).sum()
+    y = late + early.sum() + (early * early).sum()  # 3x + x^2 + 9x^2 per element
+    y.backward()
+    np.testing.assert_allclose(x.grad, 3.0 + 20.0 * np.array([1.0, 2.0]))

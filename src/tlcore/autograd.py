@@ -20,8 +20,10 @@ Function points to its inputs, never to its outputs. A finished graph is freed b
 reference counting alone.
 """
 
+import functools
+import heapq
+import itertools
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -36,24 +38,36 @@ def is_grad_enabled():
     return getattr(_state, "grad_enabled", True)
 
 
-@contextmanager
-def _set_grad_enabled(mode):
-    previous = is_grad_enabled()
-    _state.grad_enabled = mode
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
+class _GradMode:
+    """Context manager (and decorator) that sets grad mode and restores it on exit."""
+
+    mode = True
+
+    def __enter__(self):
+        self.previous = getattr(_state, "grad_enabled", True)
+        _state.grad_enabled = self.mode
+
+    def __exit__(self, *exc_info):
+        _state.grad_enabled = self.previous
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return function(*args, **kwargs)
+        return wrapper
 
 
-def no_grad():
-    """Context manager: ops inside it record no graph (thread-local, like PyTorch)."""
-    return _set_grad_enabled(False)
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Ops inside ``with no_grad():`` record no graph (thread-local, like PyTorch)."""
+
+    mode = False
 
 
-def enable_grad():
-    """Context manager: turn graph recording back on inside a no_grad block."""
-    return _set_grad_enabled(True)
+class enable_grad(_GradMode):  # noqa: N801
+    """Turn graph recording back on inside a no_grad block."""
+
+    mode = True
 
 
 # ----------------------------------------------------------------------------- Tensor
@@ -174,20 +188,20 @@ class Tensor:
 
     # -- in-place ops (not differentiable: use them under no_grad or on data) ---------
     def _check_inplace(self):
-        if self.requires_grad and is_grad_enabled():
-            kind = "leaf tensor" if self.is_leaf else "tensor that is part of a graph"
+        if self.requires_grad and getattr(_state, "grad_enabled", True):
+            kind = "leaf tensor" if self._creator is None else "tensor that is part of a graph"
             raise RuntimeError(
                 f"in-place operation on a {kind} that requires grad; wrap it in "
                 "tlcore.no_grad() (as an optimizer step does) or use the out-of-place op")
         self._version[0] += 1
 
-    def _operand(self, other):
-        return other.data if isinstance(other, Tensor) else other
-
     def add_(self, other, alpha=1):
-        """self += alpha * other, in place."""
-        self._check_inplace()
-        other = self._operand(other)
+        """self += alpha * other, in place (the optimizer's update: kept lean)."""
+        if self.requires_grad and getattr(_state, "grad_enabled", True):
+            self._check_inplace()  # raises
+        self._version[0] += 1
+        if isinstance(other, Tensor):
+            other = other.data
         if alpha == 1:
             self.data += other
         elif alpha == -1:
@@ -201,12 +215,12 @@ class Tensor:
 
     def mul_(self, other):
         self._check_inplace()
-        self.data *= self._operand(other)
+        self.data *= _raw(other)
         return self
 
     def div_(self, other):
         self._check_inplace()
-        self.data /= self._operand(other)
+        self.data /= _raw(other)
         return self
 
     def zero_(self):
@@ -219,14 +233,14 @@ class Tensor:
 
     def copy_(self, src):
         self._check_inplace()
-        self.data[...] = self._operand(src)
+        self.data[...] = _raw(src)
         return self
 
     def __setitem__(self, index, value):
         self._check_inplace()
         if isinstance(index, Tensor):
             index = index.data
-        self.data[index] = self._operand(value)
+        self.data[index] = _raw(value)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -249,6 +263,10 @@ class Tensor:
     # defines the Functions they call: see tlcore/ops/__init__.py.
 
 
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
 def _init_result(out, data, requires_grad, creator, index):
     """Fill a Tensor made with Tensor.__new__ (the fast path for op results)."""
     out.data = data
@@ -266,6 +284,9 @@ def tensor(data, requires_grad=False, dtype=None, device="cpu"):
 
 
 # ----------------------------------------------------------------------------- Function
+
+
+_sequence = itertools.count()  # creation order of recorded Functions
 
 
 class Function:
@@ -286,35 +307,64 @@ class Function:
     is_view = False
 
     def __call__(self, *inputs):
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        record = False
-        if getattr(_state, "grad_enabled", True):
-            needs = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
-            if True in needs:
-                record = True
-                self.needs_input_grad = needs
+        # One pass over the inputs: the raw arrays for forward, whether any input needs
+        # a gradient, and the sum of their version counters (counters only grow, so the
+        # sum moves if and only if one of them did: backward compares one number).
+        arrays, record, versions = [], False, 0
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                record = record or x.requires_grad
+                versions += x._version[0]
+            else:
+                arrays.append(x)
+        record = record and getattr(_state, "grad_enabled", True)
         outputs = self.forward(*arrays)
-        single = type(outputs) is not tuple
-        if single:
-            outputs = (outputs,)
-        creator = self if record else None
+        if type(outputs) is tuple:
+            return self._record_many(outputs, record, inputs, versions)
+        if isinstance(outputs, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+            outputs = np.asarray(outputs)
+        out = Tensor.__new__(Tensor)  # _init_result, inlined on this hot path
+        out.data = outputs
+        out.grad = None
+        out.requires_grad = record
+        out._creator = self if record else None
+        out._index = 0
+        out._retains_grad = False
+        out._version = inputs[0]._version if self.is_view and isinstance(inputs[0], Tensor) \
+            else [0]
+        if record:
+            self._sequence = next(_sequence)
+            self._inputs = inputs
+            self._version_sum = versions
+            self._output_meta = None  # one output
+            # A view shares its input's counter, which the inputs' sum already watches.
+            self._output_versions = () if self.is_view else (out._version,)
+        return out
+
+    def _record_many(self, outputs, record, inputs, versions):
+        """The rest of __call__ for a forward that returns several arrays."""
         results = []
         for index, data in enumerate(outputs):
-            if isinstance(data, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+            if isinstance(data, np.generic):
                 data = np.asarray(data)
             out = Tensor.__new__(Tensor)
-            _init_result(out, data, record, creator, index)
-            results.append(out)
-        if self.is_view and isinstance(inputs[0], Tensor):
-            for out in results:
+            _init_result(out, data, record, self if record else None, index)
+            if self.is_view and isinstance(inputs[0], Tensor):
                 out._version = inputs[0]._version
+            results.append(out)
         if record:
+            self._sequence = next(_sequence)
             self._inputs = inputs
-            self._input_versions = [x._version[0] if isinstance(x, Tensor) else 0
-                                    for x in inputs]
-            self._output_boxes = [out._version for out in results]
+            self._version_sum = versions
             self._output_meta = [(data.shape, data.dtype) for data in outputs]
-        return results[0] if single else tuple(results)
+            self._output_versions = () if self.is_view else [r._version for r in results]
+        return tuple(results)
+
+    @property
+    def needs_input_grad(self):
+        """One bool per input: does backward need to compute its gradient?"""
+        return [isinstance(x, Tensor) and x.requires_grad for x in self._inputs]
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -331,24 +381,19 @@ class Function:
 
     # -- used by the backward pass ----------------------------------------------------
     def _check_versions(self):
-        for i, x in enumerate(self._inputs):
-            if isinstance(x, Tensor) and x._version[0] != self._input_versions[i]:
-                raise RuntimeError(
-                    f"input {i} of {self.name} (shape {x.shape}) was modified in place after "
-                    f"the forward pass (version {x._version[0]}, expected "
-                    f"{self._input_versions[i]}): its gradient would be wrong. Do the "
-                    "in-place change after backward, or on a copy.")
-        if not self.is_view:
-            for i, box in enumerate(self._output_boxes):
-                if box[0] != 0:
-                    raise RuntimeError(
-                        f"output {i} of {self.name} was modified in place after the forward "
-                        "pass: its gradient would be wrong.")
-
-    def _release(self):
-        """Free saved arrays and links to inputs (graph freed after backward)."""
-        self.__dict__.clear()
-        self._inputs = None
+        """Refuse to backpropagate if an input or output changed in place since forward:
+        the saved arrays would no longer be the ones the gradient formula needs."""
+        total = 0
+        for x in self._inputs:
+            if isinstance(x, Tensor):
+                total += x._version[0]
+        for box in self._output_versions:
+            total += box[0]
+        if total != self._version_sum:
+            raise RuntimeError(
+                f"an input or output of {self.name} was modified in place after the forward "
+                "pass (its version counter moved): the gradient would use the changed "
+                "values. Do the in-place change after backward, or on a copy.")
 
 
 # ----------------------------------------------------------------------------- backward
@@ -402,29 +447,6 @@ _FREED = ("trying to backward through the graph a second time: its saved arrays 
           "you need two.")
 
 
-def _topological_order(root_fn):
-    """Functions reachable from root_fn, each before the Functions that made its inputs
-    (iterative depth-first post-order, reversed: HIPS autograd's approach)."""
-    order, visited = [], {root_fn}
-    stack = [(root_fn, False)]
-    while stack:
-        fn, expanded = stack.pop()
-        if expanded:
-            order.append(fn)
-            continue
-        if fn._inputs is None:
-            raise RuntimeError(_FREED)
-        stack.append((fn, True))
-        for x in fn._inputs:
-            if isinstance(x, Tensor):
-                parent = x._creator
-                if parent is not None and parent not in visited:
-                    visited.add(parent)
-                    stack.append((parent, False))
-    order.reverse()
-    return order
-
-
 def backward(root, grad=None, retain_graph=False):
     """Backpropagate from ``root``: accumulate gradients into the leaves' ``.grad``."""
     if not root.requires_grad:
@@ -435,7 +457,7 @@ def backward(root, grad=None, retain_graph=False):
             raise RuntimeError(
                 f"backward() without a gradient needs a scalar (one-element) tensor; this one "
                 f"has shape {root.shape}. Pass grad= of that shape, e.g. y.backward(ones).")
-        grad = backend.array_module(root.data).ones_like(root.data)
+        grad = backend.array_module(root.data).ones(root.shape, root.dtype)
     else:
         grad = grad.data if isinstance(grad, Tensor) else grad
         grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
@@ -451,15 +473,18 @@ def backward(root, grad=None, retain_graph=False):
 
     if root_fn._inputs is None:
         raise RuntimeError(_FREED)
-    # pending[fn] holds the gradients of fn's outputs gathered so far, one slot each.
-    pending = {root_fn: [None] * len(root_fn._output_meta)}
+    # Walk the graph in reverse creation order: a Function is always created after the
+    # Functions that made its inputs, so popping the highest sequence number first
+    # handles every node after all of its consumers (PyTorch's ordering; iterative, so
+    # any depth works). pending[fn] gathers the gradients of fn's outputs, one slot each;
+    # a node is on the heap exactly when it has a pending entry.
+    pending = {root_fn: [None] * (
+        1 if root_fn._output_meta is None else len(root_fn._output_meta))}
     pending[root_fn][root._index] = grad
-    for fn in _topological_order(root_fn):
-        grad_outputs = pending.pop(fn, None)
-        if grad_outputs is None:  # no gradient reached this node
-            if not retain_graph:
-                fn._release()
-            continue
+    heap = [(-root_fn._sequence, root_fn)]
+    while heap:
+        fn = heapq.heappop(heap)[1]
+        grad_outputs = pending.pop(fn)
         fn._check_versions()
         if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
             _fill_unused_outputs(fn, grad_outputs)
@@ -475,7 +500,8 @@ def backward(root, grad=None, retain_graph=False):
             if g is None or not isinstance(x, Tensor) or not x.requires_grad:
                 continue
             data = x.data
-            if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype != data.dtype:
+            # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
+            if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype is not data.dtype:
                 g = _check_grad(g, x, fn, index)
             parent = x._creator
             if parent is None:
@@ -483,13 +509,18 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             slots = pending.get(parent)
             if slots is None:
-                slots = pending[parent] = [None] * len(parent._output_meta)
+                if parent._inputs is None:
+                    raise RuntimeError(_FREED)
+                slots = pending[parent] = [None] * (
+                    1 if parent._output_meta is None else len(parent._output_meta))
+                heapq.heappush(heap, (-parent._sequence, parent))
             previous = slots[x._index]
             slots[x._index] = g if previous is None else previous + g
             if x._retains_grad:
                 x.grad = g.copy() if x.grad is None else x.grad + g
-        if not retain_graph:
-            fn._release()
+        if not retain_graph:  # free saved arrays and links to inputs
+            fn.__dict__.clear()
+            fn._inputs = None
 
 
 def _fill_unused_outputs(fn, grad_outputs):
@@ -506,8 +537,13 @@ def _accumulate_leaf(x, g, grad_outputs):
         # A leaf's .grad must be its own writeable array: not the upstream gradient
         # passed straight through (d(a+b)/da = upstream, shared with b), nor a view
         # (a read-only broadcast, a slice of another gradient).
-        if not g.flags.owndata or any(g is go for go in grad_outputs):
+        if g.base is not None:
             g = g.copy()
+        else:
+            for upstream in grad_outputs:
+                if g is upstream:
+                    g = g.copy()
+                    break
         x.grad = g
     else:
         x.grad += g  # in place: the first gradient stored was made the leaf's own above

@@ -33,10 +33,13 @@ def _scale_back(g, reduction, scale):
     return g * scale if reduction != "none" else g
 
 
+_UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+
+
 def check_class_target(target, scores, name="target"):
     """Validate class-index targets for scores of shape (N, C, d1, ...) (or (C,))."""
-    xp = backend.array_module(target)
-    target = xp.asarray(target)
+    if not hasattr(target, "dtype"):
+        target = backend.array_module(scores).asarray(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}"
                         " (use .astype(int); probability targets are not supported here)")
@@ -45,7 +48,9 @@ def check_class_target(target, scores, name="target"):
         raise ValueError(f"{name} has shape {target.shape}; scores of shape {scores.shape} "
                          f"need class indices of shape {expected}")
     classes = scores.shape[1] if scores.ndim > 1 else scores.shape[0]
-    if target.size and (int(target.min()) < 0 or int(target.max()) >= classes):
+    # One reduction checks both ends: viewed as unsigned, a negative index is huge.
+    unsigned = target.view(_UNSIGNED.get(target.dtype, target.dtype))
+    if target.size and unsigned.max() >= classes:
         bad = int(target.min()) if int(target.min()) < 0 else int(target.max())
         raise IndexError(f"{name} holds class {bad}, outside [0, {classes}) for "
                          f"scores with {classes} classes")
@@ -54,6 +59,8 @@ def check_class_target(target, scores, name="target"):
 
 def _rows(scores, target):
     """Scores as (rows, C) and targets as (rows,): the class axis 1 moved last."""
+    if scores.ndim == 2:
+        return scores, target
     if scores.ndim == 1:
         return scores[None, :], target.reshape(1)
     moved = np.moveaxis(scores, 1, -1) if scores.ndim > 2 else scores
@@ -62,10 +69,10 @@ def _rows(scores, target):
 
 def _unrows(rows, scores_shape):
     """Inverse of _rows for a gradient of shape (rows, C)."""
-    if len(scores_shape) == 1:
-        return rows[0]
     if len(scores_shape) == 2:
         return rows
+    if len(scores_shape) == 1:
+        return rows[0]
     moved = rows.reshape((scores_shape[0],) + scores_shape[2:] + (scores_shape[1],))
     return np.moveaxis(moved, -1, 1)
 
@@ -80,17 +87,17 @@ class CrossEntropy(Function):
         target = check_class_target(target, logits)
         rows, t = _rows(logits, target)
         shifted = rows - rows.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        picked = np.arange(len(t))
-        losses = np.log(total[:, 0]) - shifted[picked, t]
-        self.probs, self.t, self.shape = exp / total, t, logits.shape
+        self.exp = np.exp(shifted)
+        self.total = self.exp.sum(axis=1, keepdims=True)
+        self.picked = np.arange(len(t))
+        losses = np.log(self.total[:, 0]) - shifted[self.picked, t]
+        self.t, self.shape = t, logits.shape
         out, self.scale = _reduce(losses, self.reduction)
         return out.reshape(target.shape) if self.reduction == "none" else out
 
     def backward(self, g):
-        grad = self.probs.copy()
-        grad[np.arange(len(self.t)), self.t] -= 1
+        grad = self.exp / self.total  # softmax(x)
+        grad[self.picked, self.t] -= 1
         g = _scale_back(g, self.reduction, self.scale)
         grad *= g.reshape(-1, 1) if self.reduction == "none" else g
         return _unrows(grad, self.shape), None
