@@ -48,6 +48,7 @@ import numpy as np
 
 import tlcore
 from tlcore import ops
+from tlcore.cli import blas_description
 
 try:
     import torch
@@ -299,11 +300,6 @@ def blas_threads():
 
 
 def machine_info():
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas_name = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # older numpy: no dict mode
-        blas_name = "unknown"
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -312,7 +308,7 @@ def machine_info():
         "tlcore": tlcore.__version__,
         "torch": torch.__version__ if torch is not None else None,
         "cpu_count": os.cpu_count(),
-        "numpy_blas": blas_name,
+        "numpy_blas": blas_description(),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                   "MKL_NUM_THREADS", "TLCORE_KERNELS")
                        if k in os.environ},

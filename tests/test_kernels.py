@@ -137,3 +137,19 @@ def test_native_module_reports_its_build():
     from tlcore.kernels import native
     assert isinstance(native.openmp_enabled(), bool)
     assert native.max_threads() >= 1
+
+
+def test_without_the_native_module_the_registry_lists_no_native_backend():
+    """A machine where the extension was not built: the engine still works."""
+    code = ("import sys; sys.modules['tlcore._native'] = None\n"
+            "import numpy as np, tlcore\n"
+            "from tlcore import kernels, ops, cli\n"
+            "assert 'native' not in kernels.available(), kernels.available()\n"
+            "x = tlcore.tensor(np.ones(3), requires_grad=True)\n"
+            "ops.grad_reverse(x, 0.5).sum().backward()\n"
+            "assert (x.grad == -0.5).all()\n"
+            "print(next(l for l in cli.info_lines() if l.strip().startswith('native')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in os.environ.items()
+                                          if k != "TLCORE_KERNELS"})
+    assert "native  not available" in out.stdout

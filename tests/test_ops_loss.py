@@ -366,7 +366,7 @@ def test_unknown_reduction_lists_the_allowed_ones(name, reduction):
         reduction = "elementwise_mean"
     x = leaf(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=re.escape(
-            f"reduction must be one of ('mean', 'sum', 'none'") + ".*" +
+            "reduction must be one of ('mean', 'sum', 'none'") + ".*" +
             re.escape(f"got {reduction!r}")):
         _call(name, x, reduction)
 

@@ -12,8 +12,8 @@ The engine, not the op, takes care of:
 * in-place safety: every tensor carries a version counter (shared with its views);
   an in-place op bumps it, and backward refuses to use a node whose inputs or outputs
   changed since the forward pass, instead of silently using corrupted saved arrays;
-* walking the graph iteratively (no recursion limit: a chain of 10,000 ops works) and
-  freeing it afterwards unless ``retain_graph=True``.
+* walking the graph in reverse creation order, iteratively (no recursion limit: a
+  chain of 10,000 ops works), and freeing it afterwards unless ``retain_graph=True``.
 
 There are no reference cycles: a tensor points to the Function that made it, the
 Function points to its inputs, never to its outputs. A finished graph is freed by
@@ -83,7 +83,7 @@ class Tensor:
 
     __slots__ = ("data", "grad", "requires_grad", "_creator", "_index", "_version",
                  "_retains_grad", "__weakref__")
-    __array_priority__ = 1000  # numpy array (op) Tensor defers to Tensor's reflected op
+    __array_ufunc__ = None  # `array * tensor` calls Tensor.__rmul__, not numpy's loop
 
     def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
         if isinstance(data, Tensor):
@@ -501,7 +501,8 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             data = x.data
             # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
-            if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype is not data.dtype:
+            if (g.__class__ is not data.__class__ or g.shape != data.shape
+                    or g.dtype is not data.dtype):
                 g = _check_grad(g, x, fn, index)
             parent = x._creator
             if parent is None:

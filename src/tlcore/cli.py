@@ -39,8 +39,9 @@ def info_lines():
             detail = f" (numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads)"
         lines.append(f"  {name:<7} available{detail}")
     forced = kernels.forced()
-    lines.append("CPU kernel choice: " + (f"forced to {forced!r}" if forced else
-                                          "first available of " + ", ".join(kernels.registry.CPU_PREFERENCE)))
+    order = ", ".join(kernels.registry.CPU_PREFERENCE)
+    lines.append("CPU kernel choice: " + (f"forced to {forced!r}" if forced
+                                          else f"first available of {order}"))
     return lines
 
 

@@ -122,8 +122,8 @@ def forced():
 
 def get(op, *arrays):
     """The implementation of ``op`` to run on these arrays."""
-    on_gpu = any(not isinstance(a, (np.ndarray, np.generic)) and hasattr(a, "__cuda_array_interface__")
-                 for a in arrays)
+    on_gpu = any(not isinstance(a, (np.ndarray, np.generic))
+                 and hasattr(a, "__cuda_array_interface__") for a in arrays)
     if on_gpu:
         candidates = ("cupy",)
     else:

@@ -248,4 +248,3 @@ _METHODS = {
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
-Tensor.__array_ufunc__ = None  # numpy defers to Tensor's reflected operators
