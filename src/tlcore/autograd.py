@@ -279,7 +279,11 @@ def _init_result(out, data, requires_grad, creator, index):
 
 
 def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a leaf tensor. Python floats and lists default to float32, like PyTorch."""
+    """Make a leaf tensor. Python floats and lists default to float32, like PyTorch.
+
+    A numpy array of the requested dtype is wrapped without a copy (as
+    ``torch.from_numpy`` does): change it afterwards only through the tensor.
+    """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
