@@ -393,3 +393,11 @@ def test_gradient_flows_into_a_function_used_after_its_consumers_were_built():
     y = late + early.sum() + (early * early).sum()  # 3x + x^2 + 9x^2 per element
     y.backward()
     np.testing.assert_allclose(x.grad, 3.0 + 20.0 * np.array([1.0, 2.0]))
+
+
+def test_a_function_instance_is_one_node():
+    from tlcore.ops.elementwise import Exp
+    exp = Exp()
+    exp(leaf([1.0]))
+    with pytest.raises(RuntimeError, match="called twice"):
+        exp(leaf([2.0]))

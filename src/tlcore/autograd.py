@@ -338,9 +338,7 @@ class Function:
         out._version = inputs[0]._version if self.is_view and isinstance(inputs[0], Tensor) \
             else [0]
         if record:
-            self._sequence = next(_sequence)
-            self._inputs = inputs
-            self._version_sum = versions
+            self._record(inputs, versions)
             self._output_meta = None  # one output
             # A view shares its input's counter, which the inputs' sum already watches.
             self._output_versions = () if self.is_view else (out._version,)
@@ -358,12 +356,20 @@ class Function:
                 out._version = inputs[0]._version
             results.append(out)
         if record:
-            self._sequence = next(_sequence)
-            self._inputs = inputs
-            self._version_sum = versions
+            self._record(inputs, versions)
             self._output_meta = [(data.shape, data.dtype) for data in outputs]
             self._output_versions = () if self.is_view else [r._version for r in results]
         return tuple(results)
+
+    def _record(self, inputs, versions):
+        """Make this Function a node of the graph: its place in creation order, its
+        inputs, and the sum of their version counters at forward time."""
+        if "_sequence" in self.__dict__:
+            raise RuntimeError(f"{self.name} was called twice: a Function instance is one "
+                               "node of the graph, so make a new one for each call")
+        self._sequence = next(_sequence)
+        self._inputs = inputs
+        self._version_sum = versions
 
     @property
     def needs_input_grad(self):
