@@ -31,11 +31,19 @@ from tlcore import backend
 
 # ----------------------------------------------------------------------------- grad mode
 
-_state = threading.local()
+class _GradState(threading.local):
+    """Per-thread grad mode. __init__ runs once in each thread, so the attribute always
+    exists (a missing attribute of a threading.local is slow to look up)."""
+
+    def __init__(self):
+        self.grad_enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class _GradMode:
@@ -44,7 +52,7 @@ class _GradMode:
     mode = True
 
     def __enter__(self):
-        self.previous = getattr(_state, "grad_enabled", True)
+        self.previous = _state.grad_enabled
         _state.grad_enabled = self.mode
 
     def __exit__(self, *exc_info):
@@ -188,7 +196,7 @@ class Tensor:
 
     # -- in-place ops (not differentiable: use them under no_grad or on data) ---------
     def _check_inplace(self):
-        if self.requires_grad and getattr(_state, "grad_enabled", True):
+        if self.requires_grad and _state.grad_enabled:
             kind = "leaf tensor" if self._creator is None else "tensor that is part of a graph"
             raise RuntimeError(
                 f"in-place operation on a {kind} that requires grad; wrap it in "
@@ -197,7 +205,7 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         """self += alpha * other, in place (the optimizer's update: kept lean)."""
-        if self.requires_grad and getattr(_state, "grad_enabled", True):
+        if self.requires_grad and _state.grad_enabled:
             self._check_inplace()  # raises
         self._version[0] += 1
         if isinstance(other, Tensor):
@@ -322,7 +330,7 @@ class Function:
                 versions += x._version[0]
             else:
                 arrays.append(x)
-        record = record and getattr(_state, "grad_enabled", True)
+        record = record and _state.grad_enabled
         outputs = self.forward(*arrays)
         if type(outputs) is tuple:
             return self._record_many(outputs, record, inputs, versions)
