@@ -80,9 +80,11 @@ class Linear(Function):
     def backward(self, g):
         need = self.needs_input_grad
         gx = g @ self.weight if need[0] else None
+        x = self.x
         if g.ndim != 2:  # (..., out): the leading axes are all batch axes
             g = g.reshape(-1, g.shape[-1])
-        gw = g.T @ self.x.reshape(-1, self.x.shape[-1]) if need[1] else None
+            x = x.reshape(-1, x.shape[-1])
+        gw = g.T @ x if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (g.sum(axis=0) if need[2] else None)
