@@ -172,7 +172,9 @@ class KLDiv(Function):
     log p with log_target=True); loss_i = p_i (log p_i - q_i), with 0 where p_i = 0.
 
     reduction "batchmean" divides the sum by the batch size (the true KL divergence);
-    "mean" divides by the number of elements, as PyTorch does.
+    "mean" divides by the number of elements, as PyTorch does. The gradient to a target
+    p_i = 0 uses log p_i := 0 (giving 1 - q_i) where the true derivative is unbounded
+    (PyTorch returns nan there); a target is usually a constant anyway.
     """
 
     def __init__(self, reduction="mean", log_target=False):
