@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import array, leaf, shapes, torch_or_skip
 
 import tlcore
 from tlcore import ops
-from strategies import array, leaf, shapes, torch_or_skip
 
 seeds = st.integers(0, 2**32 - 1)
 

@@ -21,9 +21,9 @@ reference counting alone.
 """
 
 import functools
-import heapq
 import itertools
 import threading
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -501,7 +501,7 @@ def backward(root, grad=None, retain_graph=False):
     pending[root_fn][root._index] = grad
     heap = [(-root_fn._sequence, root_fn)]
     while heap:
-        fn = heapq.heappop(heap)[1]
+        fn = heappop(heap)[1]
         grad_outputs = pending.pop(fn)
         fn._check_versions()
         if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
@@ -532,7 +532,7 @@ def backward(root, grad=None, retain_graph=False):
                     raise RuntimeError(_FREED)
                 slots = pending[parent] = [None] * (
                     1 if parent._output_meta is None else len(parent._output_meta))
-                heapq.heappush(heap, (-parent._sequence, parent))
+                heappush(heap, (-parent._sequence, parent))
             previous = slots[x._index]
             slots[x._index] = g if previous is None else previous + g
             if x._retains_grad:
