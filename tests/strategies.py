@@ -58,3 +58,24 @@ def torch_or_skip():
     """The PyTorch module, or a skip that says it is not installed (oracle tests)."""
     import pytest
     return pytest.importorskip("torch", reason="PyTorch is not installed: oracle test skipped")
+
+
+def check_against_torch(fn, torch_fn, arrays, seed=0, rtol_out=1e-12, rtol=1e-10, atol=1e-12,
+                        name=""):
+    """The PyTorch oracle: run ``fn`` on tlcore leaves and ``torch_fn`` on torch leaves over
+    the same float64 arrays, backpropagate one random cotangent through both, and compare
+    the outputs and every input's gradient."""
+    torch = torch_or_skip()
+    leaves = [leaf(a) for a in arrays]
+    out = fn(*leaves)
+    v = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(v)
+    twins = [torch.from_numpy(np.asarray(a)).requires_grad_() for a in arrays]
+    expected = torch_fn(*twins)
+    expected.backward(torch.from_numpy(v))
+    assert out.shape == tuple(expected.shape), name
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol_out,
+                               atol=atol, err_msg=name)
+    for i, (t, x) in enumerate(zip(leaves, twins)):
+        np.testing.assert_allclose(t.grad, x.grad.numpy(), rtol=rtol, atol=atol,
+                                   err_msg=f"{name}: gradient of input {i}")

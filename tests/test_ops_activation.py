@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import array, leaf, shapes, torch_or_skip
+from strategies import array, check_against_torch, leaf, shapes, torch_or_skip
 
 import tlcore
 from tlcore import ops
@@ -140,17 +140,7 @@ def test_activations_agree_with_torch():
         x = array(rng, (3, 4), noncontiguous=True)
         x[0, 0] = 0.0  # the kink: both take the left derivative there
         x[1, :2] = [30.0, -30.0]  # saturated tanh / sigmoid
-        t = leaf(x)
-        out = fn(t)
-        v = rng.standard_normal(out.shape)
-        out.backward(v)
-        tx = torch.from_numpy(x).requires_grad_()
-        expected = torch_fn(tx)
-        expected.backward(torch.from_numpy(v))
-        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12,
-                                   atol=1e-15, err_msg=name)
-        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-15,
-                                   err_msg=name)
+        check_against_torch(fn, torch_fn, [x], atol=1e-15, name=name)
 
 
 def test_sigmoid_tails_agree_with_torch_in_float32():
@@ -175,16 +165,8 @@ def test_softmax_and_log_softmax_agree_with_torch(axis):
     x[0, 0, :3] = x[1, 2, 1] = x[1, 2, 3] = 5.0  # tied maxima along every axis
     x[1, 0, :] = 0.25  # a whole row tied
     for fn, torch_fn in [(ops.softmax, torch.softmax), (ops.log_softmax, torch.log_softmax)]:
-        t = leaf(x)
-        out = fn(t, axis)
-        v = rng.standard_normal(out.shape)
-        out.backward(v)
-        tx = torch.from_numpy(x).requires_grad_()
-        expected = torch_fn(tx, dim=axis)
-        expected.backward(torch.from_numpy(v))
-        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12,
-                                   atol=1e-15)
-        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+        check_against_torch(lambda t: fn(t, axis), lambda t: torch_fn(t, dim=axis), [x],
+                            atol=1e-15, name=fn.__name__)
 
 
 def test_tied_softmax_gradient_is_symmetric():

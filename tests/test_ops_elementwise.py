@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import array, broadcastable_shapes, leaf, shapes, torch_or_skip
+from strategies import (array, broadcastable_shapes, check_against_torch, leaf, shapes,
+                        torch_or_skip)
 
 import tlcore
 from tlcore import ops
@@ -222,19 +223,7 @@ def test_binary_ops_agree_with_torch():
         fn, _, kw_a, kw_b = BINARY[name]
         for shape_a, shape_b in [((3, 4), (3, 4)), ((2, 1, 4), (3, 1)), ((4,), (2, 3, 4))]:
             a, b = array(rng, shape_a, **kw_a), array(rng, shape_b, **kw_b)
-            ta, tb = leaf(a), leaf(b)
-            out = fn(ta, tb)
-            v = rng.standard_normal(out.shape)
-            out.backward(v)
-            xa = torch.from_numpy(a).requires_grad_()
-            xb = torch.from_numpy(b).requires_grad_()
-            expected = torch_fn(xa, xb)
-            expected.backward(torch.from_numpy(v))
-            np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12)
-            np.testing.assert_allclose(ta.grad, xa.grad.numpy(), rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name} {shape_a} {shape_b}: grad of a")
-            np.testing.assert_allclose(tb.grad, xb.grad.numpy(), rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name} {shape_a} {shape_b}: grad of b")
+            check_against_torch(fn, torch_fn, [a, b], name=f"{name} {shape_a} {shape_b}")
 
 
 def test_scalar_and_unary_ops_agree_with_torch():
@@ -249,17 +238,8 @@ def test_scalar_and_unary_ops_agree_with_torch():
         x = array(rng, (3, 4), noncontiguous=True, **kw)
         if name.startswith("abs"):
             x[0, 0] = 0.0  # the kink: both give gradient 0 there
-        t = leaf(x)
-        out = fn(t)
-        v = rng.standard_normal(out.shape)
-        out.backward(v)
-        tx = torch.from_numpy(x).requires_grad_()
-        expected = torch_fns.get(name, fn)(tx)  # the scalar lambdas work on torch too
-        expected.backward(torch.from_numpy(v))
-        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12,
-                                   err_msg=name)
-        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12,
-                                   err_msg=name)
+        # the scalar lambdas work on torch tensors too
+        check_against_torch(fn, torch_fns.get(name, fn), [x], name=name)
 
 
 def test_clip_and_where_agree_with_torch():
@@ -268,28 +248,14 @@ def test_clip_and_where_agree_with_torch():
     x = array(rng, (4, 5))
     x[0, :2] = [-0.5, 0.7]  # exactly at the bounds: gradient 1, as torch.clamp
     for low, high in CLIP_BOUNDS + [(-0.5, 0.7)]:
-        t = leaf(x)
-        v = rng.standard_normal(x.shape)
-        ops.clip(t, low, high).backward(v)
-        tx = torch.from_numpy(x).requires_grad_()
-        expected = torch.clamp(tx, low, high)
-        expected.backward(torch.from_numpy(v))
-        np.testing.assert_allclose(ops.clip(leaf(x), low, high).numpy(),
-                                   expected.detach().numpy())
-        np.testing.assert_allclose(t.grad, tx.grad.numpy(), err_msg=f"clip {low} {high}")
-
+        check_against_torch(lambda t: ops.clip(t, low, high),
+                            lambda t: torch.clamp(t, low, high), [x], rtol_out=1e-7,
+                            rtol=1e-7, atol=0, name=f"clip {low} {high}")
     condition = rng.random((3, 4)) < 0.5
-    a, b = array(rng, (3, 1)), array(rng, (4,))
-    ta, tb = leaf(a), leaf(b)
-    v = rng.standard_normal((3, 4))
-    out = ops.where(condition, ta, tb)
-    out.backward(v)
-    xa, xb = torch.from_numpy(a).requires_grad_(), torch.from_numpy(b).requires_grad_()
-    expected = torch.where(torch.from_numpy(condition), xa, xb)
-    expected.backward(torch.from_numpy(v))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy())
-    np.testing.assert_allclose(ta.grad, xa.grad.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(tb.grad, xb.grad.numpy(), rtol=1e-12)
+    check_against_torch(lambda a, b: ops.where(condition, a, b),
+                        lambda a, b: torch.where(torch.from_numpy(condition), a, b),
+                        [array(rng, (3, 1)), array(rng, (4,))], rtol_out=1e-7, rtol=1e-12,
+                        atol=0, name="where")
 
 
 # ----------------------------------------------------------------------------- dtypes

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import array, leaf, shapes, torch_or_skip
+from strategies import array, check_against_torch, leaf, shapes, torch_or_skip
 
 import tlcore
 from tlcore import ops
@@ -264,18 +264,8 @@ def test_reductions_agree_with_torch(axis, keepdims):
             x = array(rng, (2, 3, 4), noncontiguous=True)
             if name == "logsumexp":
                 x[0, 0, :2] = x[1, 2, 3] = x.max()  # tied maxima: still smooth
-        t = leaf(x)
-        out = ALL[name][0](t, axis, keepdims)
-        v = rng.standard_normal(out.shape)
-        out.backward(v)
-        tx = torch.from_numpy(x).requires_grad_()
-        expected = torch_fn(tx, axis, keepdims)
-        expected.backward(torch.from_numpy(v))
-        assert out.shape == tuple(expected.shape), name
-        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12,
-                                   atol=1e-14, err_msg=name)
-        np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14,
-                                   err_msg=name)
+        check_against_torch(lambda t: ALL[name][0](t, axis, keepdims),
+                            lambda t: torch_fn(t, axis, keepdims), [x], atol=1e-14, name=name)
 
 
 def test_extreme_with_distinct_values_agrees_with_torch_max_with_dim():
