@@ -14,14 +14,15 @@ import tlcore
 from tlcore import kernels, ops
 from tlcore.kernels import reference
 
-CPU_BACKENDS = ["numpy", "numba", "native"]
-
-
-def backend_or_skip(name):
+def needs_backend(name):
+    """A skip marker for a backend this machine lacks, with the reason it is missing."""
     reason = kernels.unavailable().get(name)
-    if reason is not None:
-        pytest.skip(f"kernel backend {name!r} is not available here: {reason}")
-    return name
+    return pytest.mark.skipif(reason is not None,
+                              reason=f"kernel backend {name!r} is not available here: {reason}")
+
+
+CPU_BACKENDS = [pytest.param(name, marks=needs_backend(name))
+                for name in ("numpy", "numba", "native")]
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
@@ -30,7 +31,6 @@ def backend_or_skip(name):
        lambda_=st.floats(0.0, 2.0), seed=st.integers(0, 2**16))
 def test_grad_reverse_backward_matches_reference(backend, dtype, rtol, shape, noncontiguous,
                                                  lambda_, seed):
-    backend_or_skip(backend)
     grad = array(np.random.default_rng(seed), shape, noncontiguous).astype(dtype, copy=False)
     expected = reference.grad_reverse_backward(grad.copy(), lambda_)
     with kernels.use(backend):
@@ -45,7 +45,6 @@ def test_grad_reverse_backward_matches_reference(backend, dtype, rtol, shape, no
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_grad_reverse_backward_in_place(backend):
-    backend_or_skip(backend)
     grad = np.arange(6, dtype=np.float64).reshape(2, 3)
     with kernels.use(backend):
         result = kernels.get("grad_reverse_backward", grad)(grad, 0.5, out=grad)
@@ -56,7 +55,6 @@ def test_grad_reverse_backward_in_place(backend):
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_gradient_reversal_through_each_backend(backend):
     """Forward is the identity; backward is -lambda times the upstream gradient."""
-    backend_or_skip(backend)
     rng = np.random.default_rng(0)
     x = tlcore.tensor(rng.standard_normal((4, 3)), requires_grad=True)
     upstream = rng.standard_normal((4, 3))
@@ -71,7 +69,6 @@ def test_gradient_reversal_through_each_backend(backend):
 def test_gradcheck_of_a_composed_function_through_each_backend(backend):
     """Two reversals with lambda 1 cancel (-(-g) = g), so grad_reverse(grad_reverse(f))
     has the true gradient of f: gradcheck can verify the kernel inside a real graph."""
-    backend_or_skip(backend)
     x = tlcore.tensor(np.random.default_rng(1).standard_normal((3, 2)), requires_grad=True)
     with kernels.use(backend):
         assert tlcore.gradcheck(lambda t: ops.grad_reverse(ops.grad_reverse(t.tanh())), [x])
@@ -132,8 +129,8 @@ def test_import_tlcore_loads_no_optional_backend():
     assert out.stdout.strip() == "False"
 
 
+@needs_backend("native")
 def test_native_module_reports_its_build():
-    backend_or_skip("native")
     from tlcore.kernels import native
     assert isinstance(native.openmp_enabled(), bool)
     assert native.max_threads() >= 1
