@@ -303,27 +303,19 @@ def test_binary_float32_with_float64_promotes(name):
         assert b.grad.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", list(SCALAR))
-def test_python_scalar_keeps_float32(name):
-    fn, _ = SCALAR[name]
+FLOAT32_CASES = dict(
+    {name: fn for name, (fn, _) in SCALAR.items()},
+    **{name: fn for name, (fn, *_) in UNARY.items()},
+    clip=lambda t: ops.clip(t, 0.8, 1.5),
+    where=lambda t: ops.where(np.array([True, False, True]), t, 0.0),
+)
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
+def test_float32_stays_float32(name):
+    """Python scalars are weak, and unary ops keep float32: output and gradients."""
     x = tlcore.tensor(_positive32(np.random.default_rng(5), (2, 3)), requires_grad=True)
-    out = fn(x)
-    assert out.dtype == np.float32
-    assert {g.dtype for g in _raw_grads(out)} == {np.dtype(np.float32)}
-    out.backward(np.ones(out.shape))
-    assert x.grad.dtype == np.float32
-
-
-@pytest.mark.parametrize("name", sorted(UNARY) + ["clip", "where"])
-def test_unary_float32_stays_float32(name):
-    if name == "clip":
-        fn = lambda t: ops.clip(t, 0.8, 1.5)  # noqa: E731
-    elif name == "where":
-        fn = lambda t: ops.where(np.array([True, False, True]), t, 0.0)  # noqa: E731
-    else:
-        fn = UNARY[name][0]
-    x = tlcore.tensor(_positive32(np.random.default_rng(6), (2, 3)), requires_grad=True)
-    out = fn(x)
+    out = FLOAT32_CASES[name](x)
     assert out.dtype == np.float32
     assert {g.dtype for g in _raw_grads(out)} == {np.dtype(np.float32)}
     out.backward(np.ones(out.shape))

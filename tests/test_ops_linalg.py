@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import array, leaf, torch_or_skip
+from strategies import array, check_against_torch, leaf, torch_or_skip
 
 from tlcore import gradcheck, ops
 
@@ -44,10 +44,6 @@ def _numpy_matmul(a, b):
     return out
 
 
-def _torch_leaf(torch, a):
-    return torch.from_numpy(np.array(a, dtype=np.float64)).requires_grad_(True)
-
-
 @pytest.mark.parametrize("case", list(MATMUL_CASES))
 @given(B=sizes, n=sizes, k=sizes, m=sizes, seed=seeds, strided=st.booleans())
 def test_matmul_gradcheck_and_forward(case, B, n, k, m, seed, strided):
@@ -66,21 +62,11 @@ def test_matmul_gradcheck_and_forward(case, B, n, k, m, seed, strided):
 
 @pytest.mark.parametrize("case", list(MATMUL_CASES))
 def test_matmul_matches_pytorch(case):
-    torch = torch_or_skip()
     rng = np.random.default_rng(11)
     shape_a, shape_b = MATMUL_CASES[case](3, 2, 4, 5)
     a_data, b_data = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
-    a, b = leaf(a_data), leaf(b_data)
-    out = a @ b
-    out_grad = rng.standard_normal(out.shape)
-    out.backward(out_grad)
-    ta, tb = _torch_leaf(torch, a_data), _torch_leaf(torch, b_data)
-    t_out = ta @ tb
-    t_out.backward(torch.from_numpy(out_grad))
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    assert a.grad.shape == shape_a and b.grad.shape == shape_b
-    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+    check_against_torch(lambda a, b: a @ b, lambda a, b: a @ b, [a_data, b_data],
+                        rtol_out=1e-12, rtol=1e-12, atol=1e-12, name=case)
 
 
 def test_matmul_with_one_operand_not_requiring_grad():
@@ -137,17 +123,9 @@ def test_linear_matches_pytorch(with_bias, x_shape):
     rng = np.random.default_rng(5)
     x_data, w_data, b_data = (rng.standard_normal(x_shape), rng.standard_normal((5, 3)),
                               rng.standard_normal(5))
-    args = [leaf(x_data), leaf(w_data)] + ([leaf(b_data)] if with_bias else [])
-    t_args = [_torch_leaf(torch, x_data), _torch_leaf(torch, w_data)] + (
-        [_torch_leaf(torch, b_data)] if with_bias else [])
-    out = ops.linear(*args)
-    t_out = torch.nn.functional.linear(*t_args)
-    out_grad = rng.standard_normal(out.shape)
-    out.backward(out_grad)
-    t_out.backward(torch.from_numpy(out_grad))
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    for mine, theirs in zip(args, t_args):
-        np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+    arrays = [x_data, w_data] + ([b_data] if with_bias else [])
+    check_against_torch(ops.linear, torch.nn.functional.linear, arrays, rtol_out=1e-12,
+                        rtol=1e-12, atol=1e-12)
 
 
 def test_linear_gradient_only_to_the_weight():

@@ -11,16 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import array, broadcastable_shapes, leaf, shapes, torch_or_skip
+from strategies import (array, broadcastable_shapes, check_against_torch, leaf, shapes,
+                        torch_or_skip)
 
 import tlcore
 from tlcore import gradcheck, ops
 
 seeds = st.integers(0, 2**32 - 1)
-
-
-def _torch_leaf(torch, a):
-    return torch.from_numpy(np.array(a, dtype=np.float64)).requires_grad_(True)
 
 
 # -- reshape -----------------------------------------------------------------------------
@@ -171,21 +168,6 @@ BASIC_INDICES = [
 ]
 
 
-@pytest.mark.parametrize("index", BASIC_INDICES, ids=repr)
-@given(seed=seeds, strided=st.booleans())
-def test_basic_indexing_gradcheck_and_forward(index, seed, strided):
-    values = array(np.random.default_rng(seed), BASE, noncontiguous=strided)
-    x = leaf(values)
-    out = x[index]
-    np.testing.assert_array_equal(out.numpy(), values[index])
-    out_grad = np.random.default_rng(seed + 1).standard_normal(values[index].shape)
-    out.backward(out_grad)
-    expected = np.zeros(BASE)
-    expected[index] = out_grad  # basic indices never repeat an element
-    np.testing.assert_array_equal(x.grad, expected)
-    assert gradcheck(lambda t: t[index], [x])
-
-
 INTEGER_INDICES = [  # each repeats at least one element
     np.s_[[0, 0, 2]],
     np.s_[np.array([3, 1, 3, 3])],
@@ -208,9 +190,10 @@ def _scatter_add(shape, index, out_grad):
     return grad
 
 
-@pytest.mark.parametrize("index", INTEGER_INDICES, ids=repr)
+@pytest.mark.parametrize("index", BASIC_INDICES + INTEGER_INDICES, ids=repr)
 @given(seed=seeds, strided=st.booleans())
-def test_integer_array_indexing_adds_up_repeated_indices(index, seed, strided):
+def test_indexing_gradcheck_and_forward(index, seed, strided):
+    """Basic and integer-array indices; repeated integer indices add their gradients up."""
     values = array(np.random.default_rng(seed), BASE, noncontiguous=strided)
     x = leaf(values)
     out = x[index]
@@ -294,15 +277,8 @@ def test_indexing_matches_pytorch(index):
     torch = torch_or_skip()
     rng = np.random.default_rng(7)
     values = rng.standard_normal(BASE)
-    x = leaf(values)
-    out = x[index]
-    out_grad = rng.standard_normal(out.shape)
-    out.backward(out_grad)
-    tx = _torch_leaf(torch, values)
-    t_out = tx[_torch_index(torch, index)]
-    t_out.backward(torch.from_numpy(out_grad))
-    np.testing.assert_array_equal(out.numpy(), t_out.detach().numpy())
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12)
+    check_against_torch(lambda x: x[index], lambda x: x[_torch_index(torch, index)], [values],
+                        rtol_out=0, rtol=1e-12, atol=0, name=repr(index))
 
 
 # -- concat and stack --------------------------------------------------------------------
@@ -342,15 +318,10 @@ def test_concat_and_stack_gradients_match_pytorch():
     torch = torch_or_skip()
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 1))
-    x, y = leaf(a), leaf(b)
-    ta, tb = _torch_leaf(torch, a), _torch_leaf(torch, b)
-    out = ops.concat([x, y], axis=-1) * ops.stack([x[:, :1], y], axis=0).sum(axis=0)
-    t_out = torch.cat([ta, tb], dim=-1) * torch.stack([ta[:, :1], tb], dim=0).sum(dim=0)
-    np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-12)
-    out.sum().backward()
-    t_out.sum().backward()
-    np.testing.assert_allclose(x.grad, ta.grad.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(y.grad, tb.grad.numpy(), rtol=1e-12)
+    check_against_torch(
+        lambda x, y: ops.concat([x, y], axis=-1) * ops.stack([x[:, :1], y], axis=0).sum(axis=0),
+        lambda x, y: torch.cat([x, y], dim=-1) * torch.stack([x[:, :1], y], dim=0).sum(dim=0),
+        [a, b], rtol_out=1e-12, rtol=1e-12, atol=0)
 
 
 def test_concat_shape_mismatch_names_the_shapes():

@@ -204,10 +204,8 @@ class Tensor:
         self._version[0] += 1
 
     def add_(self, other, alpha=1):
-        """self += alpha * other, in place (the optimizer's update: kept lean)."""
-        if self.requires_grad and _state.grad_enabled:
-            self._check_inplace()  # raises
-        self._version[0] += 1
+        """self += alpha * other, in place (an optimizer's update)."""
+        self._check_inplace()
         if isinstance(other, Tensor):
             other = other.data
         if alpha == 1:
@@ -332,19 +330,15 @@ class Function:
                 arrays.append(x)
         record = record and _state.grad_enabled
         outputs = self.forward(*arrays)
-        if type(outputs) is tuple:
-            return self._record_many(outputs, record, inputs, versions)
-        if isinstance(outputs, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
-            outputs = np.asarray(outputs)
-        out = Tensor.__new__(Tensor)  # _init_result, inlined on this hot path
-        out.data = outputs
-        out.grad = None
-        out.requires_grad = record
-        out._creator = self if record else None
-        out._index = 0
-        out._retains_grad = False
-        out._version = inputs[0]._version if self.is_view and isinstance(inputs[0], Tensor) \
-            else [0]
+        if type(outputs) is tuple:  # several outputs
+            results = tuple(self._output(data, index, record, inputs)
+                            for index, data in enumerate(outputs))
+            if record:
+                self._record(inputs, versions)
+                self._output_meta = [(data.shape, data.dtype) for data in outputs]
+                self._output_versions = () if self.is_view else [r._version for r in results]
+            return results
+        out = self._output(outputs, 0, record, inputs)
         if record:
             self._record(inputs, versions)
             self._output_meta = None  # one output
@@ -352,22 +346,15 @@ class Function:
             self._output_versions = () if self.is_view else (out._version,)
         return out
 
-    def _record_many(self, outputs, record, inputs, versions):
-        """The rest of __call__ for a forward that returns several arrays."""
-        results = []
-        for index, data in enumerate(outputs):
-            if isinstance(data, np.generic):
-                data = np.asarray(data)
-            out = Tensor.__new__(Tensor)
-            _init_result(out, data, record, self if record else None, index)
-            if self.is_view and isinstance(inputs[0], Tensor):
-                out._version = inputs[0]._version
-            results.append(out)
-        if record:
-            self._record(inputs, versions)
-            self._output_meta = [(data.shape, data.dtype) for data in outputs]
-            self._output_versions = () if self.is_view else [r._version for r in results]
-        return tuple(results)
+    def _output(self, data, index, record, inputs):
+        """The Tensor for output ``index`` of forward."""
+        if isinstance(data, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+            data = np.asarray(data)
+        out = Tensor.__new__(Tensor)
+        _init_result(out, data, record, self if record else None, index)
+        if self.is_view and isinstance(inputs[0], Tensor):
+            out._version = inputs[0]._version
+        return out
 
     def _record(self, inputs, versions):
         """Make this Function a node of the graph: its place in creation order, its
@@ -496,8 +483,7 @@ def backward(root, grad=None, retain_graph=False):
     # handles every node after all of its consumers (PyTorch's ordering; iterative, so
     # any depth works). pending[fn] gathers the gradients of fn's outputs, one slot each;
     # a node is on the heap exactly when it has a pending entry.
-    pending = {root_fn: [None] * (
-        1 if root_fn._output_meta is None else len(root_fn._output_meta))}
+    pending = {root_fn: _empty_slots(root_fn)}
     pending[root_fn][root._index] = grad
     heap = [(-root_fn._sequence, root_fn)]
     while heap:
@@ -530,8 +516,7 @@ def backward(root, grad=None, retain_graph=False):
             if slots is None:
                 if parent._inputs is None:
                     raise RuntimeError(_FREED)
-                slots = pending[parent] = [None] * (
-                    1 if parent._output_meta is None else len(parent._output_meta))
+                slots = pending[parent] = _empty_slots(parent)
                 heappush(heap, (-parent._sequence, parent))
             previous = slots[x._index]
             slots[x._index] = g if previous is None else previous + g
@@ -540,6 +525,11 @@ def backward(root, grad=None, retain_graph=False):
         if not retain_graph:  # free saved arrays and links to inputs
             fn.__dict__.clear()
             fn._inputs = None
+
+
+def _empty_slots(fn):
+    """One gradient slot per output of fn, none filled yet."""
+    return [None] * (1 if fn._output_meta is None else len(fn._output_meta))
 
 
 def _fill_unused_outputs(fn, grad_outputs):

@@ -19,18 +19,14 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 
 
 def _reduce(losses, reduction, count=None):
-    """Reduce per-element losses; return the value and the scale of d value / d loss_i."""
+    """Reduce per-element losses; return the value and d value / d loss_i (1 or 1/count),
+    by which backward scales the upstream gradient."""
     if reduction == "none":
         return losses, 1.0
     if reduction == "sum":
         return losses.sum(), 1.0
     count = losses.size if count is None else count
     return losses.sum() / max(count, 1), 1.0 / max(count, 1)
-
-
-def _scale_back(g, reduction, scale):
-    """The upstream gradient of a reduced loss, as a multiplier of per-element grads."""
-    return g * scale if reduction != "none" else g
 
 
 _UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
@@ -98,7 +94,7 @@ class CrossEntropy(Function):
     def backward(self, g):
         grad = self.exp / self.total  # softmax(x)
         grad[self.picked, self.t] -= 1
-        g = _scale_back(g, self.reduction, self.scale)
+        g = g * self.scale
         grad *= g.reshape(-1, 1) if self.reduction == "none" else g
         return _unrows(grad, self.shape), None
 
@@ -117,7 +113,7 @@ class NLLLoss(Function):
         return out.reshape(target.shape) if self.reduction == "none" else out
 
     def backward(self, g):
-        g = _scale_back(g, self.reduction, self.scale)
+        g = g * self.scale
         grad = np.zeros(self.rows_shape, dtype=g.dtype)
         grad[np.arange(len(self.t)), self.t] = -g.reshape(-1)
         return _unrows(grad, self.shape), None
@@ -142,7 +138,7 @@ class MSELoss(Function):
         return out
 
     def backward(self, g):
-        grad = (2 * _scale_back(g, self.reduction, self.scale)) * self.diff
+        grad = (2 * g * self.scale) * self.diff
         return grad, -grad
 
 
@@ -161,7 +157,7 @@ class BCEWithLogits(Function):
         return out
 
     def backward(self, g):
-        g = _scale_back(g, self.reduction, self.scale)
+        g = g * self.scale
         sigmoid = 0.5 * np.tanh(0.5 * self.x) + 0.5
         need_x, need_t = self.needs_input_grad
         return (g * (sigmoid - self.target) if need_x else None), (-g * self.x if need_t else None)
@@ -199,7 +195,7 @@ class KLDiv(Function):
         return out
 
     def backward(self, g):
-        g = _scale_back(g, self.reduction, self.scale)
+        g = g * self.scale
         need_q, need_t = self.needs_input_grad
         gq = -g * self.p if need_q else None
         gt = None
