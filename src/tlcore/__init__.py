@@ -13,6 +13,7 @@ from tlcore.autograd import (Function, Tensor, enable_grad, is_grad_enabled,  # 
                              no_grad, tensor)
 from tlcore.gradcheck import GradcheckError, gradcheck  # noqa: E402
 from tlcore.random import manual_seed  # noqa: E402
+from tlcore.serialize import load, save  # noqa: E402
 
 __all__ = ["Function", "GradcheckError", "Tensor", "enable_grad", "gradcheck",
-           "is_grad_enabled", "manual_seed", "no_grad", "ops", "tensor"]
+           "is_grad_enabled", "load", "manual_seed", "no_grad", "ops", "save", "tensor"]

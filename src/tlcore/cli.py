@@ -1,6 +1,13 @@
-"""The ``tlcore`` command. ``tlcore info``: version, kernel backends, BLAS."""
+"""The ``tlcore`` command.
+
+    tlcore info                        version, kernel backends, BLAS
+    tlcore run --list                  the experiments
+    tlcore run NAME [--seeds 0,1,2] [--json PATH] [--quiet] [--OPTION VALUE ...]
+"""
 
 import argparse
+import json
+import os
 import platform
 import sys
 
@@ -45,14 +52,106 @@ def info_lines():
     return lines
 
 
+def _seeds(text):
+    try:
+        seeds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers such as "
+                                         f"0,1,2, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds needs non-negative integers, got {text!r}")
+    return seeds
+
+
+def experiment_parser(experiment):
+    """The flags of one experiment, built from its declared options."""
+    parser = argparse.ArgumentParser(prog=f"tlcore run {experiment.name}",
+                                     description=experiment.summary)
+    parser.add_argument("--seeds", type=_seeds, default=None,
+                        help="comma-separated seeds (default: "
+                             + ",".join(map(str, experiment.default_seeds)) + ")")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    for option in experiment.options:
+        parser.add_argument("--" + option.name.replace("_", "-"), dest=option.name,
+                            type=option.type, default=option.default, choices=option.choices,
+                            help=f"{option.help} (default: {option.default})")
+    return parser
+
+
+def format_result(result):
+    """The rows of a result as a table: method, metric, mean +- std, per-seed values."""
+    lines = [f"{result['experiment']}: seeds {result['seeds']}, {result['seconds']:.1f} s",
+             f"{'method':<14} {'metric':<16} {'mean +- std':<18} values"]
+    for row in result["rows"]:
+        values = " ".join(f"{v:.4f}" for v in row["values"])
+        lines.append(f"{row['method']:<14} {row['metric']:<16} "
+                     f"{row['mean']:.4f} +- {row['std']:.4f}  {values}")
+    return "\n".join(lines)
+
+
+def write_json(result, path):
+    """Write atomically: a failed write leaves a previous file intact."""
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "w") as stream:
+            json.dump(result, stream, indent=2)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def run_command(name, rest, parser):
+    from tlcore import experiments
+    from tlcore.experiments.progress import Progress
+    try:
+        experiment = experiments.get(name)
+    except KeyError as error:
+        parser.error(error.args[0])
+    args = experiment_parser(experiment).parse_args(rest)
+    options = {option.name: getattr(args, option.name) for option in experiment.options}
+    progress = None if args.quiet else Progress()
+    try:
+        result = experiment.run(seeds=args.seeds, progress=progress, **options)
+    except ValueError as error:  # a bad option value: a message, not a traceback
+        parser.error(str(error))
+    finally:
+        if progress is not None:
+            progress.close()
+    print(format_result(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="tlcore", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tlcore", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, kernel backends found, BLAS in use")
-    args = parser.parse_args(argv)
+    run = commands.add_parser("run", help="run an experiment (tlcore run --list)",
+                              add_help=False)
+    run.add_argument("name", nargs="?", help="the experiment")
+    run.add_argument("--list", action="store_true", help="list the experiments")
+    run.add_argument("-h", "--help", action="store_true")
+    args, rest = parser.parse_known_args(argv)
     if args.command == "info":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         print("\n".join(info_lines()))
-    return 0
+        return 0
+    if args.list or (args.name is None and not args.help):
+        from tlcore import experiments
+        for experiment in experiments.REGISTRY.values():
+            print(f"{experiment.name:<16} {experiment.summary}")
+        return 0
+    if args.name is None:
+        run.print_help()
+        return 0
+    if args.help:
+        rest = rest + ["--help"]
+    return run_command(args.name, rest, parser)
 
 
 if __name__ == "__main__":

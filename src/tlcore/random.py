@@ -1,8 +1,11 @@
 """The engine's random state: one numpy Generator, reseeded by ``manual_seed``.
 
 Everything random in tlcore (initialisation, dropout, data shuffling) draws from
-``generator()``, so ``tlcore.manual_seed(0)`` makes a run repeatable. The generator is
-made on first use: numpy.random is not imported by ``import tlcore``.
+``generator()``, so ``tlcore.manual_seed(0)`` makes a run repeatable. Functions that take
+a ``seed`` argument draw from ``generator_for(seed)``: None follows ``manual_seed``, an
+integer makes a private ``np.random.default_rng(seed)`` that gives the same draws
+whatever else ran before (scikit-learn's ``random_state``), a Generator is used as is.
+The generator is made on first use: numpy.random is not imported by ``import tlcore``.
 """
 
 import numpy as np
@@ -26,3 +29,15 @@ def generator():
     if _generator is None:
         _generator = np.random.default_rng(_seed)
     return _generator
+
+
+def generator_for(seed):
+    """The numpy Generator for ``seed`` (None, a non-negative int or a Generator)."""
+    if seed is None:
+        return generator()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.default_rng(int(seed))
+    raise ValueError(f"seed must be None, a non-negative integer or a numpy Generator, "
+                     f"got {seed!r}")

@@ -13,3 +13,241 @@ def grad_reverse_backward(grad, lambda_, out=None):
     ``out`` may be ``grad`` itself (in place) when the caller owns that array.
     """
     return np.multiply(grad, -lambda_, out=out, dtype=grad.dtype)
+
+
+# ----------------------------------------------------------------------------- pooling
+# 2-D pooling kernels on NCHW arrays; kernel, stride and padding are (height, width) pairs.
+# Contract for every backend: maxpool2d_forward(x, kernel, stride, padding) -> (out, argmax)
+# and maxpool2d_backward(grad_out, argmax, x_shape) -> grad_x, with the same tie-break.
+
+
+def pool2d_output_size(size, kernel, stride, padding):
+    """(out_h, out_w), each floor((n + 2 padding - kernel) / stride) + 1 (no ceil_mode)."""
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
+
+
+def window_offsets(kernel, stride, out_size):
+    """For each offset (i, j) of the pooling window, in row-major order: (i, j, index),
+    where ``padded[index]`` is the (..., out_h, out_w) strided view holding element (i, j)
+    of every window of a padded plane. The same index writes a gradient back."""
+    (kh, kw), (sh, sw), (out_h, out_w) = kernel, stride, out_size
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            yield i, j, (Ellipsis, rows, cols)
+
+
+@register("maxpool2d_forward", "numpy")
+def maxpool2d_forward(x, kernel, stride, padding):
+    """Max pooling: out[n, c, oh, ow] = max of x[n, c] over rows oh*sh - ph + [0, kh) and
+    columns ow*sw - pw + [0, kw); padding counts as -inf (PyTorch's F.max_pool2d).
+
+    Returns (out, argmax). argmax (int64, out's shape) is the flat index h * W + w of each
+    maximum in the UNPADDED plane (PyTorch's return_indices). Tie-break, which every backend
+    must follow: the first real element, in row-major window order, that holds the maximum
+    (a scan with a strict >, as PyTorch's CPU kernel does), so a window whose real elements
+    are all -inf points at its first real element. A NaN makes its window's output NaN;
+    that window's index is then unspecified.
+    """
+    n, c, height, width = x.shape
+    (sh, sw), (ph, pw) = stride, padding
+    out_h, out_w = pool2d_output_size((height, width), kernel, stride, padding)
+    # Window (oh, ow) starts at row oh*sh - ph, column ow*sw - pw of the unpadded plane.
+    top = sh * np.arange(out_h) - ph
+    left = sw * np.arange(out_w) - pw
+    # A running max over the kh*kw offsets of the window, each one strided view of the
+    # padded plane, that moves only on a strictly greater value. `offset` is i*W + j, the
+    # maximum's place in its window.
+    windows = window_offsets(kernel, stride, (out_h, out_w))
+    if ph or pw:  # start at "the lowest value, found at the first real element"
+        lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest)
+        out = np.full((n, c, out_h, out_w), lowest, dtype=x.dtype)
+        offset = np.empty(out.shape, dtype=np.int32)
+        offset[...] = np.maximum(-top, 0)[:, None] * width + np.maximum(-left, 0)
+    else:  # every window starts on a real element: start there, one pass fewer
+        _, _, first = next(windows)
+        out = x[first].copy()
+        offset = np.zeros(out.shape, dtype=np.int32)
+    for i, j, window in windows:
+        candidate = x[window]
+        better = candidate > out
+        np.maximum(out, candidate, out=out)
+        # offset = where(better, i*W + j, offset) as arithmetic: np.where and masked
+        # assignment branch on every element and run several times slower here
+        offset += better * (i * width + j - offset)
+    argmax = offset + (top[:, None] * width + left)  # int64: window start + offset
+    return out, argmax
+
+
+@register("maxpool2d_backward", "numpy")
+def maxpool2d_backward(grad_out, argmax, x_shape):
+    """grad_x[n, c].flat[argmax[n, c, oh, ow]] += grad_out[n, c, oh, ow]: each output's
+    gradient goes to the element it took. Overlapping windows (stride < kernel) can take
+    the same element, so the gradients must add: np.add.at adds repeated indices (a plain
+    ``grad_x[index] += g`` would keep only one), over the flat index (n*C + c)*H*W + argmax
+    into the whole input. np.add.at is a vectorised scatter-add since numpy 1.25; measured
+    at (64, 32, 28, 28) float32, it is twice as fast as np.bincount, which needs float64."""
+    n, c, height, width = x_shape
+    planes = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (height * width)
+    flat = (argmax + planes).ravel()
+    grad_x = np.zeros(n * c * height * width, dtype=grad_out.dtype)
+    np.add.at(grad_x, flat, grad_out.ravel())
+    return grad_x.reshape(x_shape)
+
+
+# ----------------------------------------------------------------------------- conv2d
+# 2-D convolution on NCHW arrays as im2col + GEMM; stride, padding and dilation are
+# (height, width) pairs, groups an int. Contract for every backend:
+#   conv2d_forward(x, weight, stride, padding, dilation, groups) -> out (N, C_out, H_out, W_out)
+#   conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups) -> grad_x
+#   conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups) -> grad_w
+# each a new C-contiguous array, in the dtype numpy's promotion gives the two array inputs.
+#
+# Where the time goes (bench/conv.py): the three GEMMs (BLAS), and the copies around them,
+# each done as a few whole-array numpy operations. Samples go in chunks so that the
+# columns, kh*kw times the input, take bounded memory at any batch size.
+
+CONV2D_CHUNK_BYTES = 32 * 2**20  # the im2col columns of one chunk of samples, at most
+
+
+def conv2d_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: floor((size + 2 padding - dilation (kernel - 1) - 1)
+    / stride) + 1, as in PyTorch's Conv2d."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _sample_chunks(n, bytes_per_sample):
+    """Consecutive slices of the batch, each holding as many samples as CONV2D_CHUNK_BYTES
+    allows (at least one), and that largest chunk size."""
+    size = min(n, max(1, CONV2D_CHUNK_BYTES // bytes_per_sample))
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)], size
+
+
+def _conv_columns(x, kernel, stride, padding, dilation, groups, dtype):
+    """im2col, one chunk of samples at a time: yields (chunk, cols) with
+
+        cols[g, (c, p, q), (n, i, j)] = xpad[n, g*C/G + c, i*sh + p*dh, j*sw + q*dw]
+
+    for the samples n of the chunk, xpad being x zero-padded by (ph, pw): row (c, p, q) of
+    group g holds every input that weight [., c, p, q] multiplies, column (n, i, j) the
+    receptive field of output pixel (i, j) of sample n. cols is (G, C/G*kh*kw, m*Ho*Wo),
+    C-contiguous, and its memory is reused by the next chunk.
+
+    The windows are one strided view of xpad (no copy): its axes c, p, q, n, i, j step
+    through memory by the strides of c, dh rows, dw columns, n, sh rows, sw columns.
+    """
+    n, c_in, height, width = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    out_h = conv2d_output_size(height, kh, sh, ph, dh)
+    out_w = conv2d_output_size(width, kw, sw, pw, dw)
+    itemsize = np.dtype(dtype).itemsize
+    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * out_w * itemsize)
+    xpad = np.zeros((size, c_in, height + 2 * ph, width + 2 * pw), dtype)  # borders stay 0
+    cols = np.empty((c_in, kh, kw, size, out_h, out_w), dtype)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        xpad[:m, :, ph:ph + height, pw:pw + width] = x[chunk]
+        s_n, s_c, s_h, s_w = xpad.strides
+        windows = np.lib.stride_tricks.as_strided(
+            xpad, (c_in, kh, kw, m, out_h, out_w),
+            (s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w), writeable=False)
+        chunk_cols = cols[:, :, :, :m]
+        chunk_cols[...] = windows
+        yield chunk, chunk_cols.reshape(groups, c_in // groups * kh * kw, m * out_h * out_w)
+
+
+def _grad_rows(grad_out, groups, buffer):
+    """grad_out (m, C_out, Ho, Wo) as (G, C_out/G, m*Ho*Wo), copied into ``buffer``
+    (C_out, >= m, Ho*Wo): row o holds the gradient of output channel o over all pixels,
+    in the column order of _conv_columns."""
+    m, c_out, out_h, out_w = grad_out.shape
+    rows = buffer[:, :m]
+    rows[...] = grad_out.reshape(m, c_out, out_h * out_w).transpose(1, 0, 2)
+    return rows.reshape(groups, c_out // groups, m * out_h * out_w)
+
+
+@register("conv2d_forward", "numpy")
+def conv2d_forward(x, weight, stride, padding, dilation, groups):
+    """out[n, o, i, j] = sum_{c,p,q} w[o, c, p, q] * xpad[n, g*C/G + c, i*sh + p*dh,
+    j*sw + q*dw], o in group g: x (N, C, H, W), weight (C_out, C/G, kh, kw), no bias.
+
+    For each group: out_rows (C_out/G, pixels) = w_rows (C_out/G, C/G*kh*kw) @ cols, one
+    GEMM per chunk of samples (BLAS), then moved to (N, C_out, Ho, Wo).
+    """
+    n = x.shape[0]
+    c_out, c_group, kh, kw = weight.shape
+    dtype = np.result_type(x, weight)
+    out_h = conv2d_output_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
+    out_w = conv2d_output_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
+    w_rows = weight.reshape(groups, c_out // groups, c_group * kh * kw).astype(dtype, copy=False)
+    out = np.empty((n, c_out, out_h * out_w), dtype)
+    for chunk, cols in _conv_columns(x, (kh, kw), stride, padding, dilation, groups, dtype):
+        out_rows = w_rows @ cols  # (G, C_out/G, m*Ho*Wo)
+        out[chunk] = out_rows.reshape(c_out, -1, out_h * out_w).transpose(1, 0, 2)
+    return out.reshape(n, c_out, out_h, out_w)
+
+
+@register("conv2d_backward_weight", "numpy")
+def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
+    """dL/dw[o, c, p, q] = sum_{n,i,j} g[n, o, i, j] * xpad[n, g*C/G + c, i*sh + p*dh,
+    j*sw + q*dw]: per group, cols @ g_rows^T summed over the chunks.
+
+    The product is taken as (C/G*kh*kw, C_out/G), the orientation BLAS runs fastest here
+    (measured: up to 1.3x over g_rows @ cols^T), and transposed at the end.
+    """
+    c_out, c_group, kh, kw = weight_shape
+    out_h, out_w = grad_out.shape[2:]
+    dtype = np.result_type(grad_out, x)
+    grad_w = np.zeros((groups, c_group * kh * kw, c_out // groups), dtype)
+    g_buffer = np.empty((c_out, x.shape[0], out_h * out_w), dtype)
+    for chunk, cols in _conv_columns(x, (kh, kw), stride, padding, dilation, groups, dtype):
+        g_rows = _grad_rows(grad_out[chunk], groups, g_buffer)
+        grad_w += cols @ g_rows.transpose(0, 2, 1)
+    return np.ascontiguousarray(grad_w.transpose(0, 2, 1)).reshape(weight_shape)
+
+
+@register("conv2d_backward_input", "numpy")
+def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
+    """dL/dx: every input element gets g * w from each output that read it.
+
+    Per group, grad_cols = w_rows^T @ g_rows (one GEMM per chunk) is the gradient of each
+    column entry of _conv_columns; col2im adds the entries back to the input pixels they
+    came from: for each kernel offset (p, q), the strided view of the padded gradient that
+    offset read gets grad_cols[:, p, q] added (kh*kw whole-array adds; np.add.at on flat
+    indices is 4x slower at conv2 of bench/conv.py). The padding border is then cut off.
+
+    With column stride 1, each output row is computed over the full padded width Wp
+    (Wp - Wo extra columns whose gradient is zero), so that one offset's view is a single
+    long run of memory per (channel, sample) instead of Ho short rows: numpy adds long runs
+    faster (col2im 2x faster at conv2 and conv3). The run of a row wraps into the next row,
+    which only ever receives those zeros; a spare row at the bottom keeps it in the array.
+    """
+    n, c_in, height, width = x_shape
+    c_out, c_group, kh, kw = weight.shape
+    out_h, out_w = grad_out.shape[2:]
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    dtype = np.result_type(grad_out, weight)
+    run_w = width + 2 * pw if sw == 1 else out_w  # output columns computed per row
+    w_cols = weight.reshape(groups, c_out // groups, c_group * kh * kw).astype(dtype, copy=False)
+    w_cols = w_cols.transpose(0, 2, 1)  # (G, C/G*kh*kw, C_out/G)
+    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * run_w * np.dtype(dtype).itemsize)
+    grad_x = np.empty(x_shape, dtype)
+    g_rows = np.zeros((c_out, size, out_h, run_w), dtype)  # columns >= Wo stay zero
+    grad_pad = np.empty((c_in, size, height + 2 * ph + 1, width + 2 * pw), dtype)
+    s_c, s_n, s_h, s_w = grad_pad.strides
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        g_rows[:, :m, :, :out_w] = grad_out[chunk].transpose(1, 0, 2, 3)
+        g_chunk = g_rows[:, :m].reshape(groups, c_out // groups, m * out_h * run_w)
+        grad_cols = (w_cols @ g_chunk).reshape(c_in, kh, kw, m, out_h, run_w)
+        grad_pad.fill(0)
+        for p in range(kh):
+            for q in range(kw):
+                read_by_pq = np.lib.stride_tricks.as_strided(
+                    grad_pad[:, :, p * dh:, q * dw:], (c_in, m, out_h, run_w),
+                    (s_c, s_n, sh * s_h, sw * s_w))
+                read_by_pq += grad_cols[:, p, q]
+        grad_x[chunk] = grad_pad[:, :m, ph:ph + height, pw:pw + width].transpose(1, 0, 2, 3)
+    return grad_x

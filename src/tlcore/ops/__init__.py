@@ -8,11 +8,17 @@ so that ``x.sum()`` and ``tlcore.ops.sum(x)`` are one code path.
 import numpy as np
 
 from tlcore.autograd import Tensor
+from tlcore.backend import to_device
+from tlcore.random import generator
 from tlcore.ops.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from tlcore.ops.conv import conv2d  # noqa: F401
+from tlcore.ops.embedding import Embedding
 from tlcore.ops.elementwise import (Abs, Add, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt,
                                     Sub, Where)
 from tlcore.ops.linalg import Linear, MatMul
 from tlcore.ops.loss import BCEWithLogits, CrossEntropy, KLDiv, MSELoss, NLLLoss
+from tlcore.ops.normalization import BatchNorm
+from tlcore.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 from tlcore.ops.reduction import LogSumExp, Max, Mean, Min, Sum
 from tlcore.ops.reverse import GradReverse
 from tlcore.ops.shape import Concat, GetItem, Permute, Reshape, Stack
@@ -213,6 +219,53 @@ def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
 def grad_reverse(x, lambda_=1.0):
     """Identity forward; the gradient is multiplied by -lambda_ on the way back."""
     return GradReverse(lambda_)(x)
+
+
+# -- layers' functional forms (PyTorch's signatures) -------------------------------------
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5):
+    """Normalise each channel (axis 1) of x. training=True: by the batch statistics, and
+    the running ones (raw arrays, if given) move in place toward them:
+    running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
+    training=False: by the running statistics."""
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm takes both running_mean and running_var, or neither")
+    if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm with training=False needs running_mean and running_var")
+        fn = BatchNorm(eps, running_mean, running_var)
+    else:
+        fn = BatchNorm(eps)
+    out = fn(x, weight, bias)
+    if training and running_mean is not None:
+        count = x.size // x.shape[1]
+        running_mean *= 1 - momentum
+        running_mean += momentum * fn.batch_mean
+        running_var *= 1 - momentum
+        running_var += momentum * fn.batch_var * (count / (count - 1))
+    return out
+
+
+def embedding(indices, weight, padding_idx=None):
+    """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,)."""
+    if isinstance(indices, Tensor):
+        indices = indices.data
+    return Embedding(indices, padding_idx)(weight)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (inverted
+    dropout, Srivastava et al. 2014), so evaluation needs no rescaling. The mask comes
+    from tlcore's generator: repeatable under tlcore.manual_seed."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    keep = generator().random(x.shape) >= p
+    mask = keep.astype(x.dtype) / (1.0 - p) if p < 1.0 else keep.astype(x.dtype)
+    return mul(x, to_device(mask, x.device))
 
 
 # -- Tensor operators and methods --------------------------------------------------------

@@ -1,0 +1,15 @@
+"""Data for the lecture's experiments: the shipped digits, two moons, domain shifts,
+a seeded train/test split and a minibatch iterator.
+
+Everything random takes ``seed``: None follows ``tlcore.manual_seed``, an integer gives
+the same draws whatever ran before.
+"""
+
+from tlcore.datasets.batches import minibatches
+from tlcore.datasets.digits import load_digits
+from tlcore.datasets.moons import make_moons
+from tlcore.datasets.split import per_class, train_test_split
+from tlcore.datasets.transforms import invert, rotate
+
+__all__ = ["invert", "load_digits", "make_moons", "minibatches", "per_class", "rotate",
+           "train_test_split"]

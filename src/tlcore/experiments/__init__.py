@@ -1,0 +1,30 @@
+"""The experiments: one per lecture method, each trains on the shipped data and returns
+a result dict (see experiment.py for the contract).
+
+    from tlcore import experiments
+    result = experiments.run("digits-cnn", seeds=(0,), epochs=5)
+"""
+
+from tlcore.experiments import digits_cnn
+from tlcore.experiments.experiment import Experiment, Option
+
+__all__ = ["Experiment", "Option", "get", "names", "run"]
+
+REGISTRY = {e.name: e for e in (digits_cnn.EXPERIMENT,)}
+
+
+def names():
+    return list(REGISTRY)
+
+
+def get(name):
+    """The experiment called ``name``, or a KeyError that lists the known ones."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def run(name, seeds=None, progress=None, **options):
+    """Run experiment ``name`` over ``seeds`` (None: its default seeds) with ``options``
+    (the rest at their defaults); return the result dict."""
+    return get(name).run(seeds=seeds, progress=progress, **options)

@@ -1,0 +1,78 @@
+"""The experiment contract: options declared once, one function per seed, one result shape.
+
+An experiment is an ``Experiment(name, section, summary, options, run_seed)``.
+``run_seed(seed, options, progress)`` trains on the shipped data and returns a list of
+``(method, metric, value)``; ``run`` calls it once per seed and gathers
+
+    {"experiment": name, "options": {...}, "seeds": [...], "seconds": float,
+     "rows": [{"method": str, "metric": str, "mean": float, "std": float,
+               "values": [one float per seed]}, ...]}
+
+(std is the sample standard deviation, 0.0 for one seed). The ``tlcore run`` command
+builds its flags from ``options``.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of an experiment: ``--name`` on the command line."""
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple = None
+
+    def check(self, value):
+        """``value`` converted to this option's type, or a ValueError naming the option."""
+        try:
+            value = self.type(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"option {self.name!r} must be a {self.type.__name__}, "
+                             f"got {value!r}") from None
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"option {self.name!r} must be one of {self.choices}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    section: str  # the lecture section it demonstrates
+    summary: str
+    run_seed: object  # (seed, options dict, progress) -> [(method, metric, value), ...]
+    options: tuple = ()
+    default_seeds: tuple = (0, 1, 2)
+    claims: tuple = field(default=())  # the lecture's expectations, checked by `run all`
+
+    def resolve(self, given):
+        """Every option's value: the given ones checked, the others at their defaults."""
+        known = {option.name: option for option in self.options}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ValueError(f"experiment {self.name!r} has no option {unknown[0]!r}; its "
+                             f"options: {sorted(known) or 'none'}")
+        return {name: option.check(given[name]) if name in given else option.default
+                for name, option in known.items()}
+
+    def run(self, seeds=None, progress=None, **options):
+        seeds = tuple(self.default_seeds if seeds is None else seeds)
+        if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
+            raise ValueError(f"seeds must be a non-empty list of non-negative ints, got {seeds!r}")
+        resolved = self.resolve(options)
+        start = time.perf_counter()
+        values = {}  # (method, metric) -> [one value per seed], in first-seen order
+        for index, seed in enumerate(seeds):
+            if progress is not None:
+                progress.stage(f"{self.name} seed {seed} ({index + 1}/{len(seeds)})")
+            for method, metric, value in self.run_seed(int(seed), resolved, progress):
+                values.setdefault((method, metric), []).append(float(value))
+        rows = [{"method": method, "metric": metric, "mean": float(np.mean(v)),
+                 "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v}
+                for (method, metric), v in values.items()]
+        return {"experiment": self.name, "options": resolved, "seeds": list(seeds),
+                "seconds": time.perf_counter() - start, "rows": rows}

@@ -1,0 +1,236 @@
+"""The optimizer base class: parameter groups, zero_grad, step, state_dict.
+
+An optimizer holds ``param_groups``, a list of dicts, each with its own parameters and
+hyperparameters, so that layers of one model can learn at different rates (fine-tuning
+gives the new head a larger learning rate than the transferred trunk)::
+
+    opt = SGD([{"params": trunk.parameters(), "lr": 1e-4},
+               {"params": head.parameters()}], lr=1e-2, momentum=0.9)
+
+A group that leaves out a hyperparameter takes the optimizer's default. ``state`` maps a
+parameter to its per-parameter memory (SGD's momentum buffer, Adam's moments); it is
+created on a parameter's first update. A parameter that does not require grad, or whose
+``.grad`` is None, is skipped: no update, no weight decay, no state.
+
+Same names and layout as ``torch.optim.Optimizer``. ``state_dict()`` copies the state
+arrays (PyTorch returns references to them), so a saved dict does not change when
+training goes on.
+"""
+
+from numbers import Real
+
+import numpy as np
+
+from tlcore import backend
+from tlcore.autograd import Tensor, enable_grad, no_grad
+
+_UNORDERED = ("params must be an ordered collection (a list), not a set: their order fixes "
+              "the indices of state_dict()")
+
+
+class Optimizer:
+    """Base class: subclasses define ``_step_group(group, params)``, the update rule.
+
+    ``params``: an iterable of Tensors, or of dicts ``{"params": [...], "lr": ...}``
+    (param groups). ``defaults``: the hyperparameters a group takes when it leaves one out.
+    """
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self._check_hyperparameters(self.defaults)
+        self.state = {}
+        self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors or of param-group dicts, "
+                            "got a single Tensor; pass [tensor]")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED)
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- param groups -------------------------------------------------------------------
+    def add_param_group(self, param_group):
+        """Add a group ``{"params": [...], hyperparameter: value, ...}``; missing
+        hyperparameters take the defaults. A parameter may belong to one group only."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a param group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a param group needs the key 'params'")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED)
+        params = list(params)
+        index = len(self.param_groups)
+        for i, param in enumerate(params):
+            if not isinstance(param, Tensor):
+                raise TypeError(f"param {i} of param group {index} is a "
+                                f"{type(param).__name__}; an optimizer updates Tensors only")
+            if not param.is_leaf:
+                raise ValueError(f"param {i} of param group {index} is not a leaf tensor "
+                                 "(it was computed from others); optimize the leaves")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"param group {index} lists the same parameter twice")
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+
+        group = dict(self.defaults)
+        group.update(param_group)
+        group["params"] = params
+        self._check_hyperparameters(group)
+        self.param_groups.append(group)
+
+    def _check_hyperparameters(self, group):
+        """Raise a ValueError naming a bad hyperparameter (subclasses extend this)."""
+        check_number("lr", group["lr"], minimum=0)
+
+    # -- training -----------------------------------------------------------------------
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: ``.grad = None`` (the default, as in PyTorch 2.x), or fill
+        the existing gradient arrays with zeros when ``set_to_none=False``."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if set_to_none:
+                    param.grad = None
+                else:
+                    param.grad[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that requires grad and has a ``.grad``, in place.
+
+        ``closure``, if given, is called first (with grad enabled) to recompute the loss;
+        its value is returned, as in PyTorch.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for index, group in enumerate(self.param_groups):
+                params = []
+                for param in group["params"]:
+                    if not param.requires_grad or param.grad is None:
+                        continue
+                    if param.grad.shape != param.shape:
+                        raise ValueError(f"a parameter of shape {param.shape} in param group "
+                                         f"{index} has a .grad of shape {param.grad.shape}")
+                    params.append(param)
+                if params:
+                    self._step_group(group, params)
+        return loss
+
+    def _step_group(self, group, params):
+        """Update ``params`` (all with a gradient) with ``group``'s hyperparameters."""
+        raise NotImplementedError
+
+    # -- saving and resuming ------------------------------------------------------------
+    def state_dict(self):
+        """``{"state": {index: {name: value}}, "param_groups": [{..., "params": [index]}]}``.
+
+        Parameters are numbered 0, 1, ... across the groups in order, as in PyTorch.
+        The state arrays are copies.
+        """
+        index_of, groups = {}, []
+        for group in self.param_groups:
+            packed = {key: value for key, value in group.items() if key != "params"}
+            packed["params"] = []
+            for param in group["params"]:
+                index_of[id(param)] = len(index_of)
+                packed["params"].append(index_of[id(param)])
+            groups.append(packed)
+        state = {}
+        for param, values in self.state.items():
+            state[index_of[id(param)]] = {
+                name: value.copy() if hasattr(value, "shape") else value
+                for name, value in values.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Resume from ``state_dict()``'s output: hyperparameters and state are copied in
+        (arrays are copied to each parameter's dtype and device, never shared).
+
+        The groups must match this optimizer's in number and size; nothing is changed if
+        the dict does not fit.
+        """
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError("state_dict must be a dict with the keys 'state' and "
+                             "'param_groups' (what Optimizer.state_dict() returns)")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(saved_groups)} parameter groups, "
+                             f"this optimizer has {len(self.param_groups)}")
+        param_of, new_groups = {}, []
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            saved_params = list(saved["params"])
+            if len(saved_params) != len(group["params"]):
+                raise ValueError(f"parameter group {i} of the state dict has "
+                                 f"{len(saved_params)} parameters, this optimizer's has "
+                                 f"{len(group['params'])}")
+            for index, param in zip(saved_params, group["params"]):
+                param_of[int(index)] = param
+            new_group = dict(group)
+            new_group.update({key: _plain(value) for key, value in saved.items()
+                              if key != "params"})
+            self._check_hyperparameters(new_group)
+            new_groups.append(new_group)
+
+        new_state = {}
+        for index, values in state_dict["state"].items():
+            if int(index) not in param_of:
+                raise ValueError(f"the state dict has state for parameter {index}, which "
+                                 "none of its param groups lists")
+            param = param_of[int(index)]
+            new_state[param] = {name: _state_value(value, param, name, index)
+                                for name, value in values.items()}
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {key}: {group[key]}" for key in sorted(group) if key != "params"]
+        return "\n".join(lines + [")"])
+
+
+def check_number(name, value, minimum=None, below=None):
+    """Raise a ValueError naming ``name`` unless ``minimum <= value`` (and ``value < below``)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if minimum is not None and not value >= minimum:
+        raise ValueError(f"invalid {name}={value!r}: expected {name} >= {minimum}")
+    if below is not None and not value < below:
+        raise ValueError(f"invalid {name}={value!r}: expected {name} < {below}")
+
+
+def _plain(value):
+    """A hyperparameter as Python values: a numpy scalar or 0-d array becomes a number, an
+    array or list (``betas`` after a save and load) a tuple."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _state_value(value, param, name, index):
+    """One state entry, ready for ``param``: an array is copied to the parameter's dtype and
+    device (after checking its shape), a number stays a number."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, np.generic) or getattr(value, "shape", None) == ():
+        return value.item()
+    if not hasattr(value, "shape"):
+        raise TypeError(f"state {name!r} of parameter {index} is a {type(value).__name__}; "
+                        "expected an array or a number")
+    if value.shape != param.shape:
+        raise ValueError(f"state {name!r} of parameter {index} has shape {value.shape}, but the "
+                         f"parameter has shape {param.shape}")
+    return backend.to_device(value, param.device).astype(param.dtype, copy=True)
