@@ -217,37 +217,30 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     came from: for each kernel offset (p, q), the strided view of the padded gradient that
     offset read gets grad_cols[:, p, q] added (kh*kw whole-array adds; np.add.at on flat
     indices is 4x slower at conv2 of bench/conv.py). The padding border is then cut off.
-
-    With column stride 1, each output row is computed over the full padded width Wp
-    (Wp - Wo extra columns whose gradient is zero), so that one offset's view is a single
-    long run of memory per (channel, sample) instead of Ho short rows: numpy adds long runs
-    faster (col2im 2x faster at conv2 and conv3). The run of a row wraps into the next row,
-    which only ever receives those zeros; a spare row at the bottom keeps it in the array.
+    The padded gradient is kept as (C, m, Hp, Wp), the axis order of grad_cols: the adds
+    then walk both arrays in memory order (1.4x faster at conv2 than (m, C, Hp, Wp)).
     """
     n, c_in, height, width = x_shape
     c_out, c_group, kh, kw = weight.shape
     out_h, out_w = grad_out.shape[2:]
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     dtype = np.result_type(grad_out, weight)
-    run_w = width + 2 * pw if sw == 1 else out_w  # output columns computed per row
     w_cols = weight.reshape(groups, c_out // groups, c_group * kh * kw).astype(dtype, copy=False)
     w_cols = w_cols.transpose(0, 2, 1)  # (G, C/G*kh*kw, C_out/G)
-    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * run_w * np.dtype(dtype).itemsize)
+    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * out_w * np.dtype(dtype).itemsize)
     grad_x = np.empty(x_shape, dtype)
-    g_rows = np.zeros((c_out, size, out_h, run_w), dtype)  # columns >= Wo stay zero
-    grad_pad = np.empty((c_in, size, height + 2 * ph + 1, width + 2 * pw), dtype)
-    s_c, s_n, s_h, s_w = grad_pad.strides
+    g_buffer = np.empty((c_out, size, out_h * out_w), dtype)
+    grad_pad = np.empty((c_in, size, height + 2 * ph, width + 2 * pw), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
-        g_rows[:, :m, :, :out_w] = grad_out[chunk].transpose(1, 0, 2, 3)
-        g_chunk = g_rows[:, :m].reshape(groups, c_out // groups, m * out_h * run_w)
-        grad_cols = (w_cols @ g_chunk).reshape(c_in, kh, kw, m, out_h, run_w)
-        grad_pad.fill(0)
+        g_rows = _grad_rows(grad_out[chunk], groups, g_buffer)
+        grad_cols = (w_cols @ g_rows).reshape(c_in, kh, kw, m, out_h, out_w)
+        target = grad_pad[:, :m]
+        target.fill(0)
         for p in range(kh):
+            rows = slice(p * dh, p * dh + sh * (out_h - 1) + 1, sh)
             for q in range(kw):
-                read_by_pq = np.lib.stride_tricks.as_strided(
-                    grad_pad[:, :, p * dh:, q * dw:], (c_in, m, out_h, run_w),
-                    (s_c, s_n, sh * s_h, sw * s_w))
-                read_by_pq += grad_cols[:, p, q]
-        grad_x[chunk] = grad_pad[:, :m, ph:ph + height, pw:pw + width].transpose(1, 0, 2, 3)
+                cols = slice(q * dw, q * dw + sw * (out_w - 1) + 1, sw)
+                target[:, :, rows, cols] += grad_cols[:, p, q]
+        grad_x[chunk] = target[:, :, ph:ph + height, pw:pw + width].transpose(1, 0, 2, 3)
     return grad_x
