@@ -41,21 +41,18 @@ Run it from the repository root::
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
 
 import numpy as np
-from mlp import blas_threads, machine_info, spread
+from common import (blas_threads, machine_info, noise_warning, optional_torch, spread,
+                    write_json)
 
 import tlcore
 from tlcore import ops
 
-try:
-    import torch
-except ImportError:  # PyTorch is optional: tlcore is still timed, with its GEMM floor
-    torch = None
+torch = optional_torch()  # without PyTorch, tlcore is still timed, with its GEMM floor
 
 # ----------------------------------------------------------------------------- settings
 
@@ -236,13 +233,11 @@ def main(argv=None):
         goal = {"tlcore_vs_torch_max": 1.5, "met": not missed, "missed_at": missed}
         print("\ngoal: tlcore within 1.5x of torch at every shape -> "
               + ("met" if not missed else f"not met at {', '.join(missed)}"))
-    noisy = {f"{row['shape']} {name}": row[f"{name}_spread"] for row in rows
-             for name in ("tlcore", "torch") if row.get(f"{name}_spread", 0) > 0.25}
-    if noisy:
-        print("warning: noisy run, call times spread (p90 - p10) / median = "
-              + ", ".join(f"{key} {value:.0%}" for key, value in noisy.items())
-              + f"; load average {load_before[0]:.2f} before the run. "
-              "Rerun on a quiet machine before trusting the ratios.")
+    warning = noise_warning({f"{row['shape']} {name}": row[f"{name}_spread"] for row in rows
+                             for name in ("tlcore", "torch") if f"{name}_spread" in row},
+                            load_before)
+    if warning:
+        print(warning)
 
     result = {
         "benchmark": "conv",
@@ -258,12 +253,7 @@ def main(argv=None):
         "rows": rows,
         "goal": goal,
     }
-    directory = os.path.dirname(args.json)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.json}")
+    write_json(result, args.json)
     return result
 
 

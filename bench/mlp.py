@@ -38,22 +38,18 @@ Run it from the repository root::
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 
 import tlcore
+from common import (blas_threads, machine_info, noise_warning, optional_torch, spread,
+                    write_json)
 from tlcore import ops
-from tlcore.cli import blas_description
 
-try:
-    import torch
-except ImportError:  # PyTorch is optional: the benchmark runs without it
-    torch = None
+torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
 
 # ----------------------------------------------------------------------------- settings
 
@@ -285,44 +281,6 @@ def time_all(impls, params, batches, repeats):
     return times
 
 
-def blas_threads():
-    """numpy's BLAS libraries and their thread counts (threadpoolctl), or 'unknown'."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl is not installed)"
-    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    numpy_libs = [lib for lib in libs if "numpy" in lib.get("filepath", "")] or libs
-    if not numpy_libs:
-        return "unknown (threadpoolctl found no BLAS)"
-    return ", ".join(f"{lib['internal_api']} {lib['num_threads']} threads"
-                     for lib in numpy_libs)
-
-
-def machine_info():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "tlcore": tlcore.__version__,
-        "torch": torch.__version__ if torch is not None else None,
-        "cpu_count": os.cpu_count(),
-        "numpy_blas": blas_description(),
-        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                  "MKL_NUM_THREADS", "TLCORE_KERNELS")
-                       if k in os.environ},
-    }
-
-
-def spread(times):
-    """(90th - 10th percentile) / median of a list of epoch times: 0.1 is a quiet run."""
-    if len(times) < 2:
-        return 0.0
-    deciles = statistics.quantiles(times, n=10)
-    return (deciles[-1] - deciles[0]) / statistics.median(times)
-
-
 def profile_tlcore(params, batches, steps):
     """cProfile of `steps` tlcore training steps, top 25 functions by own time.
 
@@ -396,12 +354,10 @@ def main(argv=None):
     print(f"\ntlcore's overhead over numpy: {overhead_us:.0f} us per step")
     print(f"goal: tlcore within 1.3x of numpy -> {ratio:.2f}x, "
           f"{'met' if ratio <= 1.3 else 'not met'}")
-    noisy = {row["implementation"]: row["spread"] for row in rows if row["spread"] > 0.25}
-    if noisy:
-        print("warning: noisy run, epoch times spread (p90 - p10) / median = "
-              + ", ".join(f"{name} {value:.0%}" for name, value in noisy.items())
-              + f"; load average {load_before[0]:.2f} before the run. "
-              "Rerun on a quiet machine before trusting the ratios.")
+    warning = noise_warning({row["implementation"]: row["spread"] for row in rows},
+                            load_before, "epoch times")
+    if warning:
+        print(warning)
 
     result = {
         "benchmark": "mlp",
@@ -416,12 +372,7 @@ def main(argv=None):
         "tlcore_overhead_us_per_step": overhead_us,
         "goal": {"tlcore_vs_numpy_max": 1.3, "tlcore_vs_numpy": ratio, "met": ratio <= 1.3},
     }
-    directory = os.path.dirname(args.json)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.json}")
+    write_json(result, args.json)
 
     if args.profile:
         profile_tlcore(params, batches, args.profile)

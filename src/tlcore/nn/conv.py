@@ -7,15 +7,7 @@ from tlcore.nn import init
 from tlcore.nn.linear import check_positive
 from tlcore.nn.module import Module
 from tlcore.nn.parameter import Parameter
-
-
-def pair(name, value):
-    """An int or a pair of ints, as a pair."""
-    if isinstance(value, (int, np.integer)):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return (int(value[0]), int(value[1]))
-    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+from tlcore.ops.pool import pair
 
 
 class Conv2d(Module):
@@ -32,10 +24,10 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups ({groups})")
-        self.kernel_size = pair("kernel_size", kernel_size)
-        self.stride = pair("stride", stride)
-        self.padding = pair("padding", padding)
-        self.dilation = pair("dilation", dilation)
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = pair(stride, "Conv2d", "stride")
+        self.padding = pair(padding, "Conv2d", "padding")
+        self.dilation = pair(dilation, "Conv2d", "dilation")
         dtype = dtype or backend.DEFAULT_FLOAT
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype))

@@ -21,14 +21,14 @@ and dL/db[o] = sum_{n,i,j} g[n, o, i, j].
 from tlcore import kernels
 from tlcore.autograd import Function
 from tlcore.kernels.reference import conv2d_output_size
-from tlcore.ops.pool import _pair
+from tlcore.ops.pool import pair
 
 
 def _conv_settings(stride, padding, dilation, groups):
     """Check and normalise stride, padding, dilation to (height, width) pairs."""
-    stride = _pair(stride, "conv2d", "stride")
-    padding = _pair(padding, "conv2d", "padding")
-    dilation = _pair(dilation, "conv2d", "dilation")
+    stride = pair(stride, "conv2d", "stride")
+    padding = pair(padding, "conv2d", "padding")
+    dilation = pair(dilation, "conv2d", "dilation")
     if min(stride) < 1:
         raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
     if min(padding) < 0:

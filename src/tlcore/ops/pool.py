@@ -15,7 +15,7 @@ from tlcore.autograd import Function, Tensor
 from tlcore.kernels.reference import pool2d_output_size, window_offsets
 
 
-def _pair(value, op, name):
+def pair(value, op, name):
     """An int or a pair of ints -> (height, width) of Python ints."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -26,9 +26,9 @@ def _pair(value, op, name):
 
 def _pool_settings(op, kernel_size, stride, padding):
     """Check and normalise (kernel, stride, padding) to (height, width) pairs."""
-    kernel = _pair(kernel_size, op, "kernel_size")
-    strides = kernel if stride is None else _pair(stride, op, "stride")
-    paddings = _pair(padding, op, "padding")
+    kernel = pair(kernel_size, op, "kernel_size")
+    strides = kernel if stride is None else pair(stride, op, "stride")
+    paddings = pair(padding, op, "padding")
     if min(kernel) < 1:
         raise ValueError(f"{op}: kernel_size must be at least 1, got {kernel_size!r}")
     if min(strides) < 1:
