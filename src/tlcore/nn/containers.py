@@ -1,53 +1,14 @@
-"""Containers: Sequential (a chain), ModuleList and ModuleDict (registered collections)."""
+"""Containers: ModuleList and ModuleDict (registered collections), Sequential (a chain)."""
 
 from collections import OrderedDict
 
 from tlcore.nn.module import Module
 
 
-class Sequential(Module):
-    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``.
-    Children are named '0', '1', ... (or by the keys of an OrderedDict). Indexing gives a
-    layer; slicing gives a Sequential of the same (shared) layers, e.g. the first k
-    layers of a pre-trained network."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, module in modules[0].items():
-                self.add_module(name, module)
-        else:
-            for index, module in enumerate(modules):
-                self.add_module(str(index), module)
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))
-        return _at(self._modules, index, type(self).__name__)
-
-    def __setitem__(self, index, module):
-        """Replace the layer at ``index`` under its name (fine-tuning's new head)."""
-        _at(self._modules, index, type(self).__name__)
-        setattr(self, list(self._modules)[index], module)
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-
 class ModuleList(Module):
-    """A list of modules whose parameters are registered (a plain list hides them)."""
+    """A list of modules whose parameters are registered (a plain list hides them).
+    Children are named '0', '1', ...; indexing gives a module, slicing a container of
+    the same (shared) modules, assignment replaces one under its name."""
 
     def __init__(self, modules=()):
         super().__init__()
@@ -66,8 +27,47 @@ class ModuleList(Module):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return ModuleList(list(self._modules.values())[index])
-        return _at(self._modules, index, type(self).__name__)
+            return self._from_items(list(self._modules.items())[index])
+        return self._modules[self._name_at(index)]
+
+    def __setitem__(self, index, module):
+        setattr(self, self._name_at(index), module)
+
+    def _name_at(self, index):
+        """The name of the module at integer position ``index`` (negative: from the end)."""
+        names = list(self._modules)
+        if not -len(names) <= index < len(names):
+            raise IndexError(f"{type(self).__name__} index {index} is out of range for "
+                             f"{len(names)} modules")
+        return names[index]
+
+    @classmethod
+    def _from_items(cls, items):
+        return cls(module for _, module in items)
+
+
+class Sequential(ModuleList):
+    """Modules applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``.
+    Children are named '0', '1', ... (or by the keys of an OrderedDict). Slicing keeps
+    the names and shares the layers, e.g. the first k layers of a pre-trained network;
+    ``model[-1] = Linear(...)`` replaces the head (fine-tuning)."""
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            super().__init__()
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            super().__init__(modules)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    @classmethod
+    def _from_items(cls, items):
+        return cls(OrderedDict(items))
 
 
 class ModuleDict(Module):
@@ -104,10 +104,3 @@ class ModuleDict(Module):
     def items(self):
         return self._modules.items()
 
-
-def _at(modules, index, owner):
-    """The module at integer position ``index`` (negative counts from the end)."""
-    values = list(modules.values())
-    if not -len(values) <= index < len(values):
-        raise IndexError(f"{owner} index {index} is out of range for {len(values)} modules")
-    return values[index]
