@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tlcore import experiments
-from tlcore.experiments.experiment import Experiment, Option
+from tlcore.experiments.experiment import Claim, Experiment, Option
 
 
 def _toy(seed, options, progress):
@@ -16,7 +16,7 @@ TOY = Experiment("toy", "none", "a toy", _toy, options=(Option("scale", float, 2
 
 def test_result_rows_gather_one_value_per_seed():
     result = TOY.run(seeds=(1, 2, 3))
-    assert set(result) == {"experiment", "options", "seeds", "seconds", "rows"}
+    assert set(result) == {"experiment", "options", "seeds", "seconds", "rows", "claims"}
     assert result["options"] == {"scale": 2.0} and result["seeds"] == [1, 2, 3]
     a, b = result["rows"]
     assert (a["method"], a["metric"], a["values"]) == ("a", "score", [2.0, 4.0, 6.0])
@@ -46,3 +46,21 @@ def test_digits_cnn_is_deterministic_and_learns():
     for row in first["rows"]:
         assert row["mean"] > 0.5, row  # two epochs already beat chance (0.1) by far
     assert np.isfinite(first["seconds"])
+
+
+def test_claims_compare_means_to_a_threshold_or_a_baseline():
+    rows = [{"method": "new", "metric": "acc", "mean": 0.9},
+            {"method": "old", "metric": "acc", "mean": 0.7}]
+    assert Claim("new", "acc", at_least=0.85).check(rows)[0]
+    assert not Claim("new", "acc", at_least=0.95).check(rows)[0]
+    holds, text = Claim("new", "acc", at_least=0.1, baseline="old").check(rows)
+    assert holds and "new acc - old >= 0.1: +0.2000 (holds)" == text
+    assert not Claim("new", "acc", at_least=0.25, baseline="old").check(rows)[0]
+
+
+def test_result_lists_each_claim_and_whether_it_held():
+    toy = Experiment("toy", "none", "a toy", _toy, options=TOY.options,
+                     claims=(Claim("a", "score", at_least=5.0),
+                             Claim("a", "score", at_least=1.0, baseline="b")))
+    result = toy.run(seeds=(2,))  # a = 4.0, b = 1.0
+    assert [c["holds"] for c in result["claims"]] == [False, True]

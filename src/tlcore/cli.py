@@ -80,13 +80,16 @@ def experiment_parser(experiment):
 
 
 def format_result(result):
-    """The rows of a result as a table: method, metric, mean +- std, per-seed values."""
+    """The rows of a result as a table (method, metric, mean +- std, per-seed values),
+    then the lecture's claims and whether they held."""
     lines = [f"{result['experiment']}: seeds {result['seeds']}, {result['seconds']:.1f} s",
              f"{'method':<14} {'metric':<16} {'mean +- std':<18} values"]
     for row in result["rows"]:
         values = " ".join(f"{v:.4f}" for v in row["values"])
         lines.append(f"{row['method']:<14} {row['metric']:<16} "
                      f"{row['mean']:.4f} +- {row['std']:.4f}  {values}")
+    for claim in result.get("claims", ()):
+        lines.append(f"claim: {claim['claim']}")
     return "\n".join(lines)
 
 

@@ -6,9 +6,9 @@ a result dict (see experiment.py for the contract).
 """
 
 from tlcore.experiments import digits_cnn
-from tlcore.experiments.experiment import Experiment, Option
+from tlcore.experiments.experiment import Claim, Experiment, Option
 
-__all__ = ["Experiment", "Option", "get", "names", "run"]
+__all__ = ["Claim", "Experiment", "Option", "get", "names", "run"]
 
 REGISTRY = {e.name: e for e in (digits_cnn.EXPERIMENT,)}
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from tlcore import manual_seed, nn, optim
 from tlcore.datasets import load_digits, train_test_split
-from tlcore.experiments.experiment import Experiment, Option
+from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy, fit
 
 
@@ -56,4 +56,5 @@ EXPERIMENT = Experiment(
         Option("batch_size", int, 32, "minibatch size"),
         Option("lr", float, 2e-3, "Adam learning rate"),
     ),
+    claims=(Claim("cnn", "test_acc", at_least=0.97), Claim("mlp", "test_acc", at_least=0.95)),
 )

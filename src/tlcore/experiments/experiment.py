@@ -6,9 +6,11 @@ An experiment is an ``Experiment(name, section, summary, options, run_seed)``.
 
     {"experiment": name, "options": {...}, "seeds": [...], "seconds": float,
      "rows": [{"method": str, "metric": str, "mean": float, "std": float,
-               "values": [one float per seed]}, ...]}
+               "values": [one float per seed]}, ...],
+     "claims": [{"claim": str, "holds": bool}, ...]}
 
-(std is the sample standard deviation, 0.0 for one seed). The ``tlcore run`` command
+(std is the sample standard deviation, 0.0 for one seed; each claim is what the lecture
+says the result shows, checked on the means). The ``tlcore run`` command
 builds its flags from ``options``.
 """
 
@@ -40,6 +42,30 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What the lecture says the result shows: the mean of ``metric`` for ``method`` is at
+    least ``at_least``, or, with a ``baseline`` method, beats the baseline's mean by at
+    least ``at_least``."""
+    method: str
+    metric: str
+    at_least: float
+    baseline: str = None
+
+    def check(self, rows):
+        """(holds, one line that says what was claimed and what was measured)."""
+        means = {(row["method"], row["metric"]): row["mean"] for row in rows}
+        value = means[(self.method, self.metric)]
+        if self.baseline is None:
+            holds = value >= self.at_least
+            return holds, (f"{self.method} {self.metric} >= {self.at_least:g}: "
+                           f"{value:.4f} ({'holds' if holds else 'does not hold'})")
+        base = means[(self.baseline, self.metric)]
+        holds = value - base >= self.at_least
+        return holds, (f"{self.method} {self.metric} - {self.baseline} >= {self.at_least:g}: "
+                       f"{value - base:+.4f} ({'holds' if holds else 'does not hold'})")
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     section: str  # the lecture section it demonstrates
@@ -47,7 +73,7 @@ class Experiment:
     run_seed: object  # (seed, options dict, progress) -> [(method, metric, value), ...]
     options: tuple = ()
     default_seeds: tuple = (0, 1, 2)
-    claims: tuple = field(default=())  # the lecture's expectations, checked by `run all`
+    claims: tuple = field(default=())  # Claims: what the result should show
 
     def resolve(self, given):
         """Every option's value: the given ones checked, the others at their defaults."""
@@ -74,5 +100,9 @@ class Experiment:
         rows = [{"method": method, "metric": metric, "mean": float(np.mean(v)),
                  "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v}
                 for (method, metric), v in values.items()]
+        claims = []
+        for claim in self.claims:
+            holds, text = claim.check(rows)
+            claims.append({"claim": text, "holds": holds})
         return {"experiment": self.name, "options": resolved, "seeds": list(seeds),
-                "seconds": time.perf_counter() - start, "rows": rows}
+                "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}
