@@ -182,17 +182,7 @@ class Module:
     def to(self, device_or_dtype):
         """Move parameters and buffers to a device ('cpu', 'cuda'), or cast their floating
         point arrays to a dtype (np.float64, ...). In place; returns self."""
-        if isinstance(device_or_dtype, str) and device_or_dtype in backend.DEVICES:
-            convert = lambda a: backend.to_device(a, device_or_dtype)  # noqa: E731
-        else:
-            try:
-                dtype = np.dtype(device_or_dtype)
-            except TypeError:
-                raise ValueError(f"to() takes a device {backend.DEVICES} or a floating dtype, "
-                                 f"got {device_or_dtype!r}") from None
-            if not backend.is_floating(dtype):
-                raise ValueError(f"to() casts to a floating dtype only, got {dtype}")
-            convert = lambda a: a.astype(dtype) if backend.is_floating(a.dtype) else a  # noqa
+        convert = _converter(device_or_dtype)
         for module in self.modules():
             for param in module._parameters.values():
                 if param is not None:
@@ -288,3 +278,17 @@ class Module:
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
+
+
+def _converter(device_or_dtype):
+    """The array conversion Module.to applies: a device move, or a float cast."""
+    if isinstance(device_or_dtype, str) and device_or_dtype in backend.DEVICES:
+        return lambda array: backend.to_device(array, device_or_dtype)
+    try:
+        dtype = np.dtype(device_or_dtype)
+    except TypeError:
+        raise ValueError(f"to() takes a device {backend.DEVICES} or a floating dtype, "
+                         f"got {device_or_dtype!r}") from None
+    if not backend.is_floating(dtype):
+        raise ValueError(f"to() casts to a floating dtype only, got {dtype}")
+    return lambda array: array.astype(dtype) if backend.is_floating(array.dtype) else array

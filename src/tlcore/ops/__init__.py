@@ -8,7 +8,7 @@ so that ``x.sum()`` and ``tlcore.ops.sum(x)`` are one code path.
 import numpy as np
 
 from tlcore.autograd import Tensor
-from tlcore.backend import to_device
+from tlcore.backend import device_of, to_device
 from tlcore.random import generator
 from tlcore.ops.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tlcore.ops.conv import conv2d  # noqa: F401
@@ -263,9 +263,10 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    keep = generator().random(x.shape) >= p
-    mask = keep.astype(x.dtype) / (1.0 - p) if p < 1.0 else keep.astype(x.dtype)
-    return mul(x, to_device(mask, x.device))
+    data = x.data if isinstance(x, Tensor) else x
+    keep = generator().random(data.shape) >= p
+    mask = keep.astype(data.dtype) / (1.0 - p) if p < 1.0 else keep.astype(data.dtype)
+    return mul(x, to_device(mask, device_of(data)))
 
 
 # -- Tensor operators and methods --------------------------------------------------------
