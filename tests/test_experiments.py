@@ -64,3 +64,28 @@ def test_result_lists_each_claim_and_whether_it_held():
                              Claim("a", "score", at_least=1.0, baseline="b")))
     result = toy.run(seeds=(2,))  # a = 4.0, b = 1.0
     assert [c["holds"] for c in result["claims"]] == [False, True]
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_stage_lines_elsewhere():
+    import io
+
+    from tlcore.experiments.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log = io.StringIO()
+    progress = Progress(log, width=4)
+    progress.stage("digits-cnn seed 0 (1/1)")
+    progress.update("cnn epoch", 1, 2)
+    progress.close()
+    assert log.getvalue() == "digits-cnn seed 0 (1/1)\n"  # no bar in a log
+
+    screen = Terminal()
+    progress = Progress(screen, width=4)
+    progress.stage("digits-cnn seed 0 (1/1)")
+    progress.update("cnn epoch", 1, 2)
+    assert "\rdigits-cnn seed 0 (1/1)  cnn epoch [##..] 1/2" in screen.getvalue()
+    progress.close()
+    assert screen.getvalue().endswith("\r\x1b[K")
