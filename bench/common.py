@@ -1,5 +1,6 @@
 """What every benchmark shares: the machine it ran on, how noisy the run was, writing JSON."""
 
+import argparse
 import json
 import os
 import platform
@@ -70,6 +71,17 @@ def noise_warning(spreads, load_before, what="call times"):
             + ", ".join(f"{name} {value:.0%}" for name, value in noisy.items())
             + f"; load average {load_before[0]:.2f} before the run. "
             "Rerun on a quiet machine before trusting the ratios.")
+
+
+def argument_parser(doc, name, what):
+    """The flags every benchmark takes: --repeats (timed ``what``) and --json PATH."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30,
+                        help=f"timed {what} (default 30)")
+    default = os.path.join("bench", "results", f"{name}.json")
+    parser.add_argument("--json", default=default,
+                        help=f"where to write the results (default {default})")
+    return parser
 
 
 def write_json(result, path):

@@ -40,14 +40,13 @@ Run it from the repository root::
     python bench/conv.py --repeats 60 --json /tmp/conv.json
 """
 
-import argparse
 import os
 import statistics
 import time
 
 import numpy as np
-from common import (blas_threads, machine_info, noise_warning, optional_torch, spread,
-                    write_json)
+from common import (argument_parser, blas_threads, machine_info, noise_warning, optional_torch,
+                    spread, write_json)
 
 import tlcore
 from tlcore import ops
@@ -175,11 +174,7 @@ def blas_rate(case, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed calls per library and shape (default 30)")
-    parser.add_argument("--json", default=os.path.join("bench", "results", "conv.json"),
-                        help="where to write the results (default bench/results/conv.json)")
+    parser = argument_parser(__doc__, "conv", "calls per library and shape")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")

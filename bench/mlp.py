@@ -37,7 +37,6 @@ Run it from the repository root::
     python bench/mlp.py --profile 200        # then cProfile 200 tlcore steps
 """
 
-import argparse
 import os
 import statistics
 import time
@@ -45,8 +44,8 @@ import time
 import numpy as np
 
 import tlcore
-from common import (blas_threads, machine_info, noise_warning, optional_torch, spread,
-                    write_json)
+from common import (argument_parser, blas_threads, machine_info, noise_warning, optional_torch,
+                    spread, write_json)
 from tlcore import ops
 
 torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
@@ -304,11 +303,7 @@ def profile_tlcore(params, batches, steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed epochs per implementation (default 30)")
-    parser.add_argument("--json", default=os.path.join("bench", "results", "mlp.json"),
-                        help="where to write the results (default bench/results/mlp.json)")
+    parser = argument_parser(__doc__, "mlp", "epochs per implementation")
     parser.add_argument("--profile", type=int, metavar="STEPS", default=0,
                         help="also profile STEPS tlcore steps with cProfile (e.g. 200)")
     args = parser.parse_args(argv)
