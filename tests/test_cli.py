@@ -54,10 +54,11 @@ def test_run_bad_option_is_a_usage_error(flags, message, capsys):
 def test_run_prints_the_table_and_writes_json(tmp_path, capsys):
     import json
     path = tmp_path / "result.json"
-    assert cli.main(["run", "digits-cnn", "--seeds", "0", "--epochs", "1", "--quiet",
-                     "--json", str(path)]) == 0
+    status = cli.main(["run", "digits-cnn", "--seeds", "0", "--epochs", "1", "--quiet",
+                       "--json", str(path)])
     out = capsys.readouterr().out
     result = json.loads(path.read_text())
+    assert status == (0 if all(claim["holds"] for claim in result["claims"]) else 1)
     assert result["experiment"] == "digits-cnn" and result["seeds"] == [0]
     assert result["options"]["epochs"] == 1
     assert [(r["method"], r["metric"]) for r in result["rows"]] == [("cnn", "test_acc"),
@@ -65,3 +66,36 @@ def test_run_prints_the_table_and_writes_json(tmp_path, capsys):
     for row in result["rows"]:
         assert f"{row['mean']:.4f}" in out
         assert 0.0 <= row["mean"] <= 1.0 and row["values"] == [row["mean"]]
+
+
+def _register(monkeypatch, run_seed, claims=()):
+    from tlcore import experiments
+    from tlcore.experiments.experiment import Experiment
+    toy = Experiment("toy", "none", "a toy", run_seed, claims=claims)
+    monkeypatch.setitem(experiments.REGISTRY, "toy", toy)
+
+
+def test_run_exits_1_when_a_claim_does_not_hold(monkeypatch, capsys):
+    from tlcore.experiments.experiment import Claim
+    _register(monkeypatch, lambda seed, options, progress: [("cnn", "test_acc", 0.5)],
+              claims=(Claim("cnn", "test_acc", at_least=0.97),))
+    assert cli.main(["run", "toy", "--seeds", "0", "--quiet"]) == 1
+    assert "claim: cnn test_acc >= 0.97: 0.5000 (does not hold)" in capsys.readouterr().out
+    _register(monkeypatch, lambda seed, options, progress: [("cnn", "test_acc", 0.99)],
+              claims=(Claim("cnn", "test_acc", at_least=0.97),))
+    assert cli.main(["run", "toy", "--seeds", "0", "--quiet"]) == 0
+
+
+def test_an_error_inside_an_experiment_is_not_a_usage_error(monkeypatch):
+    def broken(seed, options, progress):
+        raise ValueError("a bug in the engine")
+    _register(monkeypatch, broken)
+    with pytest.raises(ValueError, match="a bug in the engine"):
+        cli.main(["run", "toy", "--quiet"])
+
+
+def test_json_into_a_missing_directory_is_refused_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "digits-cnn", "--json", str(tmp_path / "no" / "r.json")])
+    assert info.value.code == 2
+    assert "the directory does not exist" in capsys.readouterr().err

@@ -385,3 +385,9 @@ def test_minibatch_order_is_repeatable_under_manual_seed():
 def test_minibatches_refuse_a_bad_batch_size_when_called(batch_size):
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         minibatches(np.ones(4), np.ones(4), batch_size)  # before any iteration
+
+
+def test_a_stratified_split_that_would_leave_a_class_out_of_a_set_is_refused():
+    with pytest.raises(ValueError, match="class 1 .1 samples. 1 test samples"):
+        train_test_split(np.zeros((10, 2)), np.array([0] * 9 + [1]), test_size=0.9,
+                         stratify=True)

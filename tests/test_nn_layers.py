@@ -169,7 +169,7 @@ def test_batch_norm_without_affine_matches_pytorch(training):
     torch = torch_or_skip()
     ours = nn.BatchNorm2d(3, affine=False, dtype=np.float64).train(training)
     assert list(ours.named_parameters()) == [] and ours.weight is None
-    assert list(ours.state_dict()) == ["running_mean", "running_var"]
+    assert list(ours.state_dict()) == ["running_mean", "running_var", "num_batches_tracked"]
     theirs = _torch_twin(ours, torch.nn.BatchNorm2d(3, affine=False)).train(training)
     with tlcore.no_grad():
         ours.running_mean[...] = [1.0, -1.0, 0.5]
@@ -395,3 +395,20 @@ def test_gradient_reversal_leaves_a_shared_upstream_gradient_alone():
     g = np.full((2, 2), 2.0)
     (nn.GradientReversal(0.5)(h) + h).backward(g)
     np.testing.assert_array_equal(h.grad, g - 0.5 * g)
+
+
+@pytest.mark.parametrize("momentum", [0.3, None])
+def test_batch_norm_counts_batches_and_averages_like_pytorch(momentum):
+    torch = torch_or_skip()
+    ours = nn.BatchNorm1d(3, momentum=momentum).double()
+    theirs = torch.nn.BatchNorm1d(3, momentum=momentum).double()
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.normal(size=(5, 3)) * 2 + 1
+        ours(x)
+        theirs(torch.from_numpy(x))
+    state, expected = ours.state_dict(), theirs.state_dict()
+    assert list(state) == list(expected)  # num_batches_tracked included: the same keys
+    for key in state:
+        np.testing.assert_allclose(state[key], expected[key].numpy(), rtol=1e-12, err_msg=key)
+    nn.BatchNorm1d(3).load_state_dict({k: v.numpy() for k, v in expected.items()})

@@ -91,7 +91,7 @@ def test_assigning_an_array_to_a_buffer_name_keeps_it_a_buffer():
     state dict and moves with to())."""
     norm = nn.BatchNorm1d(3)
     norm.running_mean = np.full(3, 2.0, np.float32)
-    assert _names(norm.named_buffers()) == ["running_mean", "running_var"]
+    assert _names(norm.named_buffers()) == ["running_mean", "running_var", "num_batches_tracked"]
     np.testing.assert_array_equal(norm.state_dict()["running_mean"], [2, 2, 2])
 
 
@@ -149,8 +149,7 @@ def test_named_parameters_match_pytorch_names():
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
                                  torch.nn.ReLU(), torch.nn.Linear(4, 2))
     assert _names(ours.named_parameters()) == _names(theirs.named_parameters())
-    assert _names(ours.named_buffers()) == [
-        name for name in _names(theirs.named_buffers()) if "num_batches" not in name]
+    assert _names(ours.named_buffers()) == _names(theirs.named_buffers())
 
 
 def test_a_shared_parameter_or_module_is_listed_once():
@@ -244,13 +243,13 @@ def test_to_float64_double_and_float_cast_parameters_buffers_and_grads():
     model(_x()).sum().backward()
     assert model.to(np.float64) is model
     for array in [p.data for p in model.parameters()] + list(model.buffers()):
-        assert array.dtype == np.float64
+        assert array.dtype == (np.float64 if array.dtype.kind == "f" else np.int64)
     assert all(p.grad.dtype == np.float64 for p in model.parameters())
     x64 = tlcore.tensor(_x().numpy(), dtype=np.float64)
     assert model(x64).dtype == np.float64
     model.float()
     assert all(p.dtype == np.float32 for p in model.parameters())
-    assert all(b.dtype == np.float32 for b in model.buffers())
+    assert [b.dtype for b in model.buffers()] == [np.float32, np.float32, np.int64]  # a count
     model.double()
     assert all(p.dtype == np.float64 for p in model.parameters())
     assert model.to("cpu") is model
@@ -294,7 +293,7 @@ def test_state_dict_keys_and_order_include_buffers():
     model = _model()
     assert list(model.state_dict()) == [
         "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-        "3.weight", "3.bias"]
+        "1.num_batches_tracked", "3.weight", "3.bias"]
     assert all(isinstance(v, np.ndarray) for v in model.state_dict().values())
 
 
@@ -375,12 +374,14 @@ def test_load_state_dict_wrong_shape_is_an_error_even_when_not_strict():
 def test_load_state_dict_casts_another_float_dtype(as_tensor):
     model = _model()  # float32
     rng = np.random.default_rng(0)
-    state = {key: rng.standard_normal(value.shape) for key, value in model.state_dict().items()}
+    state = {key: rng.standard_normal(value.shape) if value.dtype.kind == "f" else value + 5
+             for key, value in model.state_dict().items()}
     given = {key: tlcore.tensor(value) if as_tensor else value for key, value in state.items()}
     model.load_state_dict(given)
     for key, value in model.state_dict().items():
-        assert value.dtype == np.float32, key
-        np.testing.assert_array_equal(value, state[key].astype(np.float32), err_msg=key)
+        expected = state[key].astype(np.float32 if value.dtype.kind == "f" else np.int64)
+        assert value.dtype == expected.dtype, key
+        np.testing.assert_array_equal(value, expected, err_msg=key)
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in model.parameters())
 
 
@@ -406,7 +407,7 @@ def test_a_loaded_buffer_keeps_its_array_and_dtype():
     norm = nn.BatchNorm1d(2)
     running_mean = norm.running_mean
     norm.load_state_dict({"weight": [1, 1], "bias": [0, 0], "running_mean": [0.5, 1.5],
-                          "running_var": np.array([2.0, 3.0])})
+                          "running_var": np.array([2.0, 3.0]), "num_batches_tracked": 7})
     assert norm.running_mean is running_mean and running_mean.dtype == np.float32
     np.testing.assert_array_equal(norm.running_mean, [0.5, 1.5])
     np.testing.assert_array_equal(norm.running_var, [2.0, 3.0])

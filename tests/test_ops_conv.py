@@ -248,3 +248,13 @@ def test_stride_must_be_an_int_or_a_pair():
     with pytest.raises(TypeError, match=re.escape(
             "conv2d: padding must be an int or a pair of ints, got 1.5")):
         ops.conv2d(x, w, padding=1.5)
+
+
+def test_an_empty_batch_gives_empty_output_and_zero_weight_gradient():
+    x = leaf(np.zeros((0, 2, 5, 5)))
+    w = leaf(np.ones((3, 2, 3, 3)))
+    out = ops.conv2d(x, w, padding=1)
+    assert out.shape == (0, 3, 5, 5)
+    out.sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(w.grad, np.zeros((3, 2, 3, 3)))

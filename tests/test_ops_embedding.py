@@ -188,3 +188,17 @@ def test_embedding_padding_idx_out_of_range_is_refused(padding_idx):
     """PyTorch asserts 'Padding_idx must be within num_embeddings'."""
     with pytest.raises(ValueError, match="padding_idx"):
         ops.embedding(np.array([0]), leaf(np.ones((3, 2))), padding_idx=padding_idx)
+
+
+def test_indices_changed_after_the_call_do_not_misdirect_the_gradient():
+    weight = tlcore.tensor(np.ones((4, 2)), requires_grad=True)
+    indices = np.array([0, 1])
+    out = ops.embedding(indices, weight)
+    indices[:] = 3
+    out.sum().backward()
+    np.testing.assert_array_equal(weight.grad, [[1, 1], [1, 1], [0, 0], [0, 0]])
+
+
+def test_indices_may_be_a_list():
+    weight = tlcore.tensor(np.arange(8.0).reshape(4, 2))
+    np.testing.assert_array_equal(ops.embedding([3, 0], weight).data, [[6, 7], [0, 1]])

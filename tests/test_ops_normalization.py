@@ -255,3 +255,12 @@ def test_batch_norm_training_with_only_one_running_statistic_is_refused_unchange
     with pytest.raises(ValueError, match="running_mean and running_var"):
         ops.batch_norm(x, running_mean, None, training=True)
     np.testing.assert_array_equal(running_mean, np.zeros(3))
+
+
+def test_running_statistics_may_be_tensors_in_training_and_in_evaluation():
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    mean, var = tlcore.tensor(np.zeros(3)), tlcore.tensor(np.ones(3))
+    ops.batch_norm(x, mean, var, training=True, momentum=0.5)
+    np.testing.assert_allclose(mean.data, 0.5 * x.mean(axis=0))
+    out = ops.batch_norm(x, mean, var, training=False)
+    np.testing.assert_allclose(out.data, (x - mean.data) / np.sqrt(var.data + 1e-5))

@@ -241,3 +241,14 @@ def test_bad_arguments_are_named(op, shape, args, error, message):
         getattr(ops, op)(x, *args)
     with pytest.raises(error, match=re.escape(op)):
         getattr(ops, op)(x, *args)
+
+
+def test_returned_indices_do_not_share_memory_with_what_backward_uses():
+    x = tlcore.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+    out, indices = ops.max_pool2d(x, 2, return_indices=True)
+    with tlcore.no_grad():
+        indices.fill_(0)  # the caller's copy only
+    out.sum().backward()
+    expected = np.zeros((4, 4))
+    expected[1::2, 1::2] = 1  # each window's maximum is its bottom-right element
+    np.testing.assert_array_equal(x.grad[0, 0], expected)

@@ -3,6 +3,8 @@
     tlcore info                        version, kernel backends, BLAS
     tlcore run --list                  the experiments
     tlcore run NAME [--seeds 0,1,2] [--json PATH] [--quiet] [--OPTION VALUE ...]
+
+``tlcore run`` exits with status 1 when a claim of the lecture did not hold in the run.
 """
 
 import argparse
@@ -93,39 +95,34 @@ def format_result(result):
     return "\n".join(lines)
 
 
-def write_json(result, path):
-    """Write atomically: a failed write leaves a previous file intact."""
-    temporary = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(temporary, "w") as stream:
-            json.dump(result, stream, indent=2)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def run_command(name, rest, parser):
+    """Run one experiment; exit status 0 when every claim of the lecture held, else 1."""
     from tlcore import experiments
     from tlcore.experiments.progress import Progress
+    from tlcore.serialize import atomic_write
     try:
         experiment = experiments.get(name)
     except KeyError as error:
         parser.error(error.args[0])
     args = experiment_parser(experiment).parse_args(rest)
     options = {option.name: getattr(args, option.name) for option in experiment.options}
+    try:  # a bad option value: a message, not a traceback
+        experiment.resolve(options)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json {args.json}: the directory does not exist")
     progress = None if args.quiet else Progress()
     try:
         result = experiment.run(seeds=args.seeds, progress=progress, **options)
-    except ValueError as error:  # a bad option value: a message, not a traceback
-        parser.error(str(error))
     finally:
         if progress is not None:
             progress.close()
     print(format_result(result))
     if args.json:
-        write_json(result, args.json)
-    return 0
+        text = json.dumps(result, indent=2).encode()
+        atomic_write(args.json, lambda file: file.write(text))
+    return 0 if all(claim["holds"] for claim in result["claims"]) else 1
 
 
 def main(argv=None):

@@ -128,10 +128,18 @@ def save(obj, path):
     tree = _encode(obj, "", arrays, frozenset())
     header = {"format": FORMAT, "version": VERSION, "tree": tree}
     arrays[STRUCTURE] = np.array(json.dumps(header))  # ASCII text: json escapes the rest
+    atomic_write(path, lambda file: np.savez(file, allow_pickle=False, **arrays))
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary binary file next to ``path``, flush and fsync
+    it, then rename it onto ``path``. If anything fails, the temporary file is removed
+    and a previous file at ``path`` is left as it was."""
+    path = os.fsdecode(os.fspath(path))
     file, temporary = _open_temporary(path)
     try:
         with file:
-            np.savez(file, allow_pickle=False, **arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

@@ -51,6 +51,12 @@ def _stratified_test(y, n_test, rng):
     # (largest remainder, then the first class) take the samples that are left.
     left = n_test - share.sum()
     share[np.argsort(-remainder, kind="stable")[:left]] += 1
+    short = np.flatnonzero((share < 1) | (share > counts - 1))
+    if short.size:  # scikit-learn refuses too, rather than leave a class out of one set
+        c = short[0]
+        raise ValueError(f"a stratified split with {n_test} of {len(y)} samples in the test "
+                         f"set gives class {classes[c].item()!r} ({counts[c]} samples) {share[c]} "
+                         "test samples: every class needs at least one in each set")
     picks = [rng.permutation(np.flatnonzero(labels == c))[:share[c]]
              for c in range(len(classes))]
     return rng.permutation(np.concatenate(picks))

@@ -3,6 +3,7 @@ against. Each takes and returns raw numpy arrays."""
 
 import numpy as np
 
+from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size, window_offsets
 from tlcore.kernels.registry import register
 
 
@@ -19,23 +20,6 @@ def grad_reverse_backward(grad, lambda_, out=None):
 # 2-D pooling kernels on NCHW arrays; kernel, stride and padding are (height, width) pairs.
 # Contract for every backend: maxpool2d_forward(x, kernel, stride, padding) -> (out, argmax)
 # and maxpool2d_backward(grad_out, argmax, x_shape) -> grad_x, with the same tie-break.
-
-
-def pool2d_output_size(size, kernel, stride, padding):
-    """(out_h, out_w), each floor((n + 2 padding - kernel) / stride) + 1 (no ceil_mode)."""
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
-
-
-def window_offsets(kernel, stride, out_size):
-    """For each offset (i, j) of the pooling window, in row-major order: (i, j, index),
-    where ``padded[index]`` is the (..., out_h, out_w) strided view holding element (i, j)
-    of every window of a padded plane. The same index writes a gradient back."""
-    (kh, kw), (sh, sw), (out_h, out_w) = kernel, stride, out_size
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
-            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
-            yield i, j, (Ellipsis, rows, cols)
 
 
 @register("maxpool2d_forward", "numpy")
@@ -112,16 +96,10 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 CONV2D_CHUNK_BYTES = 32 * 2**20  # the im2col columns of one chunk of samples, at most
 
 
-def conv2d_output_size(size, kernel, stride, padding, dilation):
-    """Output length along one axis: floor((size + 2 padding - dilation (kernel - 1) - 1)
-    / stride) + 1, as in PyTorch's Conv2d."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _sample_chunks(n, bytes_per_sample):
     """Consecutive slices of the batch, each holding as many samples as CONV2D_CHUNK_BYTES
     allows (at least one), and that largest chunk size."""
-    size = min(n, max(1, CONV2D_CHUNK_BYTES // bytes_per_sample))
+    size = max(1, min(n, CONV2D_CHUNK_BYTES // bytes_per_sample))  # n = 0: no chunk
     return [slice(start, min(n, start + size)) for start in range(0, n, size)], size
 
 

@@ -8,7 +8,7 @@ so that ``x.sum()`` and ``tlcore.ops.sum(x)`` are one code path.
 import numpy as np
 
 from tlcore.autograd import Tensor
-from tlcore.backend import device_of, to_device
+from tlcore.backend import to_device
 from tlcore.random import generator
 from tlcore.ops.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tlcore.ops.conv import conv2d  # noqa: F401
@@ -227,9 +227,10 @@ def grad_reverse(x, lambda_=1.0):
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
                training=False, momentum=0.1, eps=1e-5):
     """Normalise each channel (axis 1) of x. training=True: by the batch statistics, and
-    the running ones (raw arrays, if given) move in place toward them:
+    the running ones (arrays or tensors, if given) move in place toward them:
     running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
     training=False: by the running statistics."""
+    running_mean, running_var = _raw(running_mean), _raw(running_var)
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm takes both running_mean and running_var, or neither")
     if not training:
@@ -249,10 +250,12 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
 
 
 def embedding(indices, weight, padding_idx=None):
-    """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,)."""
-    if isinstance(indices, Tensor):
-        indices = indices.data
-    return Embedding(indices, padding_idx)(weight)
+    """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,).
+    The indices are copied: changing them after the call cannot misdirect the gradient."""
+    indices = _raw(indices)
+    if not hasattr(indices, "dtype"):  # a list or an int
+        indices = np.asarray(indices)
+    return Embedding(indices.copy(), padding_idx)(weight)
 
 
 def dropout(x, p=0.5, training=True):
@@ -261,15 +264,21 @@ def dropout(x, p=0.5, training=True):
     from tlcore's generator: repeatable under tlcore.manual_seed."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability p must be in [0, 1], got {p}")
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
     if not training or p == 0.0:
         return x
-    data = x.data if isinstance(x, Tensor) else x
+    data = x.data
     keep = generator().random(data.shape) >= p
     mask = keep.astype(data.dtype) / (1.0 - p) if p < 1.0 else keep.astype(data.dtype)
-    return mul(x, to_device(mask, device_of(data)))
+    return mul(x, to_device(mask, x.device))
 
 
 # -- Tensor operators and methods --------------------------------------------------------
+
+
+def _raw(value):
+    return value.data if isinstance(value, Tensor) else value
 
 
 def _reflected(fn):

@@ -20,8 +20,7 @@ and dL/db[o] = sum_{n,i,j} g[n, o, i, j].
 
 from tlcore import kernels
 from tlcore.autograd import Function
-from tlcore.kernels.reference import conv2d_output_size
-from tlcore.ops.pool import pair
+from tlcore.kernels.geometry import conv2d_output_size, pair
 
 
 def _conv_settings(stride, padding, dilation, groups):

@@ -8,20 +8,10 @@ same for columns. Max pooling runs through the kernel registry (maxpool2d_forwar
 maxpool2d_backward); average pooling is plain numpy, a sum over the window offsets.
 """
 
-import numpy as np
 
-from tlcore import kernels
+from tlcore import backend, kernels
 from tlcore.autograd import Function, Tensor
-from tlcore.kernels.reference import pool2d_output_size, window_offsets
-
-
-def pair(value, op, name):
-    """An int or a pair of ints -> (height, width) of Python ints."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                  for v in items):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
+from tlcore.kernels.geometry import pair, pool2d_output_size, window_offsets
 
 
 def _pool_settings(op, kernel_size, stride, padding):
@@ -103,31 +93,33 @@ class AvgPool2d(Function):
         (ph, pw), (sh, sw), (kh, kw) = self.padding, self.stride, self.kernel
         height, width = x.shape[-2:]
         self.x_shape = x.shape
+        xp = backend.array_module(x)
         if ph or pw:
-            x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(ph, ph), (pw, pw)])
-        total = np.zeros(x.shape[:-2] + out_size, dtype=x.dtype)
+            x = xp.pad(x, [(0, 0)] * (x.ndim - 2) + [(ph, ph), (pw, pw)])
+        total = xp.zeros(x.shape[:-2] + out_size, dtype=x.dtype)
         for _, _, window in window_offsets(self.kernel, self.stride, out_size):
             total += x[window]
         if self.count_include_pad:
             self.divisor = x.dtype.type(kh * kw)
         else:  # real rows of window oh: [oh*sh - ph, oh*sh - ph + kh) within [0, H)
-            top = sh * np.arange(out_size[0]) - ph
-            left = sw * np.arange(out_size[1]) - pw
-            rows = np.minimum(top + kh, height) - np.maximum(top, 0)
-            cols = np.minimum(left + kw, width) - np.maximum(left, 0)
+            top = sh * xp.arange(out_size[0]) - ph
+            left = sw * xp.arange(out_size[1]) - pw
+            rows = xp.minimum(top + kh, height) - xp.maximum(top, 0)
+            cols = xp.minimum(left + kw, width) - xp.maximum(left, 0)
             self.divisor = (rows[:, None] * cols).astype(x.dtype)
         return total / self.divisor
 
     def backward(self, g):
         (ph, pw), (height, width) = self.padding, self.x_shape[-2:]
+        xp = backend.array_module(g)
         share = g / self.divisor
-        grad = np.zeros(self.x_shape[:-2] + (height + 2 * ph, width + 2 * pw), dtype=g.dtype)
+        grad = xp.zeros(self.x_shape[:-2] + (height + 2 * ph, width + 2 * pw), dtype=g.dtype)
         for _, _, window in window_offsets(self.kernel, self.stride, g.shape[-2:]):
             grad[window] += share  # one offset's windows never overlap: a plain add is exact
         return grad[..., ph:ph + height, pw:pw + width]
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, *, return_indices=False):
     """2-D max pooling, PyTorch's F.max_pool2d (no dilation, no ceil_mode).
 
     out[n, c, oh, ow] = max over i < kh, j < kw of x_pad[n, c, oh*sh + i, ow*sw + j], with
@@ -140,7 +132,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     pool = MaxPool2d(kernel_size, stride, padding)
     out = pool(x)
     if return_indices:
-        return out, Tensor(pool.indices)
+        return out, Tensor(pool.indices.copy())  # a copy: backward keeps its own
     return out
 
 

@@ -1,0 +1,37 @@
+"""The geometry of 2-D windows (convolution, pooling): argument pairs, output sizes, and
+the strided views of each window offset. Shared by the ops, the layers and every kernel
+backend, so that they all agree on it."""
+
+import numpy as np
+
+
+def pair(value, op, name):
+    """An int or a pair of ints -> (height, width) of Python ints."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                  for v in items):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def pool2d_output_size(size, kernel, stride, padding):
+    """(out_h, out_w), each floor((n + 2 padding - kernel) / stride) + 1 (no ceil_mode)."""
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))
+
+
+def window_offsets(kernel, stride, out_size):
+    """For each offset (i, j) of the pooling window, in row-major order: (i, j, index),
+    where ``padded[index]`` is the (..., out_h, out_w) strided view holding element (i, j)
+    of every window of a padded plane. The same index writes a gradient back."""
+    (kh, kw), (sh, sw), (out_h, out_w) = kernel, stride, out_size
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            yield i, j, (Ellipsis, rows, cols)
+
+
+def conv2d_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: floor((size + 2 padding - dilation (kernel - 1) - 1)
+    / stride) + 1, as in PyTorch's Conv2d."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
