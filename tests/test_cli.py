@@ -99,3 +99,10 @@ def test_json_into_a_missing_directory_is_refused_before_training(tmp_path, caps
         cli.main(["run", "digits-cnn", "--json", str(tmp_path / "no" / "r.json")])
     assert info.value.code == 2
     assert "the directory does not exist" in capsys.readouterr().err
+
+
+def test_options_before_the_experiment_name_get_a_hint(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--epochs", "1", "digits-cnn"])
+    assert info.value.code == 2
+    assert "the experiment name goes first" in capsys.readouterr().err

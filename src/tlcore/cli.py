@@ -103,6 +103,9 @@ def run_command(name, rest, parser):
     try:
         experiment = experiments.get(name)
     except KeyError as error:
+        if any(token in experiments.REGISTRY for token in rest):
+            parser.error(f"the experiment name goes first: tlcore run NAME [options] "
+                         f"({error.args[0]})")
         parser.error(error.args[0])
     args = experiment_parser(experiment).parse_args(rest)
     options = {option.name: getattr(args, option.name) for option in experiment.options}
