@@ -586,7 +586,7 @@ def test_schedule_errors():
         StepLR(optimizer, step_size=1, last_epoch=4)
     with pytest.raises(KeyError, match=re.escape("missing keys ['gamma']")):
         StepLR(optimizer, step_size=1).load_state_dict(
-            {"last_epoch": 1, "base_lrs": [1.0], "_last_lr": [1.0], "_step_count": 2,
+            {"last_epoch": 1, "base_lrs": [1.0], "_last_lr": [1.0],
              "step_size": 1})
 
 

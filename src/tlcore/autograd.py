@@ -221,12 +221,12 @@ class Tensor:
 
     def mul_(self, other):
         self._check_inplace()
-        self.data *= _raw(other)
+        self.data *= raw(other)
         return self
 
     def div_(self, other):
         self._check_inplace()
-        self.data /= _raw(other)
+        self.data /= raw(other)
         return self
 
     def zero_(self):
@@ -239,14 +239,14 @@ class Tensor:
 
     def copy_(self, src):
         self._check_inplace()
-        self.data[...] = _raw(src)
+        self.data[...] = raw(src)
         return self
 
     def __setitem__(self, index, value):
         self._check_inplace()
         if isinstance(index, Tensor):
             index = index.data
-        self.data[index] = _raw(value)
+        self.data[index] = raw(value)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -269,7 +269,8 @@ class Tensor:
     # defines the Functions they call: see tlcore/ops/__init__.py.
 
 
-def _raw(value):
+def raw(value):
+    """The array inside a Tensor; any other value as it is."""
     return value.data if isinstance(value, Tensor) else value
 
 
@@ -464,7 +465,7 @@ def backward(root, grad=None, retain_graph=False):
                 f"has shape {root.shape}. Pass grad= of that shape, e.g. y.backward(ones).")
         grad = backend.array_module(root.data).ones(root.shape, root.dtype)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else grad
+        grad = raw(grad)
         grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")

@@ -63,13 +63,11 @@ def _encode(value, path, arrays, parents):
     if value is None or (isinstance(value, (bool, int, float, str))
                          and not isinstance(value, np.generic)):  # np.float64 is a float
         return value
-    if isinstance(value, Tensor):
-        return {"array": _save_array(backend.to_device(value.data, "cpu"), path, arrays)}
-    if isinstance(value, np.ndarray):
-        return {"array": _save_array(value, path, arrays)}
     if isinstance(value, np.generic):
         return {"scalar": _save_array(np.asarray(value), path, arrays)}
-    if type(value).__module__.split(".")[0] == "cupy":
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         return {"array": _save_array(backend.to_device(value, "cpu"), path, arrays)}
     if isinstance(value, (dict, list, tuple)):
         if id(value) in parents:

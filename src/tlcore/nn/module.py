@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from tlcore import backend
-from tlcore.autograd import Tensor, no_grad
+from tlcore.autograd import Tensor, no_grad, raw
 from tlcore.nn.parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -53,7 +53,7 @@ class Module:
                                 f"({expected} or None expected)")
             target = params if name in params else modules
         elif name in buffers:
-            target, value = buffers, _raw(value)
+            target, value = buffers, raw(value)
         else:
             object.__setattr__(self, name, value)
             return
@@ -209,7 +209,7 @@ class Module:
             for registry in (module._parameters, module._buffers):
                 for name, value in registry.items():
                     if value is not None:
-                        array = value.data if isinstance(value, Tensor) else value
+                        array = raw(value)
                         state[f"{prefix}.{name}" if prefix else name] = array.copy()
         return state
 
@@ -234,7 +234,7 @@ class Module:
         for key, (module, registry, name) in targets.items():
             if key in state_dict:
                 have = getattr(module, registry)[name].shape
-                given = np.shape(_raw(state_dict[key]))
+                given = np.shape(raw(state_dict[key]))
                 if tuple(given) != tuple(have):
                     wrong_shape.append(f"{key}: expected shape {tuple(have)}, got {tuple(given)}")
         problems = []
@@ -251,7 +251,7 @@ class Module:
             for key, (module, registry, name) in targets.items():
                 if key not in state_dict:
                     continue
-                value = _raw(state_dict[key])
+                value = raw(state_dict[key])
                 if not hasattr(value, "shape"):  # a list or a number
                     value = np.asarray(value)
                 if registry == "_parameters":
@@ -274,10 +274,6 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
-
-
-def _raw(value):
-    return value.data if isinstance(value, Tensor) else value
 
 
 def _converter(device_or_dtype):

@@ -7,7 +7,7 @@ so that ``x.sum()`` and ``tlcore.ops.sum(x)`` are one code path.
 
 import numpy as np
 
-from tlcore.autograd import Tensor
+from tlcore.autograd import Tensor, raw
 from tlcore.backend import to_device
 from tlcore.random import generator
 from tlcore.ops.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
@@ -230,7 +230,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
     the running ones (arrays or tensors, if given) move in place toward them:
     running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
     training=False: by the running statistics."""
-    running_mean, running_var = _raw(running_mean), _raw(running_var)
+    running_mean, running_var = raw(running_mean), raw(running_var)
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm takes both running_mean and running_var, or neither")
     if not training:
@@ -252,7 +252,7 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
 def embedding(indices, weight, padding_idx=None):
     """Rows of ``weight`` picked by integer ``indices``: shape indices.shape + (dim,).
     The indices are copied: changing them after the call cannot misdirect the gradient."""
-    indices = _raw(indices)
+    indices = raw(indices)
     if not hasattr(indices, "dtype"):  # a list or an int
         indices = np.asarray(indices)
     return Embedding(indices.copy(), padding_idx)(weight)
@@ -277,17 +277,13 @@ def dropout(x, p=0.5, training=True):
 # -- Tensor operators and methods --------------------------------------------------------
 
 
-def _raw(value):
-    return value.data if isinstance(value, Tensor) else value
-
-
 def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
 def _comparison(ufunc):
     def compare(self, other):
-        return Tensor(ufunc(self.data, other.data if isinstance(other, Tensor) else other))
+        return Tensor(ufunc(self.data, raw(other)))
     return compare
 
 

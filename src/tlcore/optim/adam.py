@@ -18,7 +18,7 @@ in g_t; instead, before the Adam step,
 import math
 
 from tlcore.backend import array_module
-from tlcore.optim.optimizer import Optimizer, check_number
+from tlcore.optim.optimizer import Optimizer, check_number, l2_gradient
 
 
 class Adam(Optimizer):
@@ -55,12 +55,11 @@ class Adam(Optimizer):
             if state is None:
                 state = self.state[param] = {"step": 0, "exp_avg": xp.zeros_like(theta),
                                              "exp_avg_sq": xp.zeros_like(theta)}
-            if weight_decay != 0:
-                if self.decoupled_weight_decay:
+            if self.decoupled_weight_decay:
+                if weight_decay != 0:
                     param.mul_(1 - lr * weight_decay)
-                else:
-                    grad = xp.multiply(theta, weight_decay)  # a new array: .grad stays as it is
-                    grad += param.grad
+            else:
+                grad = l2_gradient(param, weight_decay, xp)
             state["step"] += 1
             step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
             scratch = xp.empty_like(theta)  # holds products, so nothing else is allocated

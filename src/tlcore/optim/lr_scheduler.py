@@ -38,7 +38,6 @@ class LRScheduler:
                                    "from a run that had a scheduler")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self._step_count = 0
         self.step()  # epoch 0: sets the starting rates
 
     def get_lr(self):
@@ -46,7 +45,6 @@ class LRScheduler:
 
     def step(self):
         """Move to the next epoch and set every group's learning rate."""
-        self._step_count += 1
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr

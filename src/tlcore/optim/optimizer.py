@@ -202,6 +202,16 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+def l2_gradient(param, weight_decay, xp):
+    """grad + weight_decay * theta, the gradient of loss + weight_decay/2 ||theta||^2, as a
+    new array (``.grad`` stays as backward left it); ``.grad`` itself when there is none."""
+    if weight_decay == 0:
+        return param.grad
+    grad = xp.multiply(param.data, weight_decay)
+    grad += param.grad
+    return grad
+
+
 def check_number(name, value, minimum=None, below=None):
     """Raise a ValueError naming ``name`` unless ``minimum <= value`` (and ``value < below``)."""
     if isinstance(value, bool) or not isinstance(value, Real):

@@ -13,7 +13,7 @@ Momentum: Polyak 1964; the Nesterov form is Sutskever et al. 2013's, as PyTorch 
 """
 
 from tlcore.backend import array_module
-from tlcore.optim.optimizer import Optimizer, check_number
+from tlcore.optim.optimizer import Optimizer, check_number, l2_gradient
 
 
 class SGD(Optimizer):
@@ -42,12 +42,10 @@ class SGD(Optimizer):
         dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
         nesterov = bool(group["nesterov"])
         for param in params:
-            theta, grad = param.data, param.grad
+            theta = param.data
             xp = array_module(theta)
             scratch = xp.empty_like(theta)  # holds products, so nothing else is allocated
-            if weight_decay != 0:
-                grad = xp.multiply(theta, weight_decay)  # a new array: .grad stays as it is
-                grad += param.grad
+            grad = l2_gradient(param, weight_decay, xp)
             if momentum != 0:
                 state = self.state.setdefault(param, {})
                 buffer = state.get("momentum_buffer")
