@@ -10,7 +10,9 @@ from tlcore.experiments.experiment import Claim, Experiment, Option
 
 __all__ = ["Claim", "Experiment", "Option", "get", "names", "run"]
 
-REGISTRY = {e.name: e for e in (digits_cnn.EXPERIMENT,)}
+REGISTRY = {e.name: e for e in (
+    digits_cnn.EXPERIMENT,
+)}
 
 
 def names():

@@ -16,6 +16,67 @@ def grad_reverse_backward(grad, lambda_, out=None):
     return np.multiply(grad, -lambda_, out=out, dtype=grad.dtype)
 
 
+
+# -------------------------------------------------------------------- embedding scores
+# Zero-shot learning by attribute embedding scores an input x against a class description
+# y by the dot product f(x) . g(y) of their embeddings. Contracts for every backend:
+#   embedding_scores(f, g, paired=False) -> scores
+#   hinge_max_forward(scores, target, margin) -> (loss, negative)
+#   hinge_max_backward(f, g, target, negative, weight) -> (grad_f, grad_g)
+
+
+@register("embedding_scores", "numpy")
+def embedding_scores(f, g, paired=False):
+    """Batched dot products of embeddings, f (N, D) and g (C, D).
+
+    paired=False: the score matrix S = f @ g.T, S[n, c] = f[n] . g[c] (N, C).
+    paired=True: the N dot products of matching rows, sum(f * g, axis=1) (g is (N, D)).
+    """
+    if paired:
+        return np.einsum("nd,nd->n", f, g)
+    return f @ g.T
+
+
+@register("hinge_max_forward", "numpy")
+def hinge_max_forward(scores, target, margin):
+    """The lecture's zero-shot embedding loss, one value per sample:
+
+        loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c])
+
+    scores S (N, C) with C >= 2, target y (N,) integer class indices. Returns (loss (N,),
+    negative (N,) int64): negative[n] is the arg-max over the other classes, the first
+    such index on ties (the tie-break every backend follows). Where the loss is positive
+    its gradient touches exactly S[n, y_n] (-1) and S[n, negative[n]] (+1).
+    """
+    rows = np.arange(scores.shape[0])
+    others = scores.copy()
+    others[rows, target] = -np.inf  # exclude the true class from the max
+    negative = others.argmax(axis=1)
+    loss = np.maximum(margin - scores[rows, target] + others[rows, negative], 0)
+    return loss.astype(scores.dtype, copy=False), negative.astype(np.int64, copy=False)
+
+
+@register("hinge_max_backward", "numpy")
+def hinge_max_backward(f, g, target, negative, weight):
+    """The fused, sparse backward of hinge_max_forward(f @ g.T, target, margin) to the
+    embeddings themselves, without forming the (N, C) gradient of the scores.
+
+    weight (N,) is the upstream gradient of each sample's loss, already zero where the
+    margin is met (loss[n] == 0). With w = weight[n], y = target[n], m = negative[n]:
+
+        grad_f[n] = w * (g[m] - g[y])
+        grad_g[m] += w * f[n],   grad_g[y] -= w * f[n]
+
+    O(N*D) work instead of the O(N*C*D) of the dense matmul backward. Several samples
+    can share a class, so the rows of grad_g are scatter-adds (np.add.at).
+    """
+    w = weight[:, None]
+    grad_f = w * (g[negative] - g[target])
+    grad_g = np.zeros_like(g, dtype=grad_f.dtype)
+    np.add.at(grad_g, negative, w * f)
+    np.add.at(grad_g, target, -w * f)
+    return grad_f, grad_g
+
 # ----------------------------------------------------------------------------- pooling
 # 2-D pooling kernels on NCHW arrays; kernel, stride and padding are (height, width) pairs.
 # Contract for every backend: maxpool2d_forward(x, kernel, stride, padding) -> (out, argmax)
