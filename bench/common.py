@@ -10,8 +10,8 @@ import numpy as np
 
 import tlcore
 from tlcore.cli import blas_description
+from tlcore.kernels.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
 
-NOISY = 0.25  # a spread above this: the machine was busy, the ratios are doubtful
 
 
 def optional_torch():
@@ -52,14 +52,6 @@ def machine_info():
                                                   "MKL_NUM_THREADS", "TLCORE_KERNELS")
                        if k in os.environ},
     }
-
-
-def spread(times):
-    """(90th - 10th percentile) / median of a list of epoch times: 0.1 is a quiet run."""
-    if len(times) < 2:
-        return 0.0
-    deciles = statistics.quantiles(times, n=10)
-    return (deciles[-1] - deciles[0]) / statistics.median(times)
 
 
 def noise_warning(spreads, load_before, what="call times"):

@@ -50,6 +50,7 @@ from common import (argument_parser, blas_threads, machine_info, noise_warning, 
 
 import tlcore
 from tlcore import ops
+from tlcore.kernels.benchmark import BLOCK, PAUSE, time_blocks
 
 torch = optional_torch()  # without PyTorch, tlcore is still timed, with its GEMM floor
 
@@ -61,8 +62,6 @@ CONV_SHAPES = {  # name: (N, C_in, H, W, C_out, kernel, padding)
     "conv3": (32, 64, 8, 8, 128, 3, 1),
 }
 POOL_SHAPE = ("pool", (64, 32, 28, 28), 2)  # name, x shape, kernel (= stride)
-BLOCK = 10          # timed calls of one library in a row
-PAUSE = 0.2         # seconds between blocks: spinning thread pools go back to sleep
 TOLERANCE = 1e-4    # max |tlcore - torch| / max |torch|, float32
 SEED = 0
 DTYPE = np.float32
@@ -135,25 +134,6 @@ def check_agreement(case):
                          f"(relative), more than {TOLERANCE:.0e}: the timings would not "
                          "compare the same computation")
     return worst
-
-
-def time_blocks(runners, repeats):
-    """{name: [seconds per call]}: blocks of BLOCK calls of each runner in turn."""
-    for run in runners.values():  # warm-up: first-call costs, caches, thread pools
-        run()
-        run()
-    times = {name: [] for name in runners}
-    names = list(runners)
-    for r in range((repeats + BLOCK - 1) // BLOCK):
-        for k in range(len(names)):
-            name = names[(r + k) % len(names)]
-            time.sleep(PAUSE)
-            runners[name]()  # untimed: wakes this library's threads after the pause
-            for _ in range(min(BLOCK, repeats - len(times[name]))):
-                start = time.perf_counter()
-                runners[name]()
-                times[name].append(time.perf_counter() - start)
-    return times
 
 
 def blas_rate(case, repeats):

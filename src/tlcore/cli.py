@@ -1,6 +1,7 @@
 """The ``tlcore`` command.
 
-    tlcore info                        version, kernel backends, BLAS
+    tlcore info                        version, kernel backends, BLAS, threads
+    tlcore bench [--backends numpy,numba] [--repeats 20] [--json PATH]
     tlcore run --list                  the experiments
     tlcore run NAME [--seeds 0,1,2] [--json PATH] [--quiet] [--OPTION VALUE ...]
 
@@ -17,6 +18,7 @@ import numpy as np
 
 import tlcore
 from tlcore import kernels
+from tlcore.kernels import threads
 
 
 def blas_description():
@@ -49,8 +51,10 @@ def info_lines():
         lines.append(f"  {name:<7} available{detail}")
     forced = kernels.forced()
     order = ", ".join(kernels.registry.CPU_PREFERENCE)
-    lines.append("CPU kernel choice: " + (f"forced to {forced!r}" if forced
-                                          else f"first available of {order}"))
+    lines.append("CPU kernels: " + (f"forced to {forced!r}" if forced else
+                                    f"{kernels.preferred()!r} (first available of {order})"))
+    lines.append("threads:")
+    lines.extend("  " + line for line in threads.describe())
     return lines
 
 
@@ -63,6 +67,44 @@ def _seeds(text):
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seeds needs non-negative integers, got {text!r}")
     return seeds
+
+
+def _backends(text):
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        try:
+            kernels.registry.check_available(name)
+        except (ValueError, RuntimeError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    if not names:
+        raise argparse.ArgumentTypeError("--backends needs at least one backend name")
+    return names
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def bench_command(args, parser):
+    """Time every kernel on the chosen backends; print the table (PyTorch is not a peer
+    here: bench/kernels.py in a source checkout adds it)."""
+    from tlcore.kernels import benchmark
+    from tlcore.serialize import atomic_write
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json {args.json}: the directory does not exist")
+    result = benchmark.run(args.backends, args.repeats,
+                           progress=lambda line: print(line, file=sys.stderr))
+    print(benchmark.format_table(result))
+    if args.json:
+        text = json.dumps(result, indent=2).encode()
+        atomic_write(args.json, lambda file: file.write(text))
+    return 0
 
 
 def experiment_parser(experiment):
@@ -133,6 +175,12 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, kernel backends found, BLAS in use")
+    bench = commands.add_parser("bench", help="time every kernel on every backend found")
+    bench.add_argument("--backends", type=_backends, default=None,
+                       help="comma-separated kernel backends (default: all found)")
+    bench.add_argument("--repeats", type=_positive, default=20,
+                       help="timed calls per backend and case (default 20)")
+    bench.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     run = commands.add_parser("run", help="run an experiment (tlcore run --list)",
                               add_help=False)
     run.add_argument("name", nargs="?", help="the experiment")
@@ -144,6 +192,10 @@ def main(argv=None):
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         print("\n".join(info_lines()))
         return 0
+    if args.command == "bench":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return bench_command(args, parser)
     if args.list or (args.name is None and not args.help):
         from tlcore import experiments
         for experiment in experiments.REGISTRY.values():

@@ -5,7 +5,8 @@ module and cupy are imported on first use.
 """
 
 from tlcore.kernels import reference  # noqa: F401  (registers the numpy kernels)
-from tlcore.kernels.registry import (BACKENDS, available, forced, get, ops, register,
-                                     unavailable, use)
+from tlcore.kernels.registry import (BACKENDS, available, forced, get, ops, preferred,
+                                     register, unavailable, use)
 
-__all__ = ["BACKENDS", "available", "forced", "get", "ops", "register", "unavailable", "use"]
+__all__ = ["BACKENDS", "available", "forced", "get", "ops", "preferred", "register",
+           "unavailable", "use"]

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from tlcore.kernels import threads
+
 BACKENDS = ("numpy", "numba", "native", "cupy")
 _MODULES = {
     "numpy": "tlcore.kernels.reference",
@@ -60,6 +62,8 @@ def _load(backend):
         if backend == "cupy" and not _module_exists("cupy"):
             _loaded[backend] = "cupy is not installed (pip install 'tlcore[gpu]')"
             return _loaded[backend]
+        if backend in ("numba", "native"):
+            threads.apply()  # before their OpenMP runtime starts
         try:
             importlib.import_module(_MODULES[backend])
             _loaded[backend] = None
@@ -89,7 +93,8 @@ def ops(backend=None):
     return sorted({op for op, b in _kernels if backend is None or b == backend})
 
 
-def _check_backend(name):
+def check_available(name):
+    """``name``, if it is a backend this machine has; else a clear error."""
     if name not in BACKENDS:
         raise ValueError(f"unknown kernel backend {name!r}; choose one of {BACKENDS}")
     reason = _load(name)
@@ -98,10 +103,23 @@ def _check_backend(name):
     return name
 
 
+def implementation(op, backend):
+    """``backend``'s own implementation of ``op``, or None: no fallback to numpy."""
+    if check_available(backend) and (op, backend) in _kernels:
+        return _kernels[(op, backend)]
+    return None
+
+
+def preferred():
+    """The backend that serves CPU arrays when none is forced: the first available one
+    of CPU_PREFERENCE."""
+    return next(b for b in CPU_PREFERENCE if _load(b) is None)
+
+
 @contextmanager
 def use(name):
     """Force one backend for CPU kernels in this thread: ``with use("numba"): ...``."""
-    _check_backend(name)
+    check_available(name)
     previous = getattr(_forced, "name", None)
     _forced.name = name
     try:
@@ -116,7 +134,7 @@ def forced():
     if name is None:
         name = os.environ.get("TLCORE_KERNELS") or None
         if name is not None:
-            _check_backend(name)
+            check_available(name)
     return name
 
 

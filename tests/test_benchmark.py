@@ -1,0 +1,87 @@
+"""The kernel benchmark's harness (tlcore bench) on tiny cases: every backend found is
+timed, the ratios and goals are computed from the same run, the table and JSON say so.
+No timing is asserted."""
+
+import json
+
+import pytest
+
+from tlcore import cli, kernels
+from tlcore.kernels import benchmark
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """The benchmark's cases at tiny shapes, without pauses."""
+    monkeypatch.setattr(benchmark, "PAUSE", 0.0)
+    monkeypatch.setattr(benchmark, "cases", lambda: [
+        benchmark._hinge_case(9, 4, 5), benchmark._paired_case(6, 3),
+        benchmark._reverse_case((4, 3)), benchmark._maxpool_case((2, 3, 4, 4), 2),
+        benchmark._conv_case("conv1", 2, 3, 5, 5, 4, 3, 1)])
+
+
+def test_every_case_runs_on_every_backend_found(tiny):
+    result = benchmark.run(repeats=2, progress=None)
+    backends = kernels.available()
+    timed = {(r["case"], r["runner"]) for r in result["rows"] if not r.get("skipped")}
+    for case in benchmark.cases():
+        for backend in backends:
+            skipped = [r for r in result["rows"] if r.get("skipped")
+                       and r["case"] == case.name and r["runner"].startswith(backend)]
+            assert (case.name, backend) in timed or skipped
+    for row in result["rows"]:
+        if row.get("skipped"):
+            continue
+        assert row["median_ms"] > 0 and row["rate"] > 0
+        if row["runner"] == "numpy":
+            assert row["x_numpy"] == 1.0
+        if row["runner"].startswith("floor"):
+            assert row["x_floor"] == 1.0
+    assert result["machine"]["threads"][0].startswith("OpenMP wait policy")
+
+
+def test_a_peer_runs_in_the_same_blocks_and_gets_a_ratio(tiny):
+    calls = []
+    peer = ("fake", lambda case: (lambda: calls.append(1)) if case.kind == "paired" else None)
+    result = benchmark.run(["numpy"], repeats=3, peer=peer, progress=None)
+    rows = {(r["case"], r["runner"]): r for r in result["rows"]}
+    assert rows[("paired scores N6 D3", "fake")]["x_peer"] == 1.0
+    assert rows[("paired scores N6 D3", "numpy")]["x_peer"] > 0
+    assert rows[("hinge N9 D4 C5", "numpy")]["x_peer"] is None
+    assert len(calls) == 3 + 2 + 1  # timed, warm-up, one untimed call per block
+    assert "x fake" in benchmark.format_table(result)
+
+
+def test_goals_take_the_best_cpu_backend():
+    rows = [{"case": "conv2 N1", "runner": "numpy", "is_backend": True, "x_peer": 0.8,
+             "x_floor": 0.5},
+            {"case": "conv2 N1", "runner": "numba", "is_backend": True, "x_peer": 1.3,
+             "x_floor": 0.9},
+            {"case": "conv2 N1", "runner": "torch", "is_backend": False, "x_peer": 1.0,
+             "x_floor": 0.95}]
+    goals = {g["column"]: g for g in benchmark.check_goals(rows, "torch")}
+    assert goals["x_peer"]["best_backend"] == "numba" and goals["x_peer"]["met"]
+    assert goals["x_floor"]["value"] == 0.9 and goals["x_floor"]["met"]
+    assert [g["column"] for g in benchmark.check_goals(rows, "")] == ["x_floor"]
+
+
+def test_tlcore_bench_prints_the_table_and_writes_json(tiny, tmp_path, capsys):
+    path = tmp_path / "kernels.json"
+    assert cli.main(["bench", "--backends", "numpy", "--repeats", "1",
+                     "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hinge N9 D4 C5" in out and "floor (score GEMM)" in out and "x numpy" in out
+    result = json.loads(path.read_text())
+    assert {r["runner"] for r in result["rows"]} >= {"numpy", "floor (copy)"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--backends", "nope"], "unknown kernel backend 'nope'"),
+    (["bench", "--repeats", "0"], "expected a positive integer"),
+    (["bench", "--json", "/no/such/dir/k.json"], "the directory does not exist"),
+])
+def test_bench_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
