@@ -297,8 +297,10 @@ def machine():
     from tlcore.cli import blas_description
     info["blas"] = blas_description()
     if "cupy" in registry.available():
-        from tlcore.kernels import cupy_gpu
-        info["gpu"] = cupy_gpu.device_name()
+        from tlcore.backend import array_module, to_device
+        cupy = array_module(to_device(np.zeros(1), "cuda"))
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
     return info
 
 
