@@ -4,7 +4,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 
 import numpy as np
 
