@@ -5,11 +5,14 @@ Everything random takes ``seed``: None follows ``tlcore.manual_seed``, an intege
 the same draws whatever ran before.
 """
 
+from tlcore.datasets.attributes import (ATTRIBUTE_NAMES, DESCRIPTION_NAMES, DIGIT_ATTRIBUTES,
+                                       DIGIT_DESCRIPTION_COUNTS, DIGIT_SEMANTIC_VECTORS)
 from tlcore.datasets.batches import minibatches
 from tlcore.datasets.digits import load_digits
 from tlcore.datasets.moons import make_moons
 from tlcore.datasets.split import per_class, train_test_split
 from tlcore.datasets.transforms import invert, rotate
 
-__all__ = ["invert", "load_digits", "make_moons", "minibatches", "per_class", "rotate",
-           "train_test_split"]
+__all__ = ["ATTRIBUTE_NAMES", "DESCRIPTION_NAMES", "DIGIT_ATTRIBUTES", "DIGIT_DESCRIPTION_COUNTS",
+           "DIGIT_SEMANTIC_VECTORS", "invert", "load_digits", "make_moons", "minibatches",
+           "per_class", "rotate", "train_test_split"]

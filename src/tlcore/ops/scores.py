@@ -1,0 +1,152 @@
+"""Scores of inputs against class descriptions, and the lecture's zero-shot embedding loss.
+
+Zero-shot learning by attribute embedding (the lecture; Frome et al. 2013, Akata et al.
+2013) maps an input x by f and a class description y (an attribute or word vector) by g
+into one space, and scores the pair by a dot product:
+
+    S[n, c] = f(x^n) . g(y_c)                          embedding_scores(f, g)
+    L = sum_n max(0, k - S[n, y_n] + max_{c != y_n} S[n, c])      hinge_max_loss(S, y, k)
+
+The third function fuses the two: embedding_hinge_max_loss(f, g, y, k) has the value of
+hinge_max_loss(embedding_scores(f, g), y, k), but its backward goes straight to f and g
+through the sparse ``hinge_max_backward`` kernel. An active sample sends gradient to
+two class rows of g only (its true class and its hardest other class), so the backward
+costs O(N*D) instead of the O(N*C*D) of forming and multiplying the (N, C) gradient.
+
+Every array work goes through the kernels registry (numpy, numba, native, cupy).
+"""
+
+import numbers
+
+import numpy as np
+
+from tlcore import backend, kernels
+from tlcore.autograd import Function
+from tlcore.ops.loss import _reduce, check_class_target, check_reduction
+
+
+def _check_embeddings(f, g):
+    """f (N, D) and g (C, D): two matrices of embeddings in one space."""
+    if f.ndim != 2 or g.ndim != 2:
+        raise ValueError(f"embedding_scores needs f of shape (N, D) and g of shape (C, D), "
+                         f"got f {f.shape} and g {g.shape}")
+    if f.shape[1] != g.shape[1]:
+        raise ValueError(f"embedding_scores: f has D = {f.shape[1]} but g has D = "
+                         f"{g.shape[1]}; both must embed into the same space")
+
+
+def _check_margin(margin):
+    if (isinstance(margin, bool) or not isinstance(margin, numbers.Real)
+            or not np.isfinite(margin) or margin < 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    return float(margin)
+
+
+def _check_scores(scores, target):
+    """scores (N, C) with C >= 2 and target (N,) integer in [0, C), as int64."""
+    if scores.ndim != 2:
+        raise ValueError(f"hinge_max_loss needs scores of shape (N, C), got {scores.shape}")
+    if scores.shape[1] < 2:
+        raise ValueError(f"hinge_max_loss needs at least 2 classes (a true class and "
+                         f"another to compare it with), got scores of shape {scores.shape}")
+    target = check_class_target(target, scores)
+    return target.astype(np.int64, copy=False)  # one index dtype for every backend
+
+
+class EmbeddingScores(Function):
+    """S = f @ g.T; dL/df = dS @ g, dL/dg = dS.T @ f."""
+
+    def forward(self, f, g):
+        _check_embeddings(f, g)
+        self.f, self.g = f, g
+        return kernels.get("embedding_scores", f, g)(f, g)
+
+    def backward(self, grad):
+        need_f, need_g = self.needs_input_grad
+        return (grad @ self.g if need_f else None), (grad.T @ self.f if need_g else None)
+
+
+class HingeMaxLoss(Function):
+    """loss[n] = max(0, k - S[n, y_n] + S[n, m_n]) with m_n = argmax_{c != y_n} S[n, c].
+
+    Where loss[n] > 0 its gradient is -1 at S[n, y_n] and +1 at S[n, m_n]; elsewhere 0.
+    """
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        self.margin = _check_margin(margin)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, scores, target):
+        target = _check_scores(scores, target)
+        losses, self.negative = kernels.get("hinge_max_forward", scores, target)(
+            scores, target, self.margin)
+        self.target, self.active, self.shape = target, losses > 0, scores.shape
+        out, self.scale = _reduce(losses, self.reduction)
+        return out
+
+    def backward(self, grad):
+        xp = backend.array_module(grad)
+        weight = (grad * self.scale) * self.active  # (N,) or broadcast from a scalar
+        weight = xp.broadcast_to(weight, self.active.shape)
+        rows = xp.arange(self.shape[0])
+        out = xp.zeros(self.shape, dtype=weight.dtype)
+        out[rows, self.target] = -weight
+        out[rows, self.negative] += weight  # negative != target, so no index repeats
+        return out, None
+
+
+class EmbeddingHingeMaxLoss(Function):
+    """hinge_max_loss(f @ g.T, target, margin), fused: the backward never forms the
+    (N, C) gradient of the scores. With w_n the upstream gradient of loss[n] (zero
+    where the margin is met), y = target[n] and m = the hardest other class:
+
+        dL/df[n] = w_n (g[m] - g[y]),   dL/dg[m] += w_n f[n],   dL/dg[y] -= w_n f[n]
+    """
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        self.margin = _check_margin(margin)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, f, g, target):
+        _check_embeddings(f, g)
+        if g.shape[0] < 2:
+            raise ValueError(f"embedding_hinge_max_loss needs at least 2 class embeddings "
+                             f"in g, got g of shape {g.shape}")
+        scores = kernels.get("embedding_scores", f, g)(f, g)
+        target = _check_scores(scores, target)
+        losses, self.negative = kernels.get("hinge_max_forward", scores, target)(
+            scores, target, self.margin)
+        self.f, self.g, self.target, self.active = f, g, target, losses > 0
+        out, self.scale = _reduce(losses, self.reduction)
+        return out
+
+    def backward(self, grad):
+        xp = backend.array_module(grad)
+        weight = xp.broadcast_to((grad * self.scale) * self.active, self.active.shape)
+        weight = xp.ascontiguousarray(weight, dtype=np.result_type(self.f.dtype, self.g.dtype))
+        grad_f, grad_g = kernels.get("hinge_max_backward", self.f, self.g)(
+            self.f, self.g, self.target, self.negative, weight)
+        need_f, need_g = self.needs_input_grad[:2]
+        return (grad_f if need_f else None), (grad_g if need_g else None), None
+
+
+def embedding_scores(f, g):
+    """S = f @ g.T: the score of every input embedding f (N, D) against every class
+    embedding g (C, D), S[n, c] = f[n] . g[c] (N, C)."""
+    return EmbeddingScores()(f, g)
+
+
+def hinge_max_loss(scores, target, margin=1.0, reduction="mean"):
+    """The lecture's zero-shot embedding loss on scores S (N, C), C >= 2:
+
+        loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c])
+
+    reduced by ``reduction`` ("mean", "sum" or "none"). target: (N,) integer classes."""
+    return HingeMaxLoss(margin, reduction)(scores, target)
+
+
+def embedding_hinge_max_loss(f, g, target, margin=1.0, reduction="mean"):
+    """hinge_max_loss(embedding_scores(f, g), target, margin, reduction) as one op whose
+    backward is the fused, sparse ``hinge_max_backward`` kernel (O(N*D), no (N, C)
+    gradient). f (N, D) input embeddings, g (C, D) class embeddings, target (N,)."""
+    return EmbeddingHingeMaxLoss(margin, reduction)(f, g, target)

@@ -1,0 +1,313 @@
+"""Zero-shot learning: recognise classes never seen in training from their descriptions.
+
+Training sees images of the *seen* classes only. Every class, seen or not, comes with a
+description: a vector of attributes ("has a closed loop at the top") or a semantic
+vector (a word vector of its name). At test time a class never seen is predicted from
+its description alone. Three ways, one per part of the lecture:
+
+* ``AttributeClassifier``: train by attributes, Direct Attribute Prediction (DAP,
+  Lampert, Nickisch & Harmeling, CVPR 2009 / TPAMI 2014). Learn one sigmoid per
+  attribute; a class is as likely as its attribute pattern is under those sigmoids.
+* ``AttributeEmbedding``: map the input by f and the class description by g into one
+  space and make f(x) closest to g(its class) (Frome et al. 2013, Akata et al. 2013),
+  trained with the lecture's hinge loss with the max over the other classes.
+* ``ConSE``: convex combination of semantic embeddings (Norouzi et al., ICLR 2014). No
+  new training: a classifier of the seen classes weighs their semantic vectors by its
+  top-T probabilities, and the nearest description (cosine) wins.
+
+All three have ``predict(x, candidate_classes, class_descriptions)``: row k of
+``class_descriptions`` describes class ``candidate_classes[k]``, and the answer for each
+input is one of ``candidate_classes``. Standard zero-shot evaluation gives the unseen
+classes as candidates; generalized zero-shot (GZSL) gives seen and unseen together, where
+a model that only ever answers seen classes is found out (``zero_shot_accuracies``).
+"""
+
+import numpy as np
+
+from tlcore import backend, nn, no_grad, ops
+from tlcore.autograd import raw
+
+PREDICT_BATCH = 1024  # inputs per forward pass at prediction time
+
+
+# -- class descriptions and candidates ---------------------------------------------------
+
+
+def _numpy(value):
+    """A tensor's data, an array (nn.Identity returns its input) or a list, as numpy."""
+    value = raw(value)
+    return value if isinstance(value, (list, tuple)) else backend.to_device(value, "cpu")
+
+
+def _table(values, name, ndim=2):
+    """A float64 array of ``ndim`` dimensions, or a ValueError naming the argument."""
+    table = np.asarray(_numpy(values), dtype=np.float64)
+    if table.ndim != ndim or 0 in table.shape:
+        raise ValueError(f"{name} must be a non-empty {ndim}-D array, got shape {table.shape}")
+    if not np.all(np.isfinite(table)):
+        raise ValueError(f"{name} holds NaN or Inf")
+    return table
+
+
+def _check_candidates(candidate_classes, class_descriptions, width=None, what="values"):
+    """candidate_classes as a 1-D int array and class_descriptions (one row each, of
+    ``width`` columns if given), or a ValueError that says what does not match."""
+    candidates = np.asarray(candidate_classes)
+    if candidates.ndim != 1 or candidates.size == 0 or candidates.dtype.kind not in "iu":
+        raise ValueError(f"candidate_classes must be a non-empty 1-D list of integer class "
+                         f"labels, got {candidate_classes!r}")
+    if len(np.unique(candidates)) != len(candidates):
+        raise ValueError(f"candidate_classes must not repeat a class, got {candidates.tolist()}")
+    descriptions = _table(class_descriptions, "class_descriptions")
+    width = descriptions.shape[1] if width is None else width
+    if descriptions.shape != (len(candidates), width):
+        raise ValueError(f"class_descriptions must have one row of {width} {what} per "
+                         f"candidate class, i.e. shape ({len(candidates)}, {width}); got "
+                         f"{descriptions.shape}")
+    return candidates, descriptions
+
+
+def _outputs(module, x):
+    """module(x) as a numpy array, in evaluation mode and without a graph, in batches."""
+    module.eval()
+    with no_grad():
+        return np.concatenate([_numpy(module(x[i:i + PREDICT_BATCH]))
+                               for i in range(0, len(x), PREDICT_BATCH)])
+
+
+def check_seen_attributes(class_attributes, seen_classes, attribute_names=None):
+    """Refuse a split on which some attribute has one value over all seen classes.
+
+    Nothing trained on the seen classes can learn such an attribute (its sigmoid never
+    sees the other value), and DAP's prior p(a) over the seen classes is then 0 or 1, so
+    the attribute alone would decide every unseen class that differs from the seen ones
+    in it. The error names the first such attribute.
+    """
+    table = _table(class_attributes, "class_attributes")
+    seen = np.asarray(seen_classes)
+    rows = table[seen]
+    constant = np.flatnonzero(rows.min(axis=0) == rows.max(axis=0))
+    if constant.size:
+        a = constant[0]
+        name = attribute_names[a] if attribute_names is not None else f"number {a}"
+        where = "present in" if rows[0, a] else "absent from"
+        raise ValueError(
+            f"attribute {name!r} is {where} every seen class {sorted(seen.tolist())}: a model "
+            "trained on them cannot learn it. Choose unseen classes that leave, among the "
+            "seen ones, a class with the attribute and a class without it.")
+
+
+# -- DAP -------------------------------------------------------------------------------
+
+
+class AttributeClassifier(nn.Module):
+    """Direct Attribute Prediction (DAP, Lampert et al. 2009): zero-shot by attributes.
+
+    ``backbone`` maps an input to M logits, one per attribute; sigmoid(logit_m) is
+    p(a_m = 1 | x). ``class_attributes`` (C, M) is the 0/1 table of every class's
+    attributes, row c for class label c. Training sees only ``seen_classes`` (default:
+    all rows): its loss is the binary cross-entropy of each attribute against the table
+    row of the input's class. To predict, a candidate class z with attributes a^z scores
+
+        log p(z | x) = sum_m log p(a_m = a^z_m | x) - log p(a_m = a^z_m) + const
+
+    (Lampert's p(z|x) = prod_m p(a^z_m | x) / p(a^z_m), with equal class priors), where
+    the attribute prior p(a_m = 1) is the mean of a_m over the seen classes. Probabilities
+    are clipped to [clip, 1 - clip] before the log, so no single confident attribute can
+    veto a class by itself: each adds at most log(1/clip) to a score.
+    """
+
+    def __init__(self, backbone, class_attributes, seen_classes=None, attribute_names=None,
+                 clip=0.01):
+        super().__init__()
+        table = _table(class_attributes, "class_attributes")
+        if not np.all((table == 0) | (table == 1)):
+            raise ValueError("class_attributes must hold only 0 and 1 (attribute absent, "
+                             "present)")
+        if not 0 < clip < 0.5:
+            raise ValueError(f"clip must be in (0, 0.5), got {clip!r}")
+        seen = np.arange(len(table)) if seen_classes is None else np.unique(seen_classes)
+        if seen.size == 0 or seen.min() < 0 or seen.max() >= len(table):
+            raise ValueError(f"seen_classes must be rows of class_attributes (0 to "
+                             f"{len(table) - 1}), got {seen_classes!r}")
+        check_seen_attributes(table, seen, attribute_names)
+        self.backbone = backbone
+        self.class_attributes = table
+        self.seen_classes = seen
+        self.clip = clip
+        self.attribute_prior = table[seen].mean(axis=0)  # p(a_m = 1), seen classes only
+
+    def forward(self, x):
+        """The attribute logits (N, M)."""
+        return self.backbone(x)
+
+    def loss(self, logits, labels):
+        """Mean binary cross-entropy of the attribute logits against the attributes of
+        each input's class; ``labels`` must all be seen classes."""
+        labels = np.asarray(labels)
+        unseen = np.setdiff1d(labels, self.seen_classes)
+        if unseen.size:
+            raise ValueError(f"labels hold class {unseen[0]}, which is not a seen class "
+                             f"{self.seen_classes.tolist()}: DAP trains on seen classes only")
+        target = self.class_attributes[labels].astype(logits.dtype)
+        return ops.binary_cross_entropy_with_logits(logits, target)
+
+    def attribute_probabilities(self, x):
+        """p(a_m = 1 | x) for every input and attribute (N, M), as a numpy array."""
+        logits = _outputs(self.backbone, x)
+        return 0.5 * np.tanh(0.5 * logits.astype(np.float64)) + 0.5  # sigmoid, stable
+
+    def class_log_scores(self, probabilities, class_descriptions):
+        """DAP's log p(z | x) + const (N, K) for attribute probabilities (N, M) and the
+        0/1 attributes of K classes (K, M)."""
+        p = np.clip(probabilities, self.clip, 1 - self.clip)
+        prior = np.clip(self.attribute_prior, self.clip, 1 - self.clip)
+        a = class_descriptions
+        likelihood = np.log(p) @ a.T + np.log1p(-p) @ (1 - a).T
+        return likelihood - (a @ np.log(prior) + (1 - a) @ np.log1p(-prior))
+
+    def predict(self, x, candidate_classes, class_descriptions):
+        candidates, descriptions = _check_candidates(
+            candidate_classes, class_descriptions, self.class_attributes.shape[1], "attributes")
+        scores = self.class_log_scores(self.attribute_probabilities(x), descriptions)
+        return candidates[scores.argmax(axis=1)]
+
+
+# -- attribute embedding -----------------------------------------------------------------
+
+
+class AttributeEmbedding(nn.Module):
+    """Zero-shot by attribute embedding: f maps an input, g maps a class description
+    (an attribute or word vector) into one space; the score of class c for x is
+    f(x) . g(y_c). Training on the seen classes minimises the lecture's loss
+
+        sum_n max(0, k - f(x^n) . g(y^n) + max_{m != y^n} f(x^n) . g(y^m))
+
+    (``F.embedding_hinge_max_loss``): the true class must beat the best *other class* by
+    the margin k. The max runs over the other classes' descriptions, not over the other
+    samples of the batch: a batch usually holds two samples of one class, and then
+    "another sample's description" is the true description itself, whose score can never
+    beat itself by k, so the loss would stay at k for ever and push f(x) away from its own
+    class. Once every input beats every other class by k the loss is zero, and training
+    stops moving the embeddings.
+
+    Prediction: the candidate class whose description's embedding has the largest dot
+    product with f(x). An unseen class needs only its description, through g.
+    """
+
+    def __init__(self, f, g):
+        super().__init__()
+        self.f = f
+        self.g = g
+
+    def forward(self, x):
+        """The input embeddings f(x) (N, D)."""
+        return self.f(x)
+
+    def embed_classes(self, class_descriptions):
+        """g of every description (K, D)."""
+        return self.g(_table(class_descriptions, "class_descriptions").astype(np.float32))
+
+    def loss(self, input_embeddings, target, class_descriptions, margin=1.0):
+        """The hinge-max loss of f(x) (N, D) against the K training classes' descriptions;
+        ``target`` (N,) indexes the rows of ``class_descriptions``."""
+        return ops.embedding_hinge_max_loss(input_embeddings,
+                                            self.embed_classes(class_descriptions),
+                                            target, margin)
+
+    def scores(self, x, class_descriptions):
+        """f(x) . g(y_c) for every input and description (N, K), as a numpy array."""
+        self.eval()
+        with no_grad():
+            classes = self.embed_classes(class_descriptions)
+            return np.concatenate([
+                _numpy(ops.embedding_scores(self.f(x[i:i + PREDICT_BATCH]), classes))
+                for i in range(0, len(x), PREDICT_BATCH)])
+
+    def predict(self, x, candidate_classes, class_descriptions):
+        candidates, descriptions = _check_candidates(candidate_classes, class_descriptions)
+        return candidates[self.scores(x, descriptions).argmax(axis=1)]
+
+
+# -- ConSE -------------------------------------------------------------------------------
+
+
+class ConSE(nn.Module):
+    """Convex combination of semantic embeddings (Norouzi et al., ICLR 2014).
+
+    ``classifier`` maps an input to logits over the K seen classes; ``seen_vectors``
+    (K, D) holds their semantic vectors, row k for output k. An input x is placed in the
+    semantic space at the mix of its T most probable seen classes,
+
+        e(x) = (1 / Z) sum_{t=1..T} p(s_t | x) v(s_t),   Z = sum_{t=1..T} p(s_t | x),
+
+    with s_1, s_2, ... the seen classes by decreasing softmax probability; the prediction
+    is the candidate whose semantic vector is nearest to e(x) by cosine similarity. The
+    classifier is trained on the seen classes as usual; ConSE adds no training.
+    """
+
+    def __init__(self, classifier, seen_vectors, T):
+        super().__init__()
+        vectors = _table(seen_vectors, "seen_vectors")
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) \
+                or not 1 <= T <= len(vectors):
+            raise ValueError(f"T must be an integer from 1 to the number of seen classes "
+                             f"({len(vectors)}), got {T!r}")
+        self.classifier = classifier
+        self.seen_vectors = vectors
+        self.T = int(T)
+
+    def forward(self, x):
+        """The classifier's logits over the seen classes (N, K)."""
+        return self.classifier(x)
+
+    def semantic_embedding(self, x):
+        """e(x) (N, D): the probability-weighted mean of the top-T seen classes' vectors."""
+        logits = _outputs(self.classifier, x).astype(np.float64)
+        if logits.shape[1] != len(self.seen_vectors):
+            raise ValueError(f"the classifier gives {logits.shape[1]} logits but there are "
+                             f"{len(self.seen_vectors)} seen_vectors: one per seen class")
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :self.T]
+        weights = np.take_along_axis(probabilities, top, axis=1)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("nt,ntd->nd", weights, self.seen_vectors[top])
+
+    def predict(self, x, candidate_classes, class_descriptions):
+        candidates, descriptions = _check_candidates(
+            candidate_classes, class_descriptions, self.seen_vectors.shape[1],
+            "semantic values")
+        similarity = _unit_rows(self.semantic_embedding(x)) @ _unit_rows(descriptions).T
+        return candidates[similarity.argmax(axis=1)]
+
+
+def _unit_rows(vectors):
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def zero_shot_accuracies(model, X_unseen, y_unseen, X_seen, y_seen, unseen_classes,
+                         seen_classes, class_descriptions):
+    """Standard and generalized zero-shot accuracy of any of the three models.
+
+    ``class_descriptions`` is indexed by class label (row c describes class c).
+    Returns {"unseen_acc": accuracy on the unseen test inputs with the unseen classes as
+    the only candidates, "gzsl_unseen_acc" and "gzsl_seen_acc": accuracy on the unseen
+    and on held-out seen test inputs with every seen and unseen class as a candidate}.
+    In the generalized setting a model biased towards the classes it was trained on
+    scores high on seen inputs and low on unseen ones.
+    """
+    descriptions = _table(class_descriptions, "class_descriptions")
+    unseen = np.asarray(unseen_classes)
+    both = np.concatenate([np.asarray(seen_classes), unseen])
+
+    def accuracy(X, y, candidates):
+        return float(np.mean(model.predict(X, candidates, descriptions[candidates]) == y))
+
+    return {"unseen_acc": accuracy(X_unseen, y_unseen, unseen),
+            "gzsl_unseen_acc": accuracy(X_unseen, y_unseen, both),
+            "gzsl_seen_acc": accuracy(X_seen, y_seen, both)}

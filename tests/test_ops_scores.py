@@ -1,0 +1,248 @@
+"""embedding_scores, hinge_max_loss and the fused embedding_hinge_max_loss (ops/scores.py).
+
+Finite differences over hypothesis shapes, every reduction and strided inputs, drawn
+away from the loss's kinks (a margin exactly met, a tie for the hardest other class);
+the fused loss against the composition of the two ops, in value and gradient, on every
+kernel backend this machine has; PyTorch as an oracle; clear errors at the boundary.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import array, check_against_torch, leaf
+
+import tlcore
+import tlcore.nn.functional as F
+from tlcore import gradcheck, kernels, ops
+
+seeds = st.integers(0, 2**32 - 1)
+REDUCTIONS = ["mean", "sum", "none"]
+SPACING = 0.7  # scores of one row lie this far apart, plus noise below NOISE
+NOISE = 0.1
+
+
+def _strided(values):
+    """The same values as a non-contiguous view (every other element of a larger array)."""
+    big = np.zeros(tuple(2 * n for n in values.shape))
+    view = big[tuple(slice(None, None, 2) for _ in values.shape)]
+    view[...] = values
+    return view
+
+
+def _scores_away_from_kinks(rng, n, c, strided=False):
+    """Scores (n, c) whose entries in a row differ by at least SPACING - 2 NOISE (no
+    near-ties in the max), with margins that keep every loss argument at least
+    SPACING / 2 - 2 NOISE from zero (no sample on the hinge's kink)."""
+    rows = np.stack([rng.permutation(c) for _ in range(n)]) * SPACING
+    scores = rows + rng.uniform(-NOISE, NOISE, (n, c))
+    return _strided(scores) if strided else scores
+
+
+def _hinge_max_numpy(scores, target, margin):
+    rows = np.arange(len(target))
+    others = scores.copy()
+    others[rows, target] = -np.inf
+    return np.maximum(0, margin - scores[rows, target] + others.max(axis=1))
+
+
+def _reduce(losses, reduction):
+    return {"mean": losses.mean, "sum": losses.sum}.get(reduction, lambda: losses)()
+
+
+def _kink_distance(f, g, target, margin):
+    """How far f @ g.T is from the loss's kinks: the smallest |loss argument| and the
+    smallest gap between the two best other classes of a row."""
+    scores = f @ g.T
+    rows = np.arange(len(target))
+    others = scores.copy()
+    others[rows, target] = -np.inf
+    top2 = np.sort(others, axis=1)[:, -2:]
+    argument = margin - scores[rows, target] + top2[:, 1]
+    gap = top2[:, 1] - top2[:, 0] if scores.shape[1] > 2 else np.inf
+    return min(np.abs(argument).min(), np.min(gap))
+
+
+def _embeddings_away_from_kinks(rng, n, c, d, margin, strided=False, distance=0.05):
+    """f (n, d), g (c, d), target (n,) whose scores keep ``distance`` from the kinks."""
+    for _ in range(1000):
+        f, g = rng.standard_normal((n, d)), rng.standard_normal((c, d))
+        target = rng.integers(0, c, n)
+        if _kink_distance(f, g, target, margin) > distance:
+            return (_strided(f), _strided(g), target) if strided else (f, g, target)
+    raise AssertionError("no draw away from the kinks")  # pragma: no cover
+
+
+# -- embedding_scores --------------------------------------------------------------------
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), seeds, st.booleans())
+def test_embedding_scores_is_f_g_transposed_and_passes_gradcheck(n, c, d, seed, strided):
+    rng = np.random.default_rng(seed)
+    f, g = array(rng, (n, d), noncontiguous=strided), array(rng, (c, d), noncontiguous=strided)
+    out = ops.embedding_scores(leaf(f), leaf(g))
+    np.testing.assert_allclose(out.numpy(), f @ g.T, rtol=1e-12, atol=1e-12)
+    assert gradcheck(ops.embedding_scores, [leaf(f), leaf(g)])
+
+
+def test_embedding_scores_matches_pytorch():
+    rng = np.random.default_rng(0)
+    check_against_torch(ops.embedding_scores, lambda f, g: f @ g.T,
+                        [rng.standard_normal((5, 3)), rng.standard_normal((4, 3))])
+
+
+def test_embedding_scores_keeps_float32_and_reaches_only_inputs_that_need_grad():
+    f = tlcore.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    g = tlcore.tensor(np.ones((4, 3), np.float32))
+    out = F.embedding_scores(f, g)
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert f.grad.dtype == np.float32 and g.grad is None
+    np.testing.assert_allclose(f.grad, np.full((2, 3), 4.0))
+
+
+# -- hinge_max_loss ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(st.integers(1, 4), st.integers(2, 5), seeds, st.booleans(),
+       st.sampled_from([0.5 * SPACING, 1.5 * SPACING]))
+def test_hinge_max_loss_forward_and_gradcheck(reduction, n, c, seed, strided, margin):
+    rng = np.random.default_rng(seed)
+    scores = _scores_away_from_kinks(rng, n, c, strided)
+    target = rng.integers(0, c, n)
+    out = ops.hinge_max_loss(leaf(scores), target, margin, reduction)
+    expected = _reduce(_hinge_max_numpy(scores, target, margin), reduction)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda s: ops.hinge_max_loss(s, target, margin, reduction), [leaf(scores)])
+
+
+def test_hinge_max_loss_gradient_is_minus_at_the_true_class_plus_at_the_hardest_other():
+    scores = leaf(np.array([[3.0, 2.5, 0.0], [0.0, 1.0, 5.0], [0.0, 9.0, 1.0]]))
+    target = np.array([0, 1, 1])
+    loss = F.hinge_max_loss(scores, target, margin=1.0, reduction="sum")
+    assert loss.item() == pytest.approx(0.5 + 5.0 + 0.0)  # the third sample meets its margin
+    loss.backward()
+    np.testing.assert_array_equal(scores.grad, [[-1, 1, 0], [0, -1, 1], [0, 0, 0]])
+
+
+def test_hinge_max_loss_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    scores = _scores_away_from_kinks(rng, 6, 4)
+    target = rng.integers(0, 4, 6)
+
+    def torch_loss(s):
+        t = torch.from_numpy(target)
+        true = s.gather(1, t[:, None])[:, 0]
+        others = s.masked_fill(torch.nn.functional.one_hot(t, 4).bool(), -float("inf"))
+        return torch.clamp(0.35 - true + others.max(dim=1).values, min=0).mean()
+
+    check_against_torch(lambda s: ops.hinge_max_loss(s, target, 0.35), torch_loss, [scores])
+
+
+def test_hinge_max_loss_is_zero_once_every_margin_is_met():
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 5, 8)
+    scores = rng.uniform(-1, 1, (8, 5))
+    scores[np.arange(8), target] = 3.5  # beats every other class by more than 2
+    x = leaf(scores)
+    for reduction in REDUCTIONS:
+        loss = ops.hinge_max_loss(x, target, margin=2.0, reduction=reduction)
+        np.testing.assert_array_equal(loss.numpy(), 0.0)
+        x.grad = None
+        loss.sum().backward()
+        np.testing.assert_array_equal(x.grad, 0.0)
+    assert ops.hinge_max_loss(x, target, margin=5.0).item() > 0  # a wider margin is not met
+
+
+def test_hinge_max_loss_breaks_ties_towards_the_first_other_class():
+    x = leaf(np.array([[0.0, 2.0, 2.0]]))
+    ops.hinge_max_loss(x, np.array([0]), reduction="sum").backward()
+    np.testing.assert_array_equal(x.grad, [[-1, 1, 0]])
+
+
+# -- the fused loss ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(st.integers(1, 4), st.integers(2, 4), st.integers(1, 4), seeds, st.booleans())
+def test_fused_loss_equals_the_composition_and_passes_gradcheck(reduction, n, c, d, seed,
+                                                                 strided):
+    rng = np.random.default_rng(seed)
+    f, g, target = _embeddings_away_from_kinks(rng, n, c, d, 0.5, strided)
+    fused_f, fused_g, plain_f, plain_g = leaf(f), leaf(g), leaf(f), leaf(g)
+    fused = ops.embedding_hinge_max_loss(fused_f, fused_g, target, 0.5, reduction)
+    plain = ops.hinge_max_loss(ops.embedding_scores(plain_f, plain_g), target, 0.5, reduction)
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), rtol=1e-12, atol=1e-12)
+    cotangent = rng.standard_normal(fused.shape)
+    fused.backward(cotangent)
+    plain.backward(cotangent)
+    np.testing.assert_allclose(fused_f.grad, plain_f.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused_g.grad, plain_g.grad, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda a, b: ops.embedding_hinge_max_loss(a, b, target, 0.5, reduction),
+                     [leaf(f), leaf(g)])
+
+
+@pytest.mark.parametrize("backend", kernels.available())
+def test_fused_loss_gives_the_reference_result_on_every_kernel_backend(backend):
+    if backend == "cupy":
+        pytest.skip("GPU arrays are tested with the cupy kernels")
+    rng = np.random.default_rng(7)
+    f, g, target = _embeddings_away_from_kinks(rng, 9, 5, 4, 1.0, strided=True)
+    results = []
+    for name in ("numpy", backend):
+        a, b = leaf(f), leaf(g)
+        with kernels.use(name):
+            loss = F.embedding_hinge_max_loss(a, b, target)
+            loss.backward()
+        results.append((loss.item(), a.grad, b.grad))
+    for reference, other in zip(*results):
+        np.testing.assert_allclose(other, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_loss_keeps_float32_and_sums_grad_of_classes_shared_by_samples():
+    f = tlcore.tensor(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), requires_grad=True)
+    g = tlcore.tensor(np.array([[0.0, 0.0], [1.0, 1.0]], np.float32), requires_grad=True)
+    loss = F.embedding_hinge_max_loss(f, g, np.array([0, 0]), reduction="sum")
+    assert loss.dtype == np.float32 and loss.item() == pytest.approx(4.0)
+    loss.backward()
+    assert f.grad.dtype == g.grad.dtype == np.float32
+    np.testing.assert_allclose(f.grad, [[1, 1], [1, 1]])  # g[1] - g[0] for both samples
+    np.testing.assert_allclose(g.grad, [[-1, -1], [1, 1]])  # both samples on both rows
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_bad_inputs_get_clear_errors():
+    scores, target = leaf(np.zeros((3, 4))), np.array([0, 1, 2])
+    with pytest.raises(TypeError, match="integer class indices"):
+        ops.hinge_max_loss(scores, target.astype(float))
+    with pytest.raises(IndexError, match="class 4, outside"):
+        ops.hinge_max_loss(scores, np.array([0, 1, 4]))
+    with pytest.raises(IndexError, match="class -1"):
+        ops.hinge_max_loss(scores, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match="target has shape"):
+        ops.hinge_max_loss(scores, np.array([0, 1]))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ops.hinge_max_loss(leaf(np.zeros((3, 1))), np.zeros(3, int))
+    with pytest.raises(ValueError, match=r"scores of shape \(N, C\)"):
+        ops.hinge_max_loss(leaf(np.zeros(4)), np.array(0))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        ops.hinge_max_loss(scores, target, reduction="batchmean")
+    for margin in (-1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
+            ops.hinge_max_loss(scores, target, margin=margin)
+    f, g = leaf(np.zeros((3, 2))), leaf(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="same space"):
+        ops.embedding_scores(f, g)
+    with pytest.raises(ValueError, match="same space"):
+        ops.embedding_hinge_max_loss(f, g, target)
+    with pytest.raises(ValueError, match=r"f of shape \(N, D\)"):
+        ops.embedding_scores(leaf(np.zeros(3)), g)
+    with pytest.raises(ValueError, match="at least 2 class embeddings"):
+        ops.embedding_hinge_max_loss(leaf(np.zeros((3, 2))), leaf(np.zeros((1, 2))),
+                                     np.zeros(3, int))
+    with pytest.raises(IndexError, match="outside"):
+        ops.embedding_hinge_max_loss(leaf(np.zeros((3, 2))), leaf(np.zeros((2, 2))), target)

@@ -1,0 +1,198 @@
+"""Zero-shot learning (tlcore.transfer.zeroshot) and the zero-shot experiment.
+
+Each model is checked where its answer is known exactly: ConSE with T=1 returns the top
+class's vector, DAP with perfect attribute probabilities is always right, the embedding
+predicts the largest dot product; a split that leaves an attribute constant over the
+seen classes is refused; the experiment runs end to end with tiny options.
+"""
+
+import numpy as np
+import pytest
+
+from tlcore import experiments, manual_seed, nn, optim
+from tlcore.datasets import ATTRIBUTE_NAMES, DIGIT_ATTRIBUTES, DIGIT_SEMANTIC_VECTORS
+from tlcore.transfer import AttributeClassifier, AttributeEmbedding, ConSE
+from tlcore.transfer.zeroshot import check_seen_attributes, zero_shot_accuracies
+
+ALL = np.arange(10)
+
+
+def _perfect_attribute_logits(labels, confidence=20.0):
+    """Logits whose sigmoids are (almost exactly) the true classes' attributes."""
+    return (2.0 * DIGIT_ATTRIBUTES[labels] - 1.0) * confidence
+
+
+# -- ConSE -------------------------------------------------------------------------------
+
+
+def test_conse_with_t1_returns_the_top_class_vector():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((5, 3))
+    logits = rng.standard_normal((8, 5))
+    conse = ConSE(nn.Identity(), vectors, T=1)  # the "classifier" returns its input
+    np.testing.assert_allclose(conse.semantic_embedding(logits), vectors[logits.argmax(axis=1)])
+
+
+def test_conse_mixes_the_top_t_vectors_by_their_renormalised_probabilities():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    probabilities = np.array([[0.5, 0.3, 0.2]])
+    conse = ConSE(nn.Identity(), vectors, T=2)
+    np.testing.assert_allclose(conse.semantic_embedding(np.log(probabilities)),
+                               [[0.5 / 0.8, 0.3 / 0.8]])
+    full = ConSE(nn.Identity(), vectors, T=3).semantic_embedding(np.log(probabilities))
+    np.testing.assert_allclose(full, probabilities @ vectors)
+
+
+def test_conse_predicts_the_candidate_nearest_by_cosine():
+    conse = ConSE(nn.Identity(), np.array([[1.0, 0.0], [0.0, 1.0]]), T=1)
+    logits = np.array([[2.0, 0.0], [0.0, 2.0]])
+    # Candidate 7 is long but points the wrong way: cosine ignores length.
+    candidates = np.array([[10.0, 0.1], [0.1, 1.0]])
+    np.testing.assert_array_equal(conse.predict(logits, [3, 7], candidates), [3, 7])
+
+
+def test_conse_checks_its_arguments():
+    with pytest.raises(ValueError, match="T must be an integer from 1 to the number"):
+        ConSE(nn.Identity(), np.zeros((3, 2)), T=4)
+    conse = ConSE(nn.Identity(), np.eye(3), T=2)
+    with pytest.raises(ValueError, match="3 logits but there are"):
+        ConSE(nn.Identity(), np.eye(4), T=2).predict(np.zeros((1, 3)), [0, 1], np.eye(4)[:2])
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        conse.predict(np.zeros((1, 3)), [0, 1], np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="must not repeat"):
+        conse.predict(np.zeros((1, 3)), [1, 1], np.zeros((2, 3)))
+
+
+# -- DAP ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("candidates", [ALL, np.array([0, 3, 7])], ids=["gzsl", "unseen"])
+def test_dap_with_perfect_attribute_probabilities_scores_100_percent(candidates):
+    seen = np.setdiff1d(ALL, [0, 3, 7])
+    dap = AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, seen, ATTRIBUTE_NAMES)
+    labels = np.repeat(candidates, 3)
+    predicted = dap.predict(_perfect_attribute_logits(labels), candidates,
+                            DIGIT_ATTRIBUTES[candidates])
+    np.testing.assert_array_equal(predicted, labels)
+
+
+def test_dap_scores_are_lamperts_product_over_attributes():
+    seen = np.array([1, 2, 4, 5, 6, 8, 9])
+    dap = AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, seen, clip=0.01)
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0, 1, (4, len(ATTRIBUTE_NAMES)))
+    prior = DIGIT_ATTRIBUTES[seen].mean(axis=0)
+    np.testing.assert_allclose(dap.attribute_prior, prior)
+    expected = np.empty((4, 10))
+    for z in range(10):
+        a = DIGIT_ATTRIBUTES[z]
+        clipped = np.clip(p, 0.01, 0.99)
+        likelihood = np.where(a == 1, clipped, 1 - clipped)
+        expected[:, z] = np.log(np.prod(likelihood / np.where(a == 1, prior, 1 - prior), axis=1))
+    np.testing.assert_allclose(dap.class_log_scores(p, DIGIT_ATTRIBUTES.astype(float)),
+                               expected, rtol=1e-10)
+
+
+def test_dap_trains_on_seen_classes_only_and_learns_their_attributes():
+    manual_seed(0)
+    seen = np.array([1, 2, 4, 5, 6, 8, 9])
+    dap = AttributeClassifier(nn.Linear(11, 11), DIGIT_ATTRIBUTES, seen)
+    with pytest.raises(ValueError, match="class 3, which is not a seen class"):
+        dap.loss(dap(np.zeros((2, 11), np.float32)), np.array([1, 3]))
+    x = DIGIT_ATTRIBUTES[seen].astype(np.float32) * 2 - 1  # inputs that show the attributes
+    optimizer = optim.Adam(dap.parameters(), lr=0.05)
+    for _ in range(100):
+        loss = dap.loss(dap(x), seen)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    np.testing.assert_array_equal(dap.predict(x, seen, DIGIT_ATTRIBUTES[seen]), seen)
+
+
+def test_a_split_with_an_attribute_constant_over_the_seen_classes_is_refused():
+    # top_bar belongs to 5 and 7 only: with both unseen, no seen class has it.
+    with pytest.raises(ValueError, match="attribute 'top_bar' is absent from every seen"):
+        check_seen_attributes(DIGIT_ATTRIBUTES, [0, 1, 2, 3, 4, 6, 8, 9], ATTRIBUTE_NAMES)
+    with pytest.raises(ValueError, match="attribute 'top_bar'"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, [0, 1, 2, 3, 4, 6, 8, 9],
+                            ATTRIBUTE_NAMES)
+    with pytest.raises(ValueError, match="attribute 'top_bar'"):
+        experiments.run("zero-shot", seeds=(0,), unseen="5,7")
+    check_seen_attributes(DIGIT_ATTRIBUTES, [1, 2, 4, 5, 6, 8, 9], ATTRIBUTE_NAMES)  # default
+
+
+def test_dap_checks_its_arguments():
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES * 0.5)
+    with pytest.raises(ValueError, match="seen_classes must be rows"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, [1, 2, 12])
+    with pytest.raises(ValueError, match="clip must be in"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, clip=0.5)
+    dap = AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES)
+    with pytest.raises(ValueError, match="candidate_classes must be a non-empty 1-D"):
+        dap.predict(np.zeros((1, 11)), [0.5, 1.0], DIGIT_ATTRIBUTES[:2])
+    with pytest.raises(ValueError, match=r"one row of 11 attributes per candidate"):
+        dap.predict(np.zeros((1, 11)), [0, 1, 2], DIGIT_ATTRIBUTES[:2])
+
+
+# -- attribute embedding -----------------------------------------------------------------
+
+
+def test_embedding_predicts_the_largest_dot_product():
+    model = AttributeEmbedding(nn.Identity(), nn.Identity())
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.2]])
+    descriptions = np.array([[2.0, 0.0], [0.0, 2.0]])
+    np.testing.assert_array_equal(model.predict(x, [4, 9], descriptions), [4, 9, 9])
+    np.testing.assert_allclose(model.scores(x, descriptions), x @ descriptions.T)
+
+
+def test_embedding_training_meets_every_margin_on_separable_data():
+    manual_seed(0)
+    rng = np.random.default_rng(0)
+    descriptions = DIGIT_ATTRIBUTES.astype(np.float32)
+    target = rng.integers(0, 10, 60)
+    x = (descriptions[target] + 0.1 * rng.standard_normal((60, 11))).astype(np.float32)
+    model = AttributeEmbedding(nn.Linear(11, 8), nn.Linear(11, 8, bias=False))
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(150):
+        loss = model.loss(model(x), target, descriptions, margin=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() == 0.0  # zero once every sample beats every other class by k
+    np.testing.assert_array_equal(model.predict(x, ALL, descriptions), target)
+
+
+# -- evaluation and the experiment -------------------------------------------------------
+
+
+def test_zero_shot_accuracies_of_a_perfect_model_are_all_one():
+    unseen, seen = np.array([0, 3, 7]), np.array([1, 2, 4, 5, 6, 8, 9])
+    dap = AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, seen)
+    y_unseen, y_seen = np.repeat(unseen, 2), np.repeat(seen, 2)
+    result = zero_shot_accuracies(dap, _perfect_attribute_logits(y_unseen), y_unseen,
+                                  _perfect_attribute_logits(y_seen), y_seen, unseen, seen,
+                                  DIGIT_ATTRIBUTES)
+    assert result == {"unseen_acc": 1.0, "gzsl_unseen_acc": 1.0, "gzsl_seen_acc": 1.0}
+
+
+def test_zero_shot_experiment_runs_with_tiny_options():
+    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
+    rows = {(row["method"], row["metric"]): row["values"] for row in result["rows"]}
+    assert set(rows) == {(method, metric) for method in ("dap", "embedding", "conse")
+                         for metric in ("unseen_acc", "gzsl_unseen_acc", "gzsl_seen_acc")}
+    assert all(len(v) == 1 and 0.0 <= v[0] <= 1.0 for v in rows.values())
+    assert len(result["claims"]) == 3
+    again = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
+    assert [r["values"] for r in again["rows"]] == [r["values"] for r in result["rows"]]
+
+
+def test_zero_shot_experiment_embeds_words_when_asked_and_checks_unseen():
+    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
+                             embedding_descriptions="words", unseen="1,5,9")
+    assert len(result["rows"]) == 9
+    assert DIGIT_SEMANTIC_VECTORS.shape[0] == 10
+    for bad in ("0", "0,3,x", "0,3,10"):
+        with pytest.raises(ValueError, match="option 'unseen'"):
+            experiments.run("zero-shot", seeds=(0,), unseen=bad)
