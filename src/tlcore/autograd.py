@@ -93,7 +93,8 @@ class Tensor:
                  "_retains_grad", "__weakref__")
     __array_ufunc__ = None  # `array * tensor` calls Tensor.__rmul__, not numpy's loop
 
-    def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        # device None: where the data is (a cupy array stays on the GPU)
         if isinstance(data, Tensor):
             data = data.data
         self.data = backend.as_array(data, dtype=dtype, device=device)

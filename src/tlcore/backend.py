@@ -25,14 +25,22 @@ def _cupy():
         import cupy
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise RuntimeError(
-            "device 'cuda' needs CuPy: pip install 'tlcore[gpu]' (cupy-cuda12x)"
+            "device 'cuda' needs CuPy: pip install cupy-cuda12x or cupy-cuda13x, the one "
+            "that matches your CUDA driver"
         ) from exc
     return cupy
 
 
+def is_gpu_array(array):
+    """True for a GPU array (one with __cuda_array_interface__: cupy's), without
+    importing cupy; False for numpy arrays, numbers, lists."""
+    return not isinstance(array, (np.ndarray, np.generic)) and hasattr(
+        type(array), "__cuda_array_interface__")
+
+
 def array_module(array):
-    """numpy for a numpy array (or scalar), cupy for a cupy array."""
-    if isinstance(array, np.ndarray) or np.isscalar(array):
+    """numpy for a numpy array, a number or a list; cupy for a cupy array."""
+    if not is_gpu_array(array):
         return np
     return _cupy().get_array_module(array)
 
@@ -59,8 +67,15 @@ def to_device(array, device):
 
 
 def as_array(data, dtype=None, device="cpu"):
-    """Make the array a new tensor holds, applying the default float dtype."""
+    """Make the array a new tensor holds, applying the default float dtype.
+
+    device None: where the data already is ('cuda' for a cupy array, else 'cpu'). An
+    array on the other device is copied over."""
+    if device is None:
+        device = "cuda" if is_gpu_array(data) else "cpu"
     check_device(device)
+    if device == "cpu" and is_gpu_array(data):
+        data = to_device(data, "cpu")  # numpy refuses an implicit copy from the GPU
     xp = np if device == "cpu" else _cupy()
     if dtype is not None:
         return xp.asarray(data, dtype=dtype)

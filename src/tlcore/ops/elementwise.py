@@ -7,6 +7,7 @@ by the engine: a backward may return a gradient of the output's (broadcast) shap
 import numpy as np
 
 from tlcore.autograd import Function
+from tlcore.backend import array_module
 
 
 class _Binary(Function):
@@ -73,8 +74,10 @@ class Pow(_Binary):
         need_a, need_b = self.needs_input_grad
         a, b = self.a, self.b
         if need_a:
+            xp = array_module(g)
             with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0
-                ga = g * np.where(b == 0, 0, b * a ** (b - 1))
+                # xp.asarray: b may be a Python number, whose b == 0 is a plain bool
+                ga = g * xp.where(xp.asarray(b == 0), 0, b * a ** (b - 1))
         else:
             ga = None
         # log in the output's dtype: np.log(2.0) alone is a float64 scalar, which would
@@ -142,7 +145,7 @@ class Clip(Function):
         return np.clip(x, self.low, self.high)
 
     def backward(self, g):
-        inside = np.ones(self.x.shape, dtype=bool)
+        inside = array_module(self.x).ones(self.x.shape, dtype=bool)
         if self.low is not None:
             inside &= self.x >= self.low
         if self.high is not None:
@@ -161,5 +164,5 @@ class Where(Function):
         return np.where(condition, a, b)
 
     def backward(self, g):
-        zero = np.zeros((), g.dtype)
+        zero = g.dtype.type(0)  # a scalar: numpy and cupy both take it
         return None, np.where(self.condition, g, zero), np.where(self.condition, zero, g)

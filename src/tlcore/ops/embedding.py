@@ -33,7 +33,9 @@ class Embedding(Function):
         self.indices, self.padding_idx = indices, padding_idx
 
     def forward(self, weight):
-        indices = self.indices
+        # the indices live where the table does (a numpy index array for a GPU table
+        # is copied over once, here, so that the backward runs on one device)
+        indices = self.indices = backend.array_module(weight).asarray(self.indices)
         if weight.ndim != 2:
             raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), "
                              f"got shape {weight.shape}")

@@ -36,6 +36,8 @@ def check_class_target(target, scores, name="target"):
     """Validate class-index targets for scores of shape (N, C, d1, ...) (or (C,))."""
     if not hasattr(target, "dtype"):
         target = backend.array_module(scores).asarray(target)
+    elif backend.is_gpu_array(target) != backend.is_gpu_array(scores):
+        target = backend.to_device(target, backend.device_of(scores))  # labels follow scores
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}"
                         " (use .astype(int); probability targets are not supported here)")
@@ -85,7 +87,7 @@ class CrossEntropy(Function):
         shifted = rows - rows.max(axis=1, keepdims=True)
         self.exp = np.exp(shifted)
         self.total = self.exp.sum(axis=1, keepdims=True)
-        self.picked = np.arange(len(t))
+        self.picked = backend.array_module(rows).arange(len(t))  # on rows' device
         losses = np.log(self.total[:, 0]) - shifted[self.picked, t]
         self.t, self.shape = t, logits.shape
         out, self.scale = _reduce(losses, self.reduction)
@@ -109,13 +111,15 @@ class NLLLoss(Function):
         target = check_class_target(target, log_probs)
         rows, t = _rows(log_probs, target)
         self.t, self.shape, self.rows_shape = t, log_probs.shape, rows.shape
-        out, self.scale = _reduce(-rows[np.arange(len(t)), t], self.reduction)
+        out, self.scale = _reduce(-rows[backend.array_module(rows).arange(len(t)), t],
+                                  self.reduction)
         return out.reshape(target.shape) if self.reduction == "none" else out
 
     def backward(self, g):
         g = g * self.scale
-        grad = np.zeros(self.rows_shape, dtype=g.dtype)
-        grad[np.arange(len(self.t)), self.t] = -g.reshape(-1)
+        xp = backend.array_module(g)
+        grad = xp.zeros(self.rows_shape, dtype=g.dtype)
+        grad[xp.arange(len(self.t)), self.t] = -g.reshape(-1)
         return _unrows(grad, self.shape), None
 
 

@@ -7,6 +7,7 @@ of the reduced axes (numpy's argmax convention), so ties are broken deterministi
 import numpy as np
 
 from tlcore.autograd import Function
+from tlcore.backend import array_module
 
 
 def normalize_axes(axis, ndim):
@@ -84,11 +85,12 @@ class _Extreme(Function):
         return out
 
     def backward(self, g):
-        flat = np.zeros(self.kept_shape + (int(np.prod([self.shape[a] for a in self.axes])),),
-                        dtype=g.dtype)
-        np.put_along_axis(flat, self.index, g.reshape(self.kept_shape + (1,)), axis=-1)
+        xp = array_module(g)  # numpy or cupy: every call below exists in both
+        reduced = int(np.prod([self.shape[a] for a in self.axes]))
+        chosen = xp.arange(reduced) == self.index  # one True per row, at its extreme
+        flat = xp.where(chosen, g.reshape(self.kept_shape + (1,)), g.dtype.type(0))
         moved = flat.reshape(tuple(self.shape[a] for a in self.perm))
-        return moved.transpose(np.argsort(self.perm))
+        return moved.transpose(tuple(np.argsort(self.perm).tolist()))  # ints, for cupy too
 
 
 class Max(_Extreme):

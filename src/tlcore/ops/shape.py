@@ -45,7 +45,7 @@ class Permute(Function):
         return x.transpose(self.axes)
 
     def backward(self, g):  # the inverse permutation
-        return g.transpose(np.argsort([a % g.ndim for a in self.axes]))
+        return g.transpose(tuple(np.argsort([a % g.ndim for a in self.axes]).tolist()))
 
 
 def _plain_index(index):
@@ -111,7 +111,7 @@ class Concat(Function):
             raise ValueError(f"concat along axis {self.axis}: shapes {[x.shape for x in xs]} "
                              "do not match (each needs the same number of axes, and the "
                              "axis must be one of them)")
-        self.splits = np.cumsum([x.shape[self.axis] for x in xs])[:-1]
+        self.splits = np.cumsum([x.shape[self.axis] for x in xs])[:-1].tolist()  # ints
         try:
             return np.concatenate(xs, axis=self.axis)
         except ValueError as exc:
