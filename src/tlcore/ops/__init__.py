@@ -8,7 +8,7 @@ so that ``x.sum()`` and ``tlcore.ops.sum(x)`` are one code path.
 import numpy as np
 
 from tlcore.autograd import Tensor, raw
-from tlcore.backend import to_device
+from tlcore.backend import array_module
 from tlcore.random import generator
 from tlcore.ops.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from tlcore.ops.conv import conv2d  # noqa: F401
@@ -271,9 +271,14 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0.0:
         return x
     data = x.data
-    keep = generator().random(data.shape) >= p
+    if x.device == "cpu":
+        uniform = generator().random(data.shape)
+    else:  # drawn on the device (no host-to-device copy), seeded from tlcore's generator
+        seed = int(generator().integers(2**63))
+        uniform = array_module(data).random.default_rng(seed).random(data.shape)
+    keep = uniform >= p
     mask = keep.astype(data.dtype) / (1.0 - p) if p < 1.0 else keep.astype(data.dtype)
-    return mul(x, to_device(mask, x.device))
+    return mul(x, mask)
 
 
 # -- Tensor operators and methods --------------------------------------------------------
