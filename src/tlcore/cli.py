@@ -140,6 +140,7 @@ def format_result(result):
 def run_command(name, rest, parser):
     """Run one experiment; exit status 0 when every claim of the lecture held, else 1."""
     from tlcore import experiments
+    from tlcore.experiments.experiment import MissingExtra
     from tlcore.experiments.progress import Progress
     from tlcore.serialize import atomic_write
     try:
@@ -160,6 +161,8 @@ def run_command(name, rest, parser):
     progress = None if args.quiet else Progress()
     try:
         result = experiment.run(seeds=args.seeds, progress=progress, **options)
+    except MissingExtra as missing:  # an option needs an optional extra: say which
+        parser.error(str(missing))
     finally:
         if progress is not None:
             progress.close()

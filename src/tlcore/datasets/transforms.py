@@ -27,11 +27,10 @@ def rotate(X, degrees, center=None):
     """Rotate points (N, 2) or images (N, H, W) counter-clockwise by ``degrees``.
 
     Points: x' = R (x - center) + center with R = [[cos, -sin], [sin, cos]]. ``center``
-    defaults to the points' mean: the target domain of Ganin et al.'s two-moons
-    experiment is a rotated copy of the source moons, and turning them about their middle
-    keeps the two domains overlapping, so the shift is a rotation and not also a
-    translation. Pass ``center=(0, 0)`` to turn about the origin, or one fixed point to
-    turn several arrays alike (the mean depends on the points given).
+    defaults to the points' mean, so the shift is a rotation and not also a translation.
+    Pass ``center=(0, 0)`` to turn about the origin (the plain rotation matrix that
+    dann-moons uses), or one fixed point to turn several arrays alike (the mean depends
+    on the points given).
 
     Images: each image turns about its centre ((H - 1) / 2, (W - 1) / 2), counter-
     clockwise as displayed (row 0 at the top), by bilinear interpolation; pixels that come

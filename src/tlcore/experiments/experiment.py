@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class MissingExtra(ImportError):
+    """An optional dependency an option needs is not installed; the message says which
+    pip command installs it (``tlcore run`` prints it instead of a traceback)."""
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting of an experiment: ``--name`` on the command line."""

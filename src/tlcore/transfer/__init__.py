@@ -9,3 +9,11 @@
 Each is a thin layer of modules, losses and a training step over tlcore.nn, so a
 learner sees the method and nothing else.
 """
+
+from tlcore.transfer.multitask import (MultiTaskModel, multitask_loss,  # noqa: F401
+                                       task_accuracies)
+from tlcore.transfer.progressive import ProgressiveNet  # noqa: F401
+from tlcore.transfer.zeroshot import AttributeClassifier, AttributeEmbedding, ConSE  # noqa: F401
+from tlcore.transfer.finetune import (L2SP, copy_layers, distillation_loss, freeze,  # noqa: F401
+                                      param_groups, unfreeze)
+from tlcore.transfer.dann import DANN, annealed_lr, grl_lambda, train_dann  # noqa: F401
