@@ -1,12 +1,35 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 """tlcore._native: compiled CPU kernels (Cython, nogil, OpenMP prange).
 
-Typed memoryviews over float32 or float64 (one fused type), released GIL, and OpenMP
-threads where the compiler supported -fopenmp when setup.py built this module.
-Wrapped by tlcore/kernels/native.py, which handles layouts and dtypes.
+Typed memoryviews over float32 or float64 (one fused type, ``real``: every floating
+argument of one call must have the same dtype), the GIL released, and OpenMP threads
+where the compiler supported -fopenmp when setup.py built this module.
+
+The GEMMs of convolution and of the embedding scores are not here: the wrapper,
+tlcore/kernels/native.py, runs them through numpy's BLAS. This module does everything
+around them, the loops that numpy would run single-threaded or through temporaries:
+im2col / col2im, the axis swaps that put GEMM results in NCHW order, max pooling with
+its argmax, the hinge-max loss and its sparse backward, and gradient reversal.
+
+Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
+threads write the same element: no atomics, and every result is deterministic (the same
+bits at any number of threads). Arrays arrive C-contiguous with the shapes checked by
+the wrapper; only the sizes that could write out of bounds are checked again here.
+
+Scheduling is "guided" everywhere: on a busy 2-core machine, a thread the OS has not
+scheduled yet does not hold back a fixed half of the loop. Whether idle OpenMP threads
+spin or sleep between loops is OMP_WAIT_POLICY, which libgomp reads when it loads:
+with BLAS's threads spinning after a GEMM, spinning here too is measured to cost 5-50x
+on a loaded 2-core machine (the engine's threading policy sets it, not this module).
 """
 
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+from libc.math cimport NAN
+from libc.string cimport memcpy, memset
+
+import numpy as np
 
 cdef extern from *:
     """
@@ -37,11 +60,447 @@ def max_threads():
     return tl_max_threads()
 
 
+cdef _check(bint ok, str message):
+    if not ok:
+        raise ValueError(message)
+
+
+# ------------------------------------------------------------------- gradient reversal
+
+
 def scale(const real[::1] src, double factor, real[::1] dst):
     """dst[i] = factor * src[i] (gradient reversal uses factor = -lambda)."""
     cdef Py_ssize_t i, n = src.shape[0]
     cdef real f = <real>factor
-    if dst.shape[0] != n:
-        raise ValueError(f"dst has {dst.shape[0]} elements, src has {n}")
-    for i in prange(n, nogil=True, schedule="static"):
+    _check(dst.shape[0] == n, f"dst has {dst.shape[0]} elements, src has {n}")
+    for i in prange(n, nogil=True, schedule="guided"):
         dst[i] = f * src[i]
+
+
+# ------------------------------------------------------------- copies around the GEMMs
+
+
+def swap01(const real[:, :, ::1] src, real[:, :, ::1] dst):
+    """dst[b, a, :] = src[a, b, :]: (A, B, L) -> (B, A, L), each row of L one memcpy.
+
+    Puts a GEMM's (C_out, N, Ho*Wo) result in NCHW order, and an NCHW gradient in the
+    (C_out, N, Ho*Wo) order of the GEMM's columns.
+    """
+    cdef Py_ssize_t a_size = src.shape[0], b_size = src.shape[1], length = src.shape[2]
+    cdef Py_ssize_t t, a, b
+    _check(dst.shape[0] == b_size and dst.shape[1] == a_size and dst.shape[2] == length,
+           "swap01: dst must have shape (B, A, L) for src (A, B, L)")
+    if a_size == 0 or b_size == 0 or length == 0:
+        return
+    for t in prange(a_size * b_size, nogil=True, schedule="guided"):
+        a = t // b_size
+        b = t - a * b_size
+        memcpy(&dst[b, a, 0], &src[a, b, 0], length * sizeof(real))
+
+
+cdef inline Py_ssize_t _first_inside(Py_ssize_t start, Py_ssize_t step) noexcept nogil:
+    """The first k >= 0 with start + k*step >= 0."""
+    return 0 if start >= 0 else (-start + step - 1) // step
+
+
+cdef inline Py_ssize_t _end_inside(Py_ssize_t start, Py_ssize_t step, Py_ssize_t size,
+                                   Py_ssize_t count) noexcept nogil:
+    """One past the last k < count with start + k*step < size."""
+    if start > size - 1:
+        return 0
+    return min(count, (size - 1 - start) // step + 1)
+
+
+cdef inline void _im2col_plane(const real* plane, Py_ssize_t height, Py_ssize_t width,
+                               real* dst, Py_ssize_t out_h, Py_ssize_t out_w,
+                               Py_ssize_t row0, Py_ssize_t col0,
+                               Py_ssize_t sh, Py_ssize_t sw) noexcept nogil:
+    """dst[i, j] = plane[row0 + i*sh, col0 + j*sw], 0 outside the plane (the padding)."""
+    cdef Py_ssize_t i, j, h
+    cdef Py_ssize_t j0 = _first_inside(col0, sw)
+    cdef Py_ssize_t j1 = _end_inside(col0, sw, width, out_w)
+    cdef const real* row
+    cdef real* out
+    if j1 < j0:
+        j1 = j0
+    for i in range(out_h):
+        out = dst + i * out_w
+        h = row0 + i * sh
+        if h < 0 or h >= height:
+            memset(out, 0, out_w * sizeof(real))
+            continue
+        row = plane + h * width + col0
+        for j in range(j0):
+            out[j] = 0
+        if sw == 1:  # a loop, not memcpy: the rows are short, a call costs more
+            for j in range(j0, j1):
+                out[j] = row[j]
+        else:
+            for j in range(j0, j1):
+                out[j] = row[j * sw]
+        for j in range(j1, out_w):
+            out[j] = 0
+
+
+def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
+           kernel, stride, padding, dilation, real[:, ::1] cols):
+    """cols[(c, p, q), (n, i, j)] = xpad[start + n, c, i*sh + p*dh, j*sw + q*dw] for the
+    ``count`` samples from ``start``; xpad is x zero-padded by (ph, pw), never formed.
+
+    cols is (C*kh*kw, count*Ho*Wo): the columns of the convolution GEMM, in the order
+    that the weight, reshaped to (C_out, C*kh*kw), multiplies (a group's rows are
+    consecutive, as its channels are). One task per (row, sample): Ho*Wo values read
+    from one input plane.
+    """
+    cdef Py_ssize_t c_in = x.shape[1], height = x.shape[2], width = x.shape[3]
+    cdef Py_ssize_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1]
+    cdef Py_ssize_t ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
+    cdef Py_ssize_t out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    cdef Py_ssize_t out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cdef Py_ssize_t pixels = out_h * out_w, t, r, n, c, p, q
+    _check(0 <= start and start + count <= x.shape[0], "im2col: samples out of range")
+    _check(cols.shape[0] == c_in * kh * kw and cols.shape[1] == count * pixels,
+           f"im2col: cols must be ({c_in * kh * kw}, {count * pixels}), "
+           f"got ({cols.shape[0]}, {cols.shape[1]})")
+    if cols.shape[0] == 0 or cols.shape[1] == 0:
+        return
+    for t in prange(c_in * kh * kw * count, nogil=True, schedule="guided"):
+        r = t // count
+        n = t - r * count
+        c = r // (kh * kw)
+        p = (r // kw) % kh
+        q = r % kw
+        _im2col_plane(&x[start + n, c, 0, 0], height, width, &cols[r, n * pixels],
+                      out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
+
+
+cdef inline void _col2im_plane(const real* src, real* plane, Py_ssize_t height,
+                               Py_ssize_t width, Py_ssize_t out_h, Py_ssize_t out_w,
+                               Py_ssize_t row0, Py_ssize_t col0,
+                               Py_ssize_t sh, Py_ssize_t sw) noexcept nogil:
+    """plane[row0 + i*sh, col0 + j*sw] += src[i, j] where that is inside the plane."""
+    cdef Py_ssize_t i, j, h
+    cdef Py_ssize_t i0 = _first_inside(row0, sh), i1 = _end_inside(row0, sh, height, out_h)
+    cdef Py_ssize_t j0 = _first_inside(col0, sw), j1 = _end_inside(col0, sw, width, out_w)
+    cdef const real* row_in
+    cdef real* row_out
+    for i in range(i0, i1):
+        h = row0 + i * sh
+        row_in = src + i * out_w
+        row_out = plane + h * width + col0
+        if sw == 1:
+            for j in range(j0, j1):
+                row_out[j] += row_in[j]
+        else:
+            for j in range(j0, j1):
+                row_out[j * sw] += row_in[j]
+
+
+def col2im(const real[:, ::1] grad_cols, Py_ssize_t start, Py_ssize_t count,
+           kernel, stride, padding, dilation, real[:, :, :, ::1] grad_x):
+    """The adjoint of im2col: grad_x[start + n, c] = sum over (p, q, i, j) of
+    grad_cols[(c, p, q), (n, i, j)] placed at (i*sh + p*dh - ph, j*sw + q*dw - pw), the
+    padding dropped. One task per input plane (n, c), which only it writes: the planes
+    are zeroed and filled in one pass, without a padded buffer or atomics.
+    """
+    cdef Py_ssize_t c_in = grad_x.shape[1], height = grad_x.shape[2], width = grad_x.shape[3]
+    cdef Py_ssize_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1]
+    cdef Py_ssize_t ph = padding[0], pw = padding[1], dh = dilation[0], dw = dilation[1]
+    cdef Py_ssize_t out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    cdef Py_ssize_t out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cdef Py_ssize_t pixels = out_h * out_w, t, n, c, p, q
+    cdef real* plane
+    _check(0 <= start and start + count <= grad_x.shape[0], "col2im: samples out of range")
+    _check(grad_cols.shape[0] == c_in * kh * kw and grad_cols.shape[1] == count * pixels,
+           f"col2im: grad_cols must be ({c_in * kh * kw}, {count * pixels}), "
+           f"got ({grad_cols.shape[0]}, {grad_cols.shape[1]})")
+    if count == 0 or c_in * height * width == 0:
+        return
+    for t in prange(count * c_in, nogil=True, schedule="guided"):
+        n = t // c_in
+        c = t - n * c_in
+        plane = &grad_x[start + n, c, 0, 0]
+        memset(plane, 0, height * width * sizeof(real))
+        for p in range(kh):
+            for q in range(kw):
+                _col2im_plane(&grad_cols[(c * kh + p) * kw + q, n * pixels], plane,
+                              height, width, out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+cdef inline void _max_window(const real* plane, Py_ssize_t height, Py_ssize_t width,
+                             Py_ssize_t h0, Py_ssize_t kh, Py_ssize_t w0, Py_ssize_t kw,
+                             real* out, int64_t* out_at) noexcept nogil:
+    """The maximum of one window, rows h0 + [0, kh), columns w0 + [0, kw) clipped to the
+    plane, and its flat index; written without branches on the data (random data
+    mispredicts every other branch): a select for the index, a max for the value, and a
+    flag that turns the result into NaN if the window held one."""
+    cdef Py_ssize_t h, w, h1 = min(h0 + kh, height), w1 = min(w0 + kw, width)
+    cdef Py_ssize_t best_at, at
+    cdef real best, value
+    cdef bint better, nan = False
+    h0 = max(h0, 0)
+    w0 = max(w0, 0)
+    best_at = h0 * width + w0
+    best = plane[best_at]
+    for h in range(h0, h1):
+        for w in range(w0, w1):
+            at = h * width + w
+            value = plane[at]
+            better = value > best
+            best_at = best_at + better * (at - best_at)
+            best = value if better else best
+            nan = nan | (value != value)
+    out[0] = NAN if nan else best
+    out_at[0] = best_at
+
+
+cdef inline void _max2x2_row(const real* top, Py_ssize_t width, Py_ssize_t at0,
+                             Py_ssize_t out_w, Py_ssize_t sw,
+                             real* out, int64_t* out_at) noexcept nogil:
+    """The 2x2 windows of one output row, all inside the plane (no padding): window ow
+    reads top[ow*sw + (0, 1, W, W+1)], whose flat index is at0 + ow*sw + that offset. The
+    same strict-> scan as _max_window, unrolled, each window independent of the last."""
+    cdef Py_ssize_t ow, best_at, gt
+    cdef const real* p
+    cdef real best, a, b, c, d
+    for ow in range(out_w):
+        p = top + ow * sw
+        a = p[0]
+        b = p[1]
+        c = p[width]
+        d = p[width + 1]
+        # index by arithmetic on the comparison, value by a max: no jumps
+        best_at = <Py_ssize_t>(b > a)
+        best = b if b > a else a
+        gt = <Py_ssize_t>(c > best)
+        best_at = best_at + gt * (width - best_at)
+        best = c if c > best else best
+        gt = <Py_ssize_t>(d > best)
+        best_at = best_at + gt * (width + 1 - best_at)
+        best = d if d > best else best
+        if (a != a) | (b != b) | (c != c) | (d != d):
+            best = NAN
+        out[ow] = best
+        out_at[ow] = at0 + ow * sw + best_at
+
+
+def maxpool2d_forward(const real[:, :, :, ::1] x, kernel, stride, padding,
+                      real[:, :, :, ::1] out, int64_t[:, :, :, ::1] argmax):
+    """out[n, c, oh, ow] = max of the window rows oh*sh - ph + [0, kh), columns
+    ow*sw - pw + [0, kw), clipped to the plane (padding is -inf, so it never wins);
+    argmax = the flat index h*W + w of the first element, in row-major window order,
+    holding it (a scan with a strict >, starting at the window's first real element).
+    A NaN makes its window's output NaN (its index is then unspecified, as in the
+    reference). One task per plane.
+    """
+    cdef Py_ssize_t planes = x.shape[0] * x.shape[1], height = x.shape[2], width = x.shape[3]
+    cdef Py_ssize_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1]
+    cdef Py_ssize_t ph = padding[0], pw = padding[1]
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3], t, oh, ow
+    cdef const real* plane
+    cdef real* out_plane
+    cdef int64_t* arg_plane
+    _check(out.shape[0] == x.shape[0] and out.shape[1] == x.shape[1]
+           and out_h == (height + 2 * ph - kh) // sh + 1
+           and out_w == (width + 2 * pw - kw) // sw + 1
+           and argmax.shape[0] == out.shape[0] and argmax.shape[1] == out.shape[1]
+           and argmax.shape[2] == out_h and argmax.shape[3] == out_w,
+           "maxpool2d_forward: out and argmax have the wrong shape")
+    _check(ph < kh and pw < kw, "maxpool2d_forward: padding must be smaller than the kernel")
+    if planes == 0 or out_h <= 0 or out_w <= 0:
+        return
+    for t in prange(planes, nogil=True, schedule="guided"):
+        plane = &x[0, 0, 0, 0] + t * height * width
+        out_plane = &out[0, 0, 0, 0] + t * out_h * out_w
+        arg_plane = &argmax[0, 0, 0, 0] + t * out_h * out_w
+        for oh in range(out_h):
+            if kh == 2 and kw == 2 and ph == 0 and pw == 0:  # the common MaxPool2d(2)
+                _max2x2_row(plane + oh * sh * width, width, oh * sh * width, out_w, sw,
+                            out_plane + oh * out_w, arg_plane + oh * out_w)
+                continue
+            for ow in range(out_w):
+                _max_window(plane, height, width, oh * sh - ph, kh, ow * sw - pw, kw,
+                            out_plane + oh * out_w + ow, arg_plane + oh * out_w + ow)
+
+
+def maxpool2d_backward(const real[:, :, :, ::1] grad_out, const int64_t[:, :, :, ::1] argmax,
+                       real[:, :, :, ::1] grad_x):
+    """grad_x[n, c].flat[argmax[n, c, oh, ow]] += grad_out[n, c, oh, ow]. One task per
+    plane: it zeroes its plane of grad_x and adds its outputs' gradients in order, so
+    overlapping windows add up without atomics. argmax must come from maxpool2d_forward
+    (every index inside its plane; it is not checked again here)."""
+    cdef Py_ssize_t planes = grad_x.shape[0] * grad_x.shape[1]
+    cdef Py_ssize_t size = grad_x.shape[2] * grad_x.shape[3]
+    cdef Py_ssize_t outputs = grad_out.shape[2] * grad_out.shape[3], t, k
+    cdef const real* g_plane
+    cdef const int64_t* arg_plane
+    cdef real* plane
+    _check(grad_out.shape[0] == grad_x.shape[0] and grad_out.shape[1] == grad_x.shape[1]
+           and argmax.shape[0] == grad_out.shape[0] and argmax.shape[1] == grad_out.shape[1]
+           and argmax.shape[2] == grad_out.shape[2] and argmax.shape[3] == grad_out.shape[3],
+           "maxpool2d_backward: grad_out, argmax and grad_x do not match")
+    if planes == 0 or size == 0:
+        return
+    for t in prange(planes, nogil=True, schedule="guided"):
+        plane = &grad_x[0, 0, 0, 0] + t * size
+        memset(plane, 0, size * sizeof(real))
+        if outputs > 0:
+            g_plane = &grad_out[0, 0, 0, 0] + t * outputs
+            arg_plane = &argmax[0, 0, 0, 0] + t * outputs
+            for k in range(outputs):
+                plane[arg_plane[k]] += g_plane[k]
+
+
+# ----------------------------------------------------------------- embedding and hinge
+
+
+def paired_scores(const real[:, ::1] f, const real[:, ::1] g, real[::1] out):
+    """out[n] = f[n] . g[n], one task per row."""
+    cdef Py_ssize_t rows = f.shape[0], dim = f.shape[1], n, d
+    cdef real total
+    _check(g.shape[0] == rows and g.shape[1] == dim and out.shape[0] == rows,
+           "paired_scores: f, g and out do not match")
+    for n in prange(rows, nogil=True, schedule="guided"):
+        total = 0
+        for d in range(dim):
+            total = total + f[n, d] * g[n, d]
+        out[n] = total
+
+
+cdef inline real _range_max(const real* row, Py_ssize_t start, Py_ssize_t end, real best,
+                            real* total) noexcept nogil:
+    """max(best, row[start:end]), ignoring NaNs, and total += sum(row[start:end]) (NaN if a
+    NaN is there). Four independent accumulators keep the max and add units busy."""
+    cdef real m0 = best, m1 = best, m2 = best, m3 = best, s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef real v0, v1, v2, v3
+    cdef Py_ssize_t c = start
+    while c + 4 <= end:
+        v0 = row[c]
+        v1 = row[c + 1]
+        v2 = row[c + 2]
+        v3 = row[c + 3]
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+        s0 = s0 + v0
+        s1 = s1 + v1
+        s2 = s2 + v2
+        s3 = s3 + v3
+        c = c + 4
+    while c < end:
+        v0 = row[c]
+        m0 = v0 if v0 > m0 else m0
+        s0 = s0 + v0
+        c = c + 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    total[0] = total[0] + ((s0 + s1) + (s2 + s3))
+    return m2 if m2 > m0 else m0
+
+
+def hinge_max_forward(const real[:, ::1] scores, const int64_t[::1] target, double margin,
+                      real[::1] loss, int64_t[::1] negative):
+    """loss[n] = max(0, margin - S[n, y] + S[n, m]), m = negative[n] the first arg-max of
+    row n over the classes other than y = target[n] (a NaN counts as the largest, as in
+    numpy's argmax). One task per row. target must hold valid class indices (the
+    wrapper checks).
+
+    Two passes over the row, both cheap: the max (_range_max, branch-free), then the
+    first class that holds it. The row's sum comes with the max: if it is NaN the row may
+    hold a NaN, and a careful one-pass scan (first NaN, else first strict max) decides.
+    """
+    cdef Py_ssize_t rows = scores.shape[0], classes = scores.shape[1], n, c, y, m
+    cdef real best, value, total, k = <real>margin
+    cdef const real* row
+    _check(classes >= 2, "hinge_max_forward: scores needs at least 2 classes")
+    _check(target.shape[0] == rows and loss.shape[0] == rows and negative.shape[0] == rows,
+           "hinge_max_forward: scores, target, loss and negative do not match")
+    for n in prange(rows, nogil=True, schedule="guided"):
+        row = &scores[n, 0]
+        y = target[n]
+        m = 1 if y == 0 else 0
+        total = 0
+        best = _range_max(row, 0, y, row[m], &total)
+        best = _range_max(row, y + 1, classes, best, &total)
+        if total == total:  # no NaN: the first class other than y that holds the max
+            while row[m] != best or m == y:
+                m = m + 1
+        else:  # perhaps a NaN (or +inf and -inf together): the one-pass scan
+            best = row[m]
+            if best == best:
+                for c in range(m + 1, classes):
+                    value = row[c]
+                    if value > best and c != y:
+                        best = value
+                        m = c
+                    elif value != value and c != y:
+                        best = value
+                        m = c
+                        break
+        value = k - row[y] + best
+        if value < 0:
+            value = 0
+        loss[n] = value
+        negative[n] = m
+
+
+def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t[::1] target,
+                       const int64_t[::1] negative, const real[::1] weight,
+                       real[:, ::1] grad_f, real[:, ::1] grad_g):
+    """The fused sparse backward: with w = weight[n], y = target[n], m = negative[n],
+
+        grad_f[n] = w * (g[m] - g[y]);   grad_g[m] += w * f[n],  grad_g[y] -= w * f[n]
+
+    grad_f: one task per sample. grad_g: the samples with w != 0 are first bucketed by
+    the class they touch (a counting sort, O(N + C), in sample order), then one task
+    per class sums its bucket into its row: no two threads write one row, no atomics,
+    and the sum order (by sample) is fixed, so the result is deterministic. O(N*D).
+    """
+    cdef Py_ssize_t rows = f.shape[0], dim = f.shape[1], classes = g.shape[0]
+    cdef Py_ssize_t n, d, c, k, e
+    cdef real w, s
+    cdef real* row
+    cdef const real* f_row
+    cdef int64_t[::1] start, bucket
+    _check(g.shape[1] == dim and target.shape[0] == rows and negative.shape[0] == rows
+           and weight.shape[0] == rows and grad_f.shape[0] == rows
+           and grad_f.shape[1] == dim and grad_g.shape[0] == classes
+           and grad_g.shape[1] == dim,
+           "hinge_max_backward: f, g, target, negative, weight and the outputs do not match")
+    for n in prange(rows, nogil=True, schedule="guided"):
+        w = weight[n]
+        for d in range(dim):
+            grad_f[n, d] = w * (g[negative[n], d] - g[target[n], d])
+    # bucket[start[c]:start[c + 1]] holds 2n (sample n adds) or 2n + 1 (sample n subtracts)
+    start = np.zeros(classes + 1, dtype=np.int64)
+    bucket = np.empty(2 * rows, dtype=np.int64)
+    with nogil:
+        for n in range(rows):
+            if weight[n] != 0:
+                start[negative[n] + 1] += 1
+                start[target[n] + 1] += 1
+        for c in range(classes):
+            start[c + 1] += start[c]
+        for n in range(rows):  # start[c] moves to the end of bucket c as it fills
+            if weight[n] != 0:
+                bucket[start[negative[n]]] = 2 * n
+                start[negative[n]] += 1
+                bucket[start[target[n]]] = 2 * n + 1
+                start[target[n]] += 1
+    for c in prange(classes, nogil=True, schedule="guided"):
+        row = &grad_g[c, 0]
+        if dim > 0:
+            memset(row, 0, dim * sizeof(real))
+        # after the fill, bucket c is bucket[start[c - 1]:start[c]]
+        k = 0 if c == 0 else start[c - 1]
+        while k < start[c]:
+            e = bucket[k]
+            s = weight[e >> 1] if (e & 1) == 0 else -weight[e >> 1]
+            f_row = &f[e >> 1, 0]
+            for d in range(dim):
+                row[d] += s * f_row[d]
+            k = k + 1

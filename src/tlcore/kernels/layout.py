@@ -24,3 +24,11 @@ def finish(result, out):
         return result
     out[...] = result
     return out
+
+
+def batch_chunks(n, bytes_per_sample, max_bytes):
+    """Consecutive slices of a batch of ``n`` samples, each of as many samples as
+    ``max_bytes`` of per-sample work buffers allow (at least one), and that largest
+    chunk size: the im2col columns of a convolution stay bounded at any batch size."""
+    size = max(1, min(n, max_bytes // max(1, bytes_per_sample)))  # n = 0: no chunk
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)], size

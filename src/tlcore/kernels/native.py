@@ -3,24 +3,268 @@
 Only this module imports tlcore._native. If the extension was not built (no compiler
 at install time), importing this module fails and the registry lists no "native"
 backend.
+
+The split of the work: every GEMM (the convolution's three, the score matrix F @ G.T)
+goes to numpy's BLAS; the compiled module does the loops around them, in parallel
+(OpenMP) and without temporaries: im2col writes the GEMM's columns directly, col2im adds
+them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
+the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
+
+Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
+Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
+promotion gives the float arguments (the documented contiguous copy: free for an
+array that already is one); an integer or other dtype is a TypeError naming the
+argument. Index arrays (argmax, target, negative) go through as contiguous int64, and
+class indices are range-checked before a loop could read outside the score matrix.
 """
+
+import threading
 
 import numpy as np
 
 from tlcore import _native
-from tlcore.kernels.layout import finish, flat_in_out
+from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
+from tlcore.kernels.layout import batch_chunks, finish, flat_in_out
 from tlcore.kernels.registry import register
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# The im2col columns of one chunk of samples, at most. Smaller than the reference's 32 MiB:
+# a chunk's columns, written by im2col and read at once by the GEMM, then stay in cache.
+CONV2D_CHUNK_BYTES = 8 * 2**20
+
+
+def _float_dtype(op, **arrays):
+    """The dtype the kernel computes in: numpy's promotion of float32 / float64 inputs."""
+    for name, array in arrays.items():
+        if array.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: the native backend takes float32 or float64 arrays, "
+                            f"but {name} has dtype {array.dtype}")
+    return np.result_type(*arrays.values())
+
+
+def _indices(op, name, array, classes=None):
+    """An integer index array as contiguous int64, every value in [0, classes)."""
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integer indices, got dtype {array.dtype}")
+    array = np.ascontiguousarray(array, dtype=np.int64)
+    if classes is not None and array.size and (array.min() < 0 or array.max() >= classes):
+        bad = int(array.min()) if array.min() < 0 else int(array.max())
+        raise IndexError(f"{op}: {name} holds the class index {bad}, outside [0, {classes})")
+    return array
 
 
 @register("grad_reverse_backward", "native")
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out (OpenMP prange over a flat contiguous copy of
     ``grad`` when it is not contiguous)."""
-    if grad.dtype not in (np.float32, np.float64):
-        raise TypeError(f"grad must be float32 or float64, got {grad.dtype}")
+    _float_dtype("grad_reverse_backward", grad=grad)
     flat, dst, result = flat_in_out(grad, out)
     _native.scale(flat, -lambda_, dst)
     return finish(result, out)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+@register("maxpool2d_forward", "native")
+def maxpool2d_forward(x, kernel, stride, padding):
+    """(out, argmax) of max pooling, one plane per task; the contract and the tie-break
+    (first real element in row-major window order, strict >) are reference.py's."""
+    dtype = _float_dtype("maxpool2d_forward", x=x)
+    x = np.ascontiguousarray(x, dtype)
+    out_h, out_w = pool2d_output_size(x.shape[2:], kernel, stride, padding)
+    out = np.empty(x.shape[:2] + (out_h, out_w), dtype)
+    argmax = np.empty(out.shape, np.int64)
+    _native.maxpool2d_forward(x, kernel, stride, padding, out, argmax)
+    return out, argmax
+
+
+@register("maxpool2d_backward", "native")
+def maxpool2d_backward(grad_out, argmax, x_shape):
+    """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
+    dtype = _float_dtype("maxpool2d_backward", grad_out=grad_out)
+    grad_out = np.ascontiguousarray(grad_out, dtype)
+    argmax = _indices("maxpool2d_backward", "argmax", argmax)
+    grad_x = np.empty(x_shape, dtype)
+    _native.maxpool2d_backward(grad_out, argmax, grad_x)
+    return grad_x
+
+
+# ----------------------------------------------------------------------------- conv2d
+# One GEMM per chunk of samples and group, on the columns im2col writes in the order the
+# GEMM reads them: cols (C*kh*kw, m*Ho*Wo), a group's rows consecutive.
+
+
+_scratch = threading.local()
+
+
+def _scratch_buffer(name, size, dtype):
+    """A flat scratch array of ``size`` elements, kept per thread and grown as needed: a
+    fresh im2col buffer would have every page faulted in again at every call (measured:
+    0.5 ms of 5.4 ms for conv2's forward of bench/conv.py)."""
+    key = (name, np.dtype(dtype))
+    buffer = _scratch.__dict__.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch.__dict__[key] = np.empty(size, dtype)
+    return buffer[:size]
+
+
+def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
+    """(out_h, out_w, rows of cols, chunks, largest chunk) for one convolution."""
+    n, c_in, height, width = x_shape
+    _, _, kh, kw = weight_shape
+    out_h = conv2d_output_size(height, kh, stride[0], padding[0], dilation[0])
+    out_w = conv2d_output_size(width, kw, stride[1], padding[1], dilation[1])
+    rows = c_in * kh * kw
+    chunks, size = batch_chunks(n, rows * out_h * out_w * np.dtype(dtype).itemsize,
+                                CONV2D_CHUNK_BYTES)
+    return out_h, out_w, rows, chunks, size
+
+
+def _gemm(a, b, out):
+    """out = a @ b for (G, ., .) stacks; a 2-D GEMM when there is one group."""
+    if a.shape[0] == 1:
+        np.matmul(a[0], b[0], out=out[0])
+    else:
+        np.matmul(a, b, out=out)
+    return out
+
+
+@register("conv2d_forward", "native")
+def conv2d_forward(x, weight, stride, padding, dilation, groups):
+    """Per chunk: im2col, out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols (BLAS), then
+    swap01 moves out_rows, as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo)."""
+    dtype = _float_dtype("conv2d_forward", x=x, weight=weight)
+    x, weight = np.ascontiguousarray(x, dtype), np.ascontiguousarray(weight, dtype)
+    n, c_out = x.shape[0], weight.shape[0]
+    kernel = weight.shape[2:]
+    out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight.shape, stride, padding,
+                                                  dilation, dtype)
+    pixels = out_h * out_w
+    w_rows = weight.reshape(groups, c_out // groups, rows // groups)
+    out = np.empty((n, c_out, pixels), dtype)
+    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
+    out_rows_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
+        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation, cols)
+        out_rows = out_rows_buffer[:c_out * m * pixels].reshape(groups, c_out // groups,
+                                                                m * pixels)
+        _gemm(w_rows, cols.reshape(groups, rows // groups, m * pixels), out_rows)
+        _native.swap01(out_rows.reshape(c_out, m, pixels), out[chunk])
+    return out.reshape(n, c_out, out_h, out_w)
+
+
+def _grad_rows(grad_out, chunk, groups, buffer):
+    """grad_out[chunk] (m, C_out, Ho*Wo) moved to (G, C_out/G, m*Ho*Wo) in ``buffer``:
+    row o holds output channel o's gradient over the columns of im2col."""
+    m, c_out, pixels = chunk.stop - chunk.start, grad_out.shape[1], grad_out.shape[2]
+    rows = buffer[:c_out * m * pixels].reshape(c_out, m, pixels)
+    _native.swap01(grad_out[chunk], rows)
+    return rows.reshape(groups, c_out // groups, m * pixels)
+
+
+@register("conv2d_backward_input", "native")
+def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
+    """Per chunk: grad_cols (G, C/G*kh*kw, m*Ho*Wo) = w_rows^T @ g_rows (BLAS, the
+    transpose a flag of the GEMM, not a copy), then col2im adds them into grad_x."""
+    dtype = _float_dtype("conv2d_backward_input", grad_out=grad_out, weight=weight)
+    weight = np.ascontiguousarray(weight, dtype)
+    n, c_out = x_shape[0], weight.shape[0]
+    kernel = weight.shape[2:]
+    out_h, out_w, rows, chunks, size = _conv_plan(x_shape, weight.shape, stride, padding,
+                                                  dilation, dtype)
+    pixels = out_h * out_w
+    grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
+    w_cols = weight.reshape(groups, c_out // groups, rows // groups).transpose(0, 2, 1)
+    grad_x = np.empty(x_shape, dtype)
+    g_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
+    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
+        grad_cols = cols_buffer[:rows * m * pixels].reshape(groups, rows // groups, m * pixels)
+        _gemm(w_cols, g_rows, grad_cols)
+        _native.col2im(grad_cols.reshape(rows, m * pixels), chunk.start, m, kernel, stride,
+                       padding, dilation, grad_x)
+    return grad_x
+
+
+@register("conv2d_backward_weight", "native")
+def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
+    """grad_w = sum over chunks of cols @ g_rows^T (BLAS), per group (C/G*kh*kw, C_out/G):
+    the orientation BLAS runs fastest here (as in the reference), transposed at the end."""
+    dtype = _float_dtype("conv2d_backward_weight", grad_out=grad_out, x=x)
+    x = np.ascontiguousarray(x, dtype)
+    n, c_out = x.shape[0], weight_shape[0]
+    kernel = weight_shape[2:]
+    out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight_shape, stride, padding,
+                                                  dilation, dtype)
+    pixels = out_h * out_w
+    grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
+    grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
+    step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
+    g_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
+    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
+        cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
+        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation, cols)
+        _gemm(cols.reshape(groups, rows // groups, m * pixels), g_rows.transpose(0, 2, 1), step)
+        if step is not grad_w:
+            grad_w += step
+    return np.ascontiguousarray(grad_w.transpose(0, 2, 1)).reshape(weight_shape)
+
+
+# ----------------------------------------------------------------- embedding and hinge
+
+
+@register("embedding_scores", "native")
+def embedding_scores(f, g, paired=False):
+    """S = f @ g.T through numpy's BLAS, or (paired) the row dot products, one row per
+    task."""
+    dtype = _float_dtype("embedding_scores", f=f, g=g)
+    if not paired:
+        return np.matmul(f.astype(dtype, copy=False), g.astype(dtype, copy=False).T)
+    if f.shape != g.shape or f.ndim != 2:
+        raise ValueError(f"embedding_scores: paired f and g must both be (N, D), got "
+                         f"{f.shape} and {g.shape}")
+    f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
+    out = np.empty(f.shape[0], dtype)
+    _native.paired_scores(f, g, out)
+    return out
+
+
+@register("hinge_max_forward", "native")
+def hinge_max_forward(scores, target, margin):
+    """(loss, negative): one pass over each row of the scores, one row per task."""
+    dtype = _float_dtype("hinge_max_forward", scores=scores)
+    scores = np.ascontiguousarray(scores, dtype)
+    target = _indices("hinge_max_forward", "target", target, scores.shape[1])
+    loss = np.empty(scores.shape[0], dtype)
+    negative = np.empty(scores.shape[0], np.int64)
+    _native.hinge_max_forward(scores, target, float(margin), loss, negative)
+    return loss, negative
+
+
+@register("hinge_max_backward", "native")
+def hinge_max_backward(f, g, target, negative, weight):
+    """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
+    one class per task over the samples that touch it (deterministic, no atomics)."""
+    op = "hinge_max_backward"
+    dtype = _float_dtype(op, f=f, g=g, weight=weight)
+    result_dtype = np.result_type(weight.dtype, g.dtype)  # the reference's, if f is wider
+    f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
+    weight = np.ascontiguousarray(weight, dtype)
+    classes = g.shape[0]
+    target = _indices(op, "target", target, classes)
+    negative = _indices(op, "negative", negative, classes)
+    grad_f = np.empty(f.shape, dtype)
+    grad_g = np.empty(g.shape, dtype)
+    _native.hinge_max_backward(f, g, target, negative, weight, grad_f, grad_g)
+    return grad_f.astype(result_dtype, copy=False), grad_g.astype(result_dtype, copy=False)

@@ -1,0 +1,208 @@
+"""The compiled Cython backend (tlcore._native, wrapped by kernels/native.py): what the
+build reports, the dtypes it serves and refuses, layouts, NaN and tie semantics, index
+checks, and determinism across thread counts. Parity with the numpy reference on drawn
+inputs is tests/test_kernel_backends.py's; this file checks what is particular to it."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tlcore import kernels
+from tlcore.kernels import reference
+
+REASON = kernels.unavailable().get("native")
+pytestmark = pytest.mark.skipif(REASON is not None,
+                                reason=f"the native backend is not built here: {REASON}")
+
+CONV = ((1, 1), (1, 1), (1, 1), 1)  # stride, padding, dilation, groups
+
+
+@pytest.fixture(scope="module")
+def native():
+    from tlcore.kernels import native
+    return native
+
+
+def kernel_calls(dtype, rng=None):
+    """{op: (arguments)} of every kernel on small inputs of ``dtype``."""
+    rng = rng or np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    g = rng.standard_normal((2, 4, 6, 5)).astype(dtype)
+    f = rng.standard_normal((5, 4)).astype(dtype)
+    e = rng.standard_normal((3, 4)).astype(dtype)
+    target, negative = np.array([0, 2, 1, 1, 0]), np.array([1, 0, 2, 0, 2])
+    weight = rng.standard_normal(5).astype(dtype)
+    argmax = reference.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))[1]
+    return {
+        "grad_reverse_backward": (x, 0.5),
+        "conv2d_forward": (x, w) + CONV,
+        "conv2d_backward_input": (g, w, x.shape) + CONV,
+        "conv2d_backward_weight": (g, x, w.shape) + CONV,
+        "maxpool2d_forward": (x, (2, 2), (2, 2), (0, 0)),
+        "maxpool2d_backward": (g[:, :3, :3, :2], argmax, x.shape),
+        "embedding_scores": (f, e),
+        "hinge_max_forward": (f @ e.T, target, 1.0),
+        "hinge_max_backward": (f, e, target, negative, weight),
+    }
+
+
+def assert_same(result, expected, rtol):
+    results = result if isinstance(result, tuple) else (result,)
+    expecteds = expected if isinstance(expected, tuple) else (expected,)
+    for a, b in zip(results, expecteds, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+def test_the_build_reports_openmp_and_threads(native):
+    assert isinstance(native.openmp_enabled(), bool)
+    assert native.max_threads() >= 1
+    if native.openmp_enabled():  # OpenMP reads OMP_NUM_THREADS at start-up
+        code = "from tlcore.kernels import native; print(native.max_threads())"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=dict(os.environ, OMP_NUM_THREADS="3"))
+        assert out.stdout.strip() == "3"
+
+
+def test_every_kernel_has_a_native_implementation():
+    assert kernels.ops("native") == kernels.ops("numpy")
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_float32_and_float64_are_both_served(native, dtype, rtol):
+    for op, args in kernel_calls(dtype).items():
+        assert_same(getattr(native, op)(*args), getattr(reference, op)(*args), rtol)
+
+
+@pytest.mark.parametrize("op", sorted(kernel_calls(np.float64)))
+@pytest.mark.parametrize("bad", [np.float16, np.int64])
+def test_other_dtypes_are_a_type_error_naming_the_argument(native, op, bad):
+    args = list(kernel_calls(np.float64)[op])
+    args[0] = args[0].astype(bad)
+    with pytest.raises(TypeError, match=f"{op}: the native backend takes float32 or float64"):
+        getattr(native, op)(*args)
+
+
+def test_mixed_float_dtypes_promote_like_the_reference(native):
+    calls = kernel_calls(np.float64)
+    for op in ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+               "embedding_scores", "hinge_max_backward"):
+        args = list(calls[op])
+        args[1] = args[1].astype(np.float32)
+        assert_same(getattr(native, op)(*args), getattr(reference, op)(*args), 1e-6)
+
+
+def test_non_contiguous_inputs(native):
+    """Fortran-ordered and reversed views go through the documented contiguous copy."""
+    for op, args in kernel_calls(np.float64).items():
+        strided = tuple(np.asfortranarray(a)[..., ::-1][..., ::-1]
+                        if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                        for a in args)
+        assert any(isinstance(a, np.ndarray) and not a.flags.c_contiguous for a in strided)
+        assert_same(getattr(native, op)(*strided), getattr(reference, op)(*args), 1e-12)
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    ((2, 1), (1, 0), (1, 2), 1), ((1, 2), (2, 1), (2, 1), 3), ((3, 3), (0, 0), (1, 1), 1)])
+def test_conv2d_geometry_and_chunks(native, monkeypatch, stride, padding, dilation, groups):
+    """Strides, padding, dilation and groups, with the batch cut into one-sample chunks
+    (a columns budget of 1 byte) and in one chunk."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 6, 9, 8))
+    w = rng.standard_normal((6, 6 // groups, 3, 2))
+    settings = (stride, padding, dilation, groups)
+    out = reference.conv2d_forward(x, w, *settings)
+    g = rng.standard_normal(out.shape)
+    for budget in (1, 2**30):
+        monkeypatch.setattr(native, "CONV2D_CHUNK_BYTES", budget)
+        assert_same(native.conv2d_forward(x, w, *settings), out, 1e-12)
+        assert_same(native.conv2d_backward_input(g, w, x.shape, *settings),
+                    reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-12)
+        assert_same(native.conv2d_backward_weight(g, x, w.shape, *settings),
+                    reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-12)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    ((2, 2), (2, 2), (0, 0)), ((3, 3), (1, 1), (1, 1)), ((3, 2), (2, 1), (1, 1))])
+def test_max_pool_ties_infinities_and_nan(native, kernel, stride, padding):
+    """Ties (small integers), -inf everywhere in some windows, and a NaN: the outputs
+    and, away from the NaN, the indices are the reference's."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 3, (2, 3, 7, 6)).astype(np.float32)
+    x[0, 0, :3, :3] = -np.inf
+    x[1, 2, 4, 4] = np.nan
+    out, argmax = native.maxpool2d_forward(x, kernel, stride, padding)
+    expected, expected_argmax = reference.maxpool2d_forward(x, kernel, stride, padding)
+    np.testing.assert_array_equal(out, expected)  # NaN where the reference has NaN
+    clean = ~np.isnan(expected)
+    np.testing.assert_array_equal(argmax[clean], expected_argmax[clean])
+
+
+def test_max_pool_backward_adds_overlapping_windows(native):
+    x = np.random.default_rng(3).standard_normal((2, 2, 5, 5))
+    _, argmax = reference.maxpool2d_forward(x, (3, 3), (1, 1), (1, 1))
+    g = np.random.default_rng(4).standard_normal(argmax.shape)
+    assert_same(native.maxpool2d_backward(g, argmax, x.shape),
+                reference.maxpool2d_backward(g, argmax, x.shape), 1e-12)
+
+
+def test_hinge_ties_and_nan_follow_the_reference(native):
+    scores = np.array([[1.0, 3.0, 3.0, 0.0],   # tie between 1 and 2: the first
+                       [5.0, 1.0, 5.0, 5.0],   # target 0 ties too: excluded
+                       [0.0, np.nan, 2.0, np.nan],  # numpy's argmax: the first NaN
+                       [2.0, 1.0, 1.0, 1.0]])  # target 3, tie 1 and 2 below 0
+    target = np.array([3, 0, 0, 3])
+    loss, negative = native.hinge_max_forward(scores, target, 0.5)
+    expected_loss, expected_negative = reference.hinge_max_forward(scores, target, 0.5)
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(negative, expected_negative)
+
+
+def test_class_indices_out_of_range_are_an_index_error(native):
+    f, g = np.ones((2, 3)), np.ones((4, 3))
+    with pytest.raises(IndexError, match=r"target holds the class index 4, outside \[0, 4\)"):
+        native.hinge_max_forward(f @ g.T, np.array([0, 4]), 1.0)
+    with pytest.raises(IndexError, match="negative holds the class index -1"):
+        native.hinge_max_backward(f, g, np.array([0, 1]), np.array([-1, 2]), np.ones(2))
+    with pytest.raises(TypeError, match="target must hold integer indices"):
+        native.hinge_max_forward(f @ g.T, np.array([0.0, 1.0]), 1.0)
+
+
+def test_the_compiled_module_checks_the_sizes_it_writes():
+    """A wrong output size is a ValueError from the module, never a write out of bounds."""
+    from tlcore import _native
+    with pytest.raises(ValueError, match="swap01: dst must have shape"):
+        _native.swap01(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="im2col: cols must be"):
+        _native.im2col(np.zeros((1, 1, 4, 4)), 0, 1, (3, 3), (1, 1), (1, 1), (1, 1),
+                       np.zeros((9, 15)))
+    with pytest.raises(ValueError, match="scale: dst has|dst has 2 elements"):
+        _native.scale(np.zeros(3), 1.0, np.zeros(2))
+
+
+def test_results_do_not_depend_on_the_number_of_threads():
+    """Every loop gives each thread its own rows or planes of the output, and the hinge
+    backward sums each class's samples in sample order: the same bits at 1 and 2
+    threads (the scatter into grad_g needs no atomics)."""
+    code = (
+        "import numpy as np, hashlib\n"
+        "from tlcore.kernels import native\n"
+        "rng = np.random.default_rng(5)\n"
+        "f, g = rng.standard_normal((300, 16)), rng.standard_normal((7, 16))\n"
+        "target = rng.integers(0, 7, 300)\n"
+        "loss, negative = native.hinge_max_forward(f @ g.T, target, 1.0)\n"
+        "gf, gg = native.hinge_max_backward(f, g, target, negative, rng.standard_normal(300))\n"
+        "x = rng.standard_normal((4, 3, 9, 9)); w = rng.standard_normal((5, 3, 3, 3))\n"
+        "settings = ((1, 1), (1, 1), (1, 1), 1)\n"
+        "gx = native.conv2d_backward_input(np.ones((4, 5, 9, 9)), w, x.shape, *settings)\n"
+        "arrays = (loss, gf, gg, gx)\n"
+        "print(hashlib.sha256(b''.join(a.tobytes() for a in arrays)).hexdigest())\n")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=dict(os.environ, OMP_NUM_THREADS=threads,
+                                                   OPENBLAS_NUM_THREADS="1")).stdout
+               for threads in ("1", "2")}
+    assert len(digests) == 1
