@@ -18,9 +18,11 @@ import sys
 
 from common import argument_parser, machine_info, optional_torch, write_json
 
+from tlcore import kernels
 from tlcore.kernels import benchmark
 
-torch = optional_torch()
+kernels.available()  # load numba and the native module before torch, so that one OpenMP
+torch = optional_torch()  # runtime, under tlcore's threading policy, serves both
 
 
 def torch_peer(case):

@@ -60,6 +60,23 @@ def max_threads():
     return tl_max_threads()
 
 
+# Waking and parking the OpenMP threads of a parallel region costs about 15 us (measured on
+# 2 cores, OMP_WAIT_POLICY=PASSIVE): more than a small loop's whole work. A loop over
+# fewer elements than this runs on the calling thread alone. tlcore/kernels/native.py
+# sets it from tlcore.kernels.threads.PARALLEL_MIN_WORK.
+cdef Py_ssize_t parallel_min_work = 32768
+
+
+def set_parallel_min_work(Py_ssize_t elements):
+    """Loops over fewer than ``elements`` elements run on one thread."""
+    global parallel_min_work
+    parallel_min_work = elements
+
+
+cdef inline int _threads(Py_ssize_t work) noexcept nogil:
+    return 1 if work < parallel_min_work else tl_max_threads()
+
+
 cdef _check(bint ok, str message):
     if not ok:
         raise ValueError(message)
@@ -73,7 +90,8 @@ def scale(const real[::1] src, double factor, real[::1] dst):
     cdef Py_ssize_t i, n = src.shape[0]
     cdef real f = <real>factor
     _check(dst.shape[0] == n, f"dst has {dst.shape[0]} elements, src has {n}")
-    for i in prange(n, nogil=True, schedule="guided"):
+    for i in prange(n, nogil=True, schedule="guided",
+                    num_threads=_threads(n)):
         dst[i] = f * src[i]
 
 
@@ -92,7 +110,8 @@ def swap01(const real[:, :, ::1] src, real[:, :, ::1] dst):
            "swap01: dst must have shape (B, A, L) for src (A, B, L)")
     if a_size == 0 or b_size == 0 or length == 0:
         return
-    for t in prange(a_size * b_size, nogil=True, schedule="guided"):
+    for t in prange(a_size * b_size, nogil=True, schedule="guided",
+                    num_threads=_threads(a_size * b_size * length)):
         a = t // b_size
         b = t - a * b_size
         memcpy(&dst[b, a, 0], &src[a, b, 0], length * sizeof(real))
@@ -164,7 +183,8 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
            f"got ({cols.shape[0]}, {cols.shape[1]})")
     if cols.shape[0] == 0 or cols.shape[1] == 0:
         return
-    for t in prange(c_in * kh * kw * count, nogil=True, schedule="guided"):
+    for t in prange(c_in * kh * kw * count, nogil=True, schedule="guided",
+                    num_threads=_threads(cols.shape[0] * cols.shape[1])):
         r = t // count
         n = t - r * count
         c = r // (kh * kw)
@@ -216,7 +236,8 @@ def col2im(const real[:, ::1] grad_cols, Py_ssize_t start, Py_ssize_t count,
            f"got ({grad_cols.shape[0]}, {grad_cols.shape[1]})")
     if count == 0 or c_in * height * width == 0:
         return
-    for t in prange(count * c_in, nogil=True, schedule="guided"):
+    for t in prange(count * c_in, nogil=True, schedule="guided",
+                    num_threads=_threads(grad_cols.shape[0] * grad_cols.shape[1])):
         n = t // c_in
         c = t - n * c_in
         plane = &grad_x[start + n, c, 0, 0]
@@ -312,7 +333,8 @@ def maxpool2d_forward(const real[:, :, :, ::1] x, kernel, stride, padding,
     _check(ph < kh and pw < kw, "maxpool2d_forward: padding must be smaller than the kernel")
     if planes == 0 or out_h <= 0 or out_w <= 0:
         return
-    for t in prange(planes, nogil=True, schedule="guided"):
+    for t in prange(planes, nogil=True, schedule="guided",
+                    num_threads=_threads(x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3])):
         plane = &x[0, 0, 0, 0] + t * height * width
         out_plane = &out[0, 0, 0, 0] + t * out_h * out_w
         arg_plane = &argmax[0, 0, 0, 0] + t * out_h * out_w
@@ -344,7 +366,8 @@ def maxpool2d_backward(const real[:, :, :, ::1] grad_out, const int64_t[:, :, :,
            "maxpool2d_backward: grad_out, argmax and grad_x do not match")
     if planes == 0 or size == 0:
         return
-    for t in prange(planes, nogil=True, schedule="guided"):
+    for t in prange(planes, nogil=True, schedule="guided",
+                    num_threads=_threads(grad_x.shape[0] * grad_x.shape[1] * grad_x.shape[2] * grad_x.shape[3])):
         plane = &grad_x[0, 0, 0, 0] + t * size
         memset(plane, 0, size * sizeof(real))
         if outputs > 0:
@@ -363,7 +386,8 @@ def paired_scores(const real[:, ::1] f, const real[:, ::1] g, real[::1] out):
     cdef real total
     _check(g.shape[0] == rows and g.shape[1] == dim and out.shape[0] == rows,
            "paired_scores: f, g and out do not match")
-    for n in prange(rows, nogil=True, schedule="guided"):
+    for n in prange(rows, nogil=True, schedule="guided",
+                    num_threads=_threads(rows * dim)):
         total = 0
         for d in range(dim):
             total = total + f[n, d] * g[n, d]
@@ -419,7 +443,8 @@ def hinge_max_forward(const real[:, ::1] scores, const int64_t[::1] target, doub
     _check(classes >= 2, "hinge_max_forward: scores needs at least 2 classes")
     _check(target.shape[0] == rows and loss.shape[0] == rows and negative.shape[0] == rows,
            "hinge_max_forward: scores, target, loss and negative do not match")
-    for n in prange(rows, nogil=True, schedule="guided"):
+    for n in prange(rows, nogil=True, schedule="guided",
+                    num_threads=_threads(rows * classes)):
         row = &scores[n, 0]
         y = target[n]
         m = 1 if y == 0 else 0
@@ -471,7 +496,8 @@ def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t
            and grad_f.shape[1] == dim and grad_g.shape[0] == classes
            and grad_g.shape[1] == dim,
            "hinge_max_backward: f, g, target, negative, weight and the outputs do not match")
-    for n in prange(rows, nogil=True, schedule="guided"):
+    for n in prange(rows, nogil=True, schedule="guided",
+                    num_threads=_threads(rows * dim)):
         w = weight[n]
         for d in range(dim):
             grad_f[n, d] = w * (g[negative[n], d] - g[target[n], d])
@@ -491,7 +517,8 @@ def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t
                 start[negative[n]] += 1
                 bucket[start[target[n]]] = 2 * n + 1
                 start[target[n]] += 1
-    for c in prange(classes, nogil=True, schedule="guided"):
+    for c in prange(classes, nogil=True, schedule="guided",
+                    num_threads=_threads(rows * dim)):
         row = &grad_g[c, 0]
         if dim > 0:
             memset(row, 0, dim * sizeof(real))

@@ -44,5 +44,21 @@ def test_a_users_wait_policy_stands():
 def test_describe_names_every_pool():
     lines = threads.describe()
     assert lines[0].startswith("OpenMP wait policy")
-    assert lines[1].startswith("BLAS threads: ")
-    assert lines[2] == f"CPU cores: {os.cpu_count()}"
+    assert lines[1] == f"compiled kernels go parallel from {threads.PARALLEL_MIN_WORK} elements"
+    assert lines[2].startswith("BLAS threads: ")
+    assert lines[3] == f"CPU cores: {os.cpu_count()}"
+
+
+def test_an_openmp_runtime_loaded_earlier_is_named_and_numba_avoids_it():
+    """As when PyTorch, with its own libgomp, is imported before tlcore's kernels load."""
+    early = ("import ctypes, ctypes.util\n"
+             "ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1')\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    probe = early + PROBE + "print(os.environ.get('NUMBA_THREADING_LAYER'))\n"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    seen = json.loads(out[-2])
+    assert "an OpenMP runtime loaded earlier keeps its own setting" in seen["lines"][0]
+    assert "libgomp" in seen["lines"][0]
+    assert out[-1] == "workqueue"

@@ -80,11 +80,17 @@ def test_float32_and_float64_are_both_served(native, dtype, rtol):
 
 @pytest.mark.parametrize("op", sorted(kernel_calls(np.float64)))
 @pytest.mark.parametrize("bad", [np.float16, np.int64])
-def test_other_dtypes_are_a_type_error_naming_the_argument(native, op, bad):
+def test_other_dtypes_run_the_reference(native, op, bad):
+    """Integer images for max pooling, float16: the reference's result, or its error."""
     args = list(kernel_calls(np.float64)[op])
     args[0] = args[0].astype(bad)
-    with pytest.raises(TypeError, match=f"{op}: the native backend takes float32 or float64"):
-        getattr(native, op)(*args)
+    try:
+        expected = getattr(reference, op)(*args)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            getattr(native, op)(*args)
+    else:
+        assert_same(getattr(native, op)(*args), expected, 0)
 
 
 def test_mixed_float_dtypes_promote_like_the_reference(native):

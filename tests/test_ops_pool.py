@@ -161,7 +161,8 @@ def test_max_pool2d_window_of_minus_infinity_points_at_its_first_real_element():
 
 def test_max_pool2d_kernels_are_registered_with_their_contract():
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 4))
-    forward = kernels.get("maxpool2d_forward", x)
+    with kernels.use("numpy"):
+        forward = kernels.get("maxpool2d_forward", x)
     out, argmax = forward(x, (3, 2), (2, 1), (1, 1))
     assert forward is reference.maxpool2d_forward
     assert out.shape == argmax.shape == (2, 3, 3, 5) and argmax.dtype == np.int64

@@ -18,17 +18,20 @@ argument. Index arrays (argmax, target, negative) go through as contiguous int64
 class indices are range-checked before a loop could read outside the score matrix.
 """
 
+import functools
 import threading
 
 import numpy as np
 
 from tlcore import _native
+from tlcore.kernels import reference, threads
 from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
 from tlcore.kernels.layout import batch_chunks, finish, flat_in_out
 from tlcore.kernels.registry import register
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
+_native.set_parallel_min_work(threads.PARALLEL_MIN_WORK)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # The im2col columns of one chunk of samples, at most. Smaller than the reference's 32 MiB:
@@ -36,12 +39,25 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 CONV2D_CHUNK_BYTES = 8 * 2**20
 
 
+def register_floats(op, positions):
+    """Register a kernel as ``op``'s native implementation for float32 and float64 data
+    in the positional arguments ``positions``; any other dtype there (integer images
+    for max pooling, float16) runs the numpy reference instead."""
+    fallback = getattr(reference, op)
+
+    def decorate(kernel):
+        @functools.wraps(kernel)
+        def run(*args, **kwargs):
+            if all(args[i].dtype in FLOAT_DTYPES for i in positions):
+                return kernel(*args, **kwargs)
+            return fallback(*args, **kwargs)
+        return register(op, "native")(run)
+    return decorate
+
+
 def _float_dtype(op, **arrays):
-    """The dtype the kernel computes in: numpy's promotion of float32 / float64 inputs."""
-    for name, array in arrays.items():
-        if array.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{op}: the native backend takes float32 or float64 arrays, "
-                            f"but {name} has dtype {array.dtype}")
+    """The dtype the kernel computes in: numpy's promotion of float32 / float64 inputs
+    (register_floats has sent every other dtype to the reference)."""
     return np.result_type(*arrays.values())
 
 
@@ -56,7 +72,7 @@ def _indices(op, name, array, classes=None):
     return array
 
 
-@register("grad_reverse_backward", "native")
+@register_floats("grad_reverse_backward", (0,))
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out (OpenMP prange over a flat contiguous copy of
     ``grad`` when it is not contiguous)."""
@@ -69,7 +85,7 @@ def grad_reverse_backward(grad, lambda_, out=None):
 # ----------------------------------------------------------------------------- pooling
 
 
-@register("maxpool2d_forward", "native")
+@register_floats("maxpool2d_forward", (0,))
 def maxpool2d_forward(x, kernel, stride, padding):
     """(out, argmax) of max pooling, one plane per task; the contract and the tie-break
     (first real element in row-major window order, strict >) are reference.py's."""
@@ -82,7 +98,7 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return out, argmax
 
 
-@register("maxpool2d_backward", "native")
+@register_floats("maxpool2d_backward", (0,))
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
     dtype = _float_dtype("maxpool2d_backward", grad_out=grad_out)
@@ -133,7 +149,7 @@ def _gemm(a, b, out):
     return out
 
 
-@register("conv2d_forward", "native")
+@register_floats("conv2d_forward", (0, 1))
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """Per chunk: im2col, out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols (BLAS), then
     swap01 moves out_rows, as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo)."""
@@ -168,7 +184,7 @@ def _grad_rows(grad_out, chunk, groups, buffer):
     return rows.reshape(groups, c_out // groups, m * pixels)
 
 
-@register("conv2d_backward_input", "native")
+@register_floats("conv2d_backward_input", (0, 1))
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """Per chunk: grad_cols (G, C/G*kh*kw, m*Ho*Wo) = w_rows^T @ g_rows (BLAS, the
     transpose a flag of the GEMM, not a copy), then col2im adds them into grad_x."""
@@ -194,7 +210,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     return grad_x
 
 
-@register("conv2d_backward_weight", "native")
+@register_floats("conv2d_backward_weight", (0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """grad_w = sum over chunks of cols @ g_rows^T (BLAS), per group (C/G*kh*kw, C_out/G):
     the orientation BLAS runs fastest here (as in the reference), transposed at the end."""
@@ -224,7 +240,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
 # ----------------------------------------------------------------- embedding and hinge
 
 
-@register("embedding_scores", "native")
+@register_floats("embedding_scores", (0, 1))
 def embedding_scores(f, g, paired=False):
     """S = f @ g.T through numpy's BLAS, or (paired) the row dot products, one row per
     task."""
@@ -240,7 +256,7 @@ def embedding_scores(f, g, paired=False):
     return out
 
 
-@register("hinge_max_forward", "native")
+@register_floats("hinge_max_forward", (0,))
 def hinge_max_forward(scores, target, margin):
     """(loss, negative): one pass over each row of the scores, one row per task."""
     dtype = _float_dtype("hinge_max_forward", scores=scores)
@@ -252,7 +268,7 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
-@register("hinge_max_backward", "native")
+@register_floats("hinge_max_backward", (0, 1, 4))
 def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
     one class per task over the samples that touch it (deterministic, no atomics)."""

@@ -21,19 +21,42 @@ Threads: each call is one or more parallel regions of numba's OpenMP pool, betwe
 BLAS calls. Both pools spin while idle unless told otherwise: see kernels/threads.py.
 """
 
+import functools
 import threading
 
 import numba
 import numpy as np
 from numba import prange, uint64
 
-from tlcore.kernels import reference
+from tlcore.kernels import reference, threads
 from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
 from tlcore.kernels.layout import finish, flat_in_out
 from tlcore.kernels.registry import register
 
 FLOATS = (np.float32, np.float64)
 jit = numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+
+
+def register_sized(op):
+    """Register a kernel as ``op``'s numba implementation, running on one numba thread
+    when its largest array holds fewer than threads.PARALLEL_MIN_WORK elements: waking
+    the pool costs more than such a call's whole work. The caller's numba thread count
+    is restored afterwards."""
+    def decorate(kernel):
+        @functools.wraps(kernel)
+        def run(*args, **kwargs):
+            work = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+            before = numba.get_num_threads()
+            wanted = threads.threads_for(work, before)
+            if wanted == before:
+                return kernel(*args, **kwargs)
+            numba.set_num_threads(wanted)
+            try:
+                return kernel(*args, **kwargs)
+            finally:
+                numba.set_num_threads(before)
+        return register(op, "numba")(run)
+    return decorate
 
 
 # ------------------------------------------------------------------- gradient reversal
@@ -45,7 +68,7 @@ def _scale(src, factor, dst):
         dst[i] = src[i] * factor
 
 
-@register("grad_reverse_backward", "numba")
+@register_sized("grad_reverse_backward")
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out on flat contiguous buffers (a non-contiguous
     ``grad`` is copied to a contiguous one first)."""
@@ -66,7 +89,7 @@ def _paired_dots(f, g, zero, out):
         out[n] = total
 
 
-@register("embedding_scores", "numba")
+@register_sized("embedding_scores")
 def embedding_scores(f, g, paired=False):
     """S = f @ g.T by BLAS; paired=True: the N row dot products f[n] . g[n], one row
     per loop iteration, in parallel."""
@@ -154,7 +177,7 @@ def _hinge_max_forward(scores, bits, target, margin, loss, negative):
         loss[n] = value if not value <= 0 else 0  # max(value, 0), NaN stays NaN
 
 
-@register("hinge_max_forward", "numba")
+@register_sized("hinge_max_forward")
 def hinge_max_forward(scores, target, margin):
     """loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c]) and that arg-max,
     one row per loop iteration, in parallel."""
@@ -218,7 +241,7 @@ def _hinge_grad_g(f, target, negative, weight, grad_g):
                 grad_g[c, d] += w * f[n, d]
 
 
-@register("hinge_max_backward", "numba")
+@register_sized("hinge_max_backward")
 def hinge_max_backward(f, g, target, negative, weight):
     """grad_f[n] = w (g[m] - g[y]) row by row in parallel, and grad_g by a race-free
     per-class sum (see _hinge_grad_g): O(N*D) work, deterministic. Computed in the
@@ -304,7 +327,7 @@ def _maxpool2x2_forward(x, out, argmax):
                 af[uint64(dst + ow)] = index
 
 
-@register("maxpool2d_forward", "numba")
+@register_sized("maxpool2d_forward")
 def maxpool2d_forward(x, kernel, stride, padding):
     """Max pooling with PyTorch's return_indices, one plane per parallel iteration; see
     reference.maxpool2d_forward for the contract and the tie-break."""
@@ -338,7 +361,7 @@ def _maxpool2d_backward(grad_out, argmax, grad_x):
             xf[dst + uint64(af[src + k])] += gf[src + k]
 
 
-@register("maxpool2d_backward", "numba")
+@register_sized("maxpool2d_backward")
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per parallel iteration."""
     if grad_out.dtype not in FLOATS:
@@ -542,7 +565,7 @@ def _grouped(rows, groups):
     return rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
 
 
-@register("conv2d_forward", "numba")
+@register_sized("conv2d_forward")
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """out = w_rows @ cols per group (BLAS), cols by a parallel compiled loop (see
     above). Contract: reference.conv2d_forward.
@@ -580,7 +603,7 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     return out.reshape(n, c_out, out_h, out_w)
 
 
-@register("conv2d_backward_weight", "numba")
+@register_sized("conv2d_backward_weight")
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """grad_w^T = cols @ g_rows^T per group and chunk (BLAS), summed, then transposed.
     Contract: reference.conv2d_backward_weight.
@@ -620,7 +643,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     return np.ascontiguousarray(grad_w.transpose(0, 2, 1)).reshape(weight_shape)
 
 
-@register("conv2d_backward_input", "numba")
+@register_sized("conv2d_backward_input")
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """grad_cols_n = w_rows^T @ grad_out[n] per sample and group (BLAS), then col2im by
     the input planes in parallel. Contract: reference.conv2d_backward_input."""

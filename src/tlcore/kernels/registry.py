@@ -35,9 +35,17 @@ _MODULES = {
     "native": "tlcore.kernels.native",
     "cupy": "tlcore.kernels.cupy_gpu",
 }
-# Fastest first, for CPU arrays. numpy leads until the native kernels issue measures
-# where numba and the Cython module win (bench/kernels.py).
-CPU_PREFERENCE = ("numpy", "native", "numba")
+# For CPU arrays, the first available backend of this order serves a kernel. Measured on
+# 2 cores (bench/kernels.py; tlcore run digits-cnn --seeds 0 with TLCORE_KERNELS set):
+# - native is compiled ahead of time: no JIT on first use, no numba import. It was the
+#   fastest at the small shapes of the experiments (digits-cnn: 5.4 s against 7.0 s for
+#   numpy and 6.9 s for numba), and at the bench shapes the fastest for gradient
+#   reversal and the paired scores, and second for conv2d, max pooling and the hinge loss.
+# - numba was the fastest at the bench shapes for conv2d, max pooling and the hinge
+#   loss, but it compiles each kernel on first use (tens of seconds with a cold cache)
+#   and its import costs about half a second.
+# - numpy, the reference, is always there.
+CPU_PREFERENCE = ("native", "numba", "numpy")
 
 _kernels = {}  # (op, backend) -> function
 _loaded = {}  # backend -> None if loaded, or the reason it is unavailable

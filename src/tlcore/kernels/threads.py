@@ -14,19 +14,39 @@ The policy, for all three pools:
   OMP_WAIT_POLICY, their value stands.
 - Every pool keeps its default size (one thread per core). This module changes no thread
   count: OPENBLAS_NUM_THREADS, NUMBA_NUM_THREADS and OMP_NUM_THREADS stay the user's.
+  But a numba or native kernel call smaller than PARALLEL_MIN_WORK elements runs on one
+  thread, since a parallel region costs more than its work.
 - OpenBLAS workers yield the CPU while they wait, so an OpenMP loop that follows a GEMM
   is not starved; OpenBLAS needs no setting. OPENBLAS_THREAD_TIMEOUT would only take
   effect if set before numpy is imported, which a library cannot do.
 
-libgomp reads its environment once, when it is loaded. If something else in the process
-loaded it before tlcore's kernels did, the setting comes too late. ``describe()`` says so,
-and ``tlcore info`` prints it.
+libgomp reads its environment once, when it is loaded. If some other library in the
+process loaded a libgomp before tlcore's kernels did, the setting comes too late for that
+copy. PyTorch, for one, ships its own copy. Measured: with torch imported first, the
+kernels' OpenMP regions ran on torch's spinning runtime, and the small step above took
+8 ms again. So in that case numba is switched to its own "workqueue" threads (unless
+NUMBA_THREADING_LAYER is set). The native module cannot switch runtimes. Import tlcore's
+kernels before torch (``tlcore.kernels.available()`` loads them), or set
+OMP_WAIT_POLICY=PASSIVE in the environment. ``describe()`` names any early copy, and
+``tlcore info`` prints it.
 """
 
 import ctypes
 import os
+import sys
+
+# Waking and parking a pool's threads for one parallel loop costs about 15 us (measured on
+# 2 cores with OMP_WAIT_POLICY=PASSIVE: a 4096-element gradient reversal took 20 us on
+# 2 threads, 5 us on one, 2 us in numpy). The compiled kernels run a loop over fewer
+# elements than this on the calling thread alone.
+PARALLEL_MIN_WORK = 2**15
 
 _state = {"applied": False, "origin": None}
+
+
+def threads_for(work, most):
+    """How many threads a kernel touching ``work`` elements should use, of ``most``."""
+    return 1 if work < PARALLEL_MIN_WORK else most
 
 
 def _loaded_libraries():
@@ -44,13 +64,20 @@ def apply():
     if _state["applied"]:
         return
     _state["applied"] = True
+    early = [path for path in _loaded_libraries() if "libgomp" in os.path.basename(path)]
     if "OMP_WAIT_POLICY" in os.environ:
         _state["origin"] = "set by the user"
-    elif any("libgomp" in path for path in _loaded_libraries()):
-        _state["origin"] = "libgomp was already loaded by another library: not set"
     else:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         _state["origin"] = "set by tlcore"
+    if early:  # e.g. PyTorch's own copy, whose symbols the later loads may bind to
+        _state["origin"] += (f"; an OpenMP runtime loaded earlier keeps its own setting: "
+                             f"{', '.join(early)}")
+        if "NUMBA_THREADING_LAYER" not in os.environ:  # keep numba off that runtime
+            os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
+            if "numba" in sys.modules:  # imported already: its config read the environment
+                sys.modules["numba"].config.THREADING_LAYER = "workqueue"
+            _state["origin"] += "; numba uses its workqueue threads instead"
 
 
 def blas_threads():
@@ -81,5 +108,6 @@ def describe():
         policy, origin = "PASSIVE", "tlcore sets it when it loads numba or the native module"
     threads = blas_threads()
     return [f"OpenMP wait policy (numba omp layer, native module): {policy} ({origin})",
+            f"compiled kernels go parallel from {PARALLEL_MIN_WORK} elements",
             f"BLAS threads: {threads if threads is not None else 'unknown'}",
             f"CPU cores: {os.cpu_count()}"]
