@@ -79,3 +79,38 @@ def check_against_torch(fn, torch_fn, arrays, seed=0, rtol_out=1e-12, rtol=1e-10
     for i, (t, x) in enumerate(zip(leaves, twins)):
         np.testing.assert_allclose(t.grad, x.grad.numpy(), rtol=rtol, atol=atol,
                                    err_msg=f"{name}: gradient of input {i}")
+
+
+def hinge_kink_distance(scores, target, margin):
+    """How far the hinge-max loss of ``scores`` (N, C) is from its kinks: the smallest
+    |margin - S[n, y_n] + max_{c != y_n} S[n, c]| (a margin exactly met) and the smallest
+    gap between the two best other classes of a row (a tie for the arg-max)."""
+    rows = np.arange(len(target))
+    others = np.array(scores, dtype=np.float64)
+    others[rows, target] = -np.inf
+    top2 = np.sort(others, axis=1)[:, -2:]
+    argument = margin - np.asarray(scores)[rows, target] + top2[:, 1]
+    gap = top2[:, 1] - top2[:, 0] if others.shape[1] > 2 else np.inf
+    return min(np.abs(argument).min(), np.min(gap))
+
+
+def bind_parameters(module, names, values):
+    """Put ``values`` in place of the parameters called ``names`` (dotted), so that a
+    gradcheck's float64 leaves are what the module computes with."""
+    for name, value in zip(names, values):
+        *path, last = name.split(".")
+        owner = module
+        for part in path:
+            owner = getattr(owner, part)
+        owner._parameters[last] = value
+
+
+def check_module_gradients(module, x, names, output_of):
+    """gradcheck of ``output_of(module, x)`` with respect to x and the named parameters."""
+    params = dict(module.named_parameters())
+    values = [params[name] for name in names]
+
+    def fn(x, *values):
+        bind_parameters(module, names, values)
+        return output_of(module, x)
+    assert tlcore.gradcheck(fn, [x, *values])

@@ -115,9 +115,12 @@ def test_annealed_lr_schedule_at_known_values():
 @pytest.mark.parametrize("call, message", [
     (lambda: grl_lambda(1.5), "p .* must be a number in \\[0, 1\\]"),
     (lambda: grl_lambda(-0.1), "p .* must be a number in \\[0, 1\\]"),
-    (lambda: grl_lambda(0.5, gamma=0), "gamma must be a number > 0"),
+    (lambda: grl_lambda(0.5, gamma=0), "gamma must be a finite number > 0"),
+    (lambda: grl_lambda(0.5, gamma=True), "gamma must be a finite number > 0"),
     (lambda: annealed_lr("half", 0.01), "p .* must be a number"),
-    (lambda: annealed_lr(0.5, -1.0), "lr0 must be a number >= 0"),
+    (lambda: annealed_lr(0.5, -1.0), "lr0 must be a finite number >= 0"),
+    (lambda: annealed_lr(0.5, float("inf")), "lr0 must be a finite number >= 0"),
+    (lambda: annealed_lr(0.5, 0.01, beta=True), "beta must be a finite number >= 0"),
 ])
 def test_schedules_refuse_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):

@@ -9,8 +9,7 @@ import tlcore
 from tlcore import experiments, nn
 from tlcore.transfer import MultiTaskModel, multitask_loss, task_accuracies
 
-from strategies import leaf
-from test_transfer_progressive import check_module_gradients
+from strategies import check_module_gradients, leaf
 
 
 class CountingTrunk(nn.Module):
@@ -169,6 +168,8 @@ def test_bad_input_is_refused_with_a_clear_error():
         MultiTaskModel(CountingTrunk(), {})
     with pytest.raises(TypeError, match="trunk must be a Module"):
         MultiTaskModel(lambda x: x, {"digit": nn.Linear(5, 3)})
+    with pytest.raises(TypeError, match="heads\\['parity'\\] must be a Module, got int"):
+        MultiTaskModel(CountingTrunk(), {"digit": nn.Linear(5, 3), "parity": 2})
 
 
 def test_experiment_runs_with_tiny_options():

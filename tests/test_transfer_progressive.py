@@ -7,29 +7,7 @@ import tlcore
 from tlcore import experiments, nn, ops, optim
 from tlcore.transfer import ProgressiveNet
 
-from strategies import leaf
-
-
-def bind_parameters(module, names, values):
-    """Put ``values`` in place of the parameters called ``names`` (dotted), so that a
-    gradcheck's float64 leaves are what the module computes with."""
-    for name, value in zip(names, values):
-        *path, last = name.split(".")
-        owner = module
-        for part in path:
-            owner = getattr(owner, part)
-        owner._parameters[last] = value
-
-
-def check_module_gradients(module, x, names, output_of):
-    """gradcheck of ``output_of(module, x)`` with respect to x and the named parameters."""
-    params = dict(module.named_parameters())
-    values = [params[name] for name in names]
-
-    def fn(x, *values):
-        bind_parameters(module, names, values)
-        return output_of(module, x)
-    assert tlcore.gradcheck(fn, [x, *values])
+from strategies import check_module_gradients, leaf
 
 
 def relu(a):

@@ -127,8 +127,18 @@ def test_dap_checks_its_arguments():
         AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES * 0.5)
     with pytest.raises(ValueError, match="seen_classes must be rows"):
         AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, [1, 2, 12])
-    with pytest.raises(ValueError, match="clip must be in"):
+    with pytest.raises(ValueError, match="clip must be a number in"):
         AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, clip=0.5)
+    with pytest.raises(ValueError, match="clip must be a number in"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, clip="small")
+    with pytest.raises(ValueError, match="seen_classes must be rows"):
+        AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, [1.0, 2.5])
+    with pytest.raises(TypeError, match="backbone must be a Module"):
+        AttributeClassifier(lambda x: x, DIGIT_ATTRIBUTES)
+    with pytest.raises(TypeError, match="g must be a Module"):
+        AttributeEmbedding(nn.Identity(), np.eye(3))
+    with pytest.raises(TypeError, match="classifier must be a Module"):
+        ConSE(lambda x: x, np.eye(3), T=1)
     dap = AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES)
     with pytest.raises(ValueError, match="candidate_classes must be a non-empty 1-D"):
         dap.predict(np.zeros((1, 11)), [0.5, 1.0], DIGIT_ATTRIBUTES[:2])

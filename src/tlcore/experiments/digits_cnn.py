@@ -19,6 +19,13 @@ def digits_as_images():
     return (images / 16.0).astype(np.float32)[:, None], labels
 
 
+def split_digits(seed):
+    """``digits_as_images()`` split once per seed, stratified, a quarter held out for
+    testing: (X_train, X_test, y_train, y_test)."""
+    X, y = digits_as_images()
+    return train_test_split(X, y, test_size=0.25, seed=seed, stratify=True)
+
+
 def make_cnn(channels=(32, 64), classes=10):
     c1, c2 = channels
     return nn.Sequential(
@@ -34,9 +41,7 @@ def make_mlp(hidden=128, classes=10):
 
 def run_seed(seed, options, progress=None):
     manual_seed(seed)
-    X, y = digits_as_images()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
-                                                        stratify=True)
+    X_train, X_test, y_train, y_test = split_digits(seed)
     rows = []
     for method, model in (("cnn", make_cnn()), ("mlp", make_mlp())):
         optimizer = optim.Adam(model.parameters(), lr=options["lr"])

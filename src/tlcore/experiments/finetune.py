@@ -25,8 +25,8 @@ test set.
 """
 
 from tlcore import manual_seed, nn, no_grad, ops, optim
-from tlcore.datasets import per_class, rotate, train_test_split
-from tlcore.experiments.digits_cnn import digits_as_images, make_mlp
+from tlcore.datasets import per_class, rotate
+from tlcore.experiments.digits_cnn import make_mlp, split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy, fit
 from tlcore.transfer.finetune import (L2SP, copy_layers, distillation_loss, freeze,
@@ -57,9 +57,7 @@ def fine_tuned_copy(source, options):
 
 def run_seed(seed, options, progress=None):
     manual_seed(seed)
-    X, y = digits_as_images()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
-                                                        stratify=True)
+    X_train, X_test, y_train, y_test = split_digits(seed)
     X_few, y_few = per_class(rotated(X_train, options["angle"]), y_train, options["shots"],
                              seed=seed)
     X_target_test = rotated(X_test, options["angle"])

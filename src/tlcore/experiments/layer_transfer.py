@@ -19,8 +19,8 @@ training on B alone.
 """
 
 from tlcore import manual_seed, nn, ops, optim
-from tlcore.datasets import per_class, train_test_split
-from tlcore.experiments.digits_cnn import digits_as_images
+from tlcore.datasets import per_class
+from tlcore.experiments.digits_cnn import split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.finetune import train_full_batch
 from tlcore.experiments.training import accuracy, fit
@@ -35,9 +35,7 @@ def make_mlp2(hidden=64, classes=5):
 
 def run_seed(seed, options, progress=None):
     manual_seed(seed)
-    X, y = digits_as_images()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
-                                                        stratify=True)
+    X_train, X_test, y_train, y_test = split_digits(seed)
     in_a, in_b, test_b = y_train < 5, y_train >= 5, y_test >= 5
     X_b, y_b = per_class(X_train[in_b], y_train[in_b] - 5, options["shots"], seed=seed)
     X_b_test, y_b_test = X_test[test_b], y_test[test_b] - 5

@@ -15,8 +15,8 @@ Metric ``target_acc``: digit accuracy on the held-out quarter (stratified split)
 import numpy as np
 
 from tlcore import manual_seed, nn, optim
-from tlcore.datasets import per_class, train_test_split
-from tlcore.experiments.digits_cnn import digits_as_images
+from tlcore.datasets import per_class
+from tlcore.experiments.digits_cnn import split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import fit
 from tlcore.transfer.multitask import MultiTaskModel, multitask_loss, task_accuracies
@@ -46,9 +46,7 @@ def train(model, X, targets, masks, weights, epochs, options, progress, task):
 
 def run_seed(seed, options, progress=None):
     manual_seed(seed)
-    X, y = digits_as_images()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
-                                                        stratify=True)
+    X_train, X_test, y_train, y_test = split_digits(seed)
     index, _ = per_class(np.arange(len(y_train)), y_train, options["shots"], seed=seed)
     has_digit = np.zeros(len(y_train), dtype=bool)
     has_digit[index] = True

@@ -10,7 +10,7 @@ curved strokes, corners: the stand-in for word vectors). Methods (tlcore.transfe
 - ``dap``: an MLP with one sigmoid per attribute, trained by binary cross-entropy on the
   seen classes' attributes; classes scored by DAP's probability combination;
 - ``embedding``: an MLP f(x) and a linear g(attributes) into one space, trained with the
-  hinge-max loss over the seen classes (``--embedding_descriptions words`` embeds the
+  hinge-max loss over the seen classes (``--embedding-descriptions words`` embeds the
   semantic vectors instead);
 - ``conse``: an MLP softmax classifier of the seen classes; its top-T probabilities mix
   the seen classes' semantic vectors, and the nearest description by cosine wins.

@@ -48,8 +48,8 @@ def grl_lambda(p, gamma=10.0):
     lambda_max to end elsewhere than 1.
     """
     p = _check_progress(p)
-    if not isinstance(gamma, numbers.Real) or not gamma > 0:
-        raise ValueError(f"gamma must be a number > 0, got {gamma!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma < math.inf:
+        raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
     return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
 
 
@@ -58,8 +58,9 @@ def annealed_lr(p, lr0, alpha=10.0, beta=0.75):
     at the end with the paper's alpha 10, beta 0.75."""
     p = _check_progress(p)
     for name, value in (("lr0", lr0), ("alpha", alpha), ("beta", beta)):
-        if not isinstance(value, numbers.Real) or not value >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value < math.inf:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return lr0 / (1.0 + alpha * p) ** beta
 
 

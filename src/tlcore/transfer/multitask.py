@@ -31,6 +31,9 @@ class MultiTaskModel(nn.Module):
             raise TypeError(f"trunk must be a Module, got {type(trunk).__name__}")
         if not hasattr(heads, "items") or len(heads) == 0:
             raise ValueError(f"heads must be a non-empty dict {{task: Module}}, got {heads!r}")
+        for task, head in heads.items():
+            if not isinstance(head, nn.Module):
+                raise TypeError(f"heads[{task!r}] must be a Module, got {type(head).__name__}")
         self.trunk = trunk
         self.heads = nn.ModuleDict(dict(heads.items()))
 

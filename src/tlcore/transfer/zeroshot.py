@@ -22,6 +22,8 @@ classes as candidates; generalized zero-shot (GZSL) gives seen and unseen togeth
 a model that only ever answers seen classes is found out (``zero_shot_accuracies``).
 """
 
+import numbers
+
 import numpy as np
 
 from tlcore import backend, nn, no_grad, ops
@@ -124,14 +126,15 @@ class AttributeClassifier(nn.Module):
         if not np.all((table == 0) | (table == 1)):
             raise ValueError("class_attributes must hold only 0 and 1 (attribute absent, "
                              "present)")
-        if not 0 < clip < 0.5:
-            raise ValueError(f"clip must be in (0, 0.5), got {clip!r}")
+        if isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip < 0.5:
+            raise ValueError(f"clip must be a number in (0, 0.5), got {clip!r}")
         seen = np.arange(len(table)) if seen_classes is None else np.unique(seen_classes)
-        if seen.size == 0 or seen.min() < 0 or seen.max() >= len(table):
+        if (seen.size == 0 or seen.dtype.kind not in "iu" or seen.min() < 0
+                or seen.max() >= len(table)):
             raise ValueError(f"seen_classes must be rows of class_attributes (0 to "
                              f"{len(table) - 1}), got {seen_classes!r}")
         check_seen_attributes(table, seen, attribute_names)
-        self.backbone = backbone
+        self.add_module("backbone", backbone)  # a TypeError unless it is a Module
         self.class_attributes = table
         self.seen_classes = seen
         self.clip = clip
@@ -197,8 +200,8 @@ class AttributeEmbedding(nn.Module):
 
     def __init__(self, f, g):
         super().__init__()
-        self.f = f
-        self.g = g
+        self.add_module("f", f)  # add_module: a TypeError unless it is a Module
+        self.add_module("g", g)
 
     def forward(self, x):
         """The input embeddings f(x) (N, D)."""
@@ -253,7 +256,7 @@ class ConSE(nn.Module):
                 or not 1 <= T <= len(vectors):
             raise ValueError(f"T must be an integer from 1 to the number of seen classes "
                              f"({len(vectors)}), got {T!r}")
-        self.classifier = classifier
+        self.add_module("classifier", classifier)  # a TypeError unless it is a Module
         self.seen_vectors = vectors
         self.T = int(T)
 
