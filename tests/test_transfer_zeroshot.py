@@ -206,3 +206,35 @@ def test_zero_shot_experiment_embeds_words_when_asked_and_checks_unseen():
     for bad in ("0", "0,3,x", "0,3,10"):
         with pytest.raises(ValueError, match="option 'unseen'"):
             experiments.run("zero-shot", seeds=(0,), unseen=bad)
+
+
+def test_descriptions_are_validated_on_seen_classes_only(monkeypatch):
+    """validate_descriptions trains and scores on seen classes: the unseen never appear."""
+    from tlcore.experiments import zero_shot
+    touched = []
+    real = zero_shot.train_embedding
+
+    def recording(X, y, classes, descriptions, options, progress):
+        touched.append((set(np.unique(y)), set(classes)))
+        return real(X, y, classes, descriptions, options, progress)
+
+    monkeypatch.setattr(zero_shot, "train_embedding", recording)
+    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
+    unseen = {0, 3, 7}
+    assert len(touched) == 3  # one per kind of description, then the final embedding
+    for labels, classes in touched:
+        assert not (labels | classes) & unseen
+    assert len(touched[0][1]) == 7 - zero_shot.VALIDATION_CLASSES  # some seen held out
+    assert touched[-1][1] == {1, 2, 4, 5, 6, 8, 9}                   # then all seen
+    assert len(result["rows"]) == 9
+
+
+def test_no_method_option_changes_another_methods_result():
+    base = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
+                           embedding_descriptions="attributes")
+    other = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
+                            embedding_descriptions="words")
+    values = {(r["method"], r["metric"]): r["values"] for r in base["rows"]}
+    for row in other["rows"]:
+        if row["method"] != "embedding":
+            assert row["values"] == values[(row["method"], row["metric"])]
