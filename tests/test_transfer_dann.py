@@ -208,6 +208,21 @@ def test_dann_checks_its_parts():
         model.domain_logit(np.zeros((2, 3), np.float32))
 
 
+def test_annealing_keeps_each_param_groups_own_rate():
+    """Per-group rates (e.g. a smaller one for a pre-trained extractor) keep their ratio."""
+    rng = np.random.default_rng(4)
+    X_source = rng.standard_normal((16, 3)).astype(np.float32)
+    y_source = (X_source[:, 0] > 0).astype(np.int64)
+    model = small_dann(dtype=np.float32)
+    features_ = list(model.feature_extractor.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in features_)]
+    optimizer = optim.SGD([{"params": features_, "lr": 0.01}, {"params": rest, "lr": 0.1}])
+    train_dann(model, optimizer, X_source, y_source, X_source + 1.0, epochs=2, batch_size=8)
+    p = 3 / 4  # the last of 4 steps
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx(
+        [annealed_lr(p, 0.01), annealed_lr(p, 0.1)])
+
+
 def test_train_dann_follows_the_schedules_and_learns():
     """Epoch diagnostics, lambda and lr on their schedules, and a separable source learnt."""
     rng = np.random.default_rng(3)

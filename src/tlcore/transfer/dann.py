@@ -152,7 +152,7 @@ def _as_array(x):
 
 
 def train_dann(model, optimizer, X_source, y_source, X_target, epochs, batch_size=32,
-               lr0=None, lambda_max=1.0, gamma=10.0, domain_weight=1.0, adversarial=True,
+               lambda_max=1.0, gamma=10.0, domain_weight=1.0, adversarial=True,
                anneal_lr=True, progress=None, task="epoch"):
     """The DANN training loop; returns one dict of diagnostics per epoch.
 
@@ -160,8 +160,8 @@ def train_dann(model, optimizer, X_source, y_source, X_target, epochs, batch_siz
     random order (tlcore's generator); each source batch is paired with a batch of as
     many target samples, drawn without replacement in a random order that restarts when
     the target runs out. At step k of K, p = k / K; lambda = lambda_max * grl_lambda(p,
-    gamma), and with ``anneal_lr`` every param group's lr is annealed_lr(p, lr0) (lr0
-    None: the first group's lr as given). ``adversarial=False`` is the source-only
+    gamma), and with ``anneal_lr`` every param group's lr is annealed_lr(p, lr0) with lr0
+    that group's lr at the start (so per-group rates keep their ratios). ``adversarial=False`` is the source-only
     baseline on the very same loop.
 
     Each epoch's dict holds the means over its steps of "label_loss", "domain_loss",
@@ -177,8 +177,7 @@ def train_dann(model, optimizer, X_source, y_source, X_target, epochs, batch_siz
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if lr0 is None:
-        lr0 = optimizer.param_groups[0]["lr"]
+    start_lrs = [group["lr"] for group in optimizer.param_groups]
     rng = generator()
     steps_per_epoch = math.ceil(len(X_source) / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -193,10 +192,9 @@ def train_dann(model, optimizer, X_source, y_source, X_target, epochs, batch_siz
                 target_order = np.concatenate([target_order, rng.permutation(len(X_target))])
             target_index, target_order = target_order[:len(index)], target_order[len(index):]
             p = step / total_steps
-            lr = annealed_lr(p, lr0) if anneal_lr else None
-            if lr is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+            if anneal_lr:
+                for group, lr0 in zip(optimizer.param_groups, start_lrs):
+                    group["lr"] = annealed_lr(p, lr0)
             stats = model.training_step(optimizer, X_source[index], y_source[index],
                                         X_target[target_index],
                                         lambda_=lambda_max * grl_lambda(p, gamma),
