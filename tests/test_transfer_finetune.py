@@ -95,8 +95,10 @@ def test_l2sp_leaves_frozen_parameters_out():
 
 def test_l2sp_errors_name_the_argument():
     model = mlp()
-    with pytest.raises(ValueError, match="alpha must be a number >= 0"):
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
         L2SP(model, -1.0, 0.0, [])
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
+        L2SP(model, 0.1, float("inf"), [])
     with pytest.raises(ValueError, match="transferred: reference has no parameter 'nope'"):
         L2SP(model, 1.0, 0.0, ["nope"])
     with pytest.raises(TypeError, match="transferred must be a list of parameter names"):
@@ -161,8 +163,10 @@ def test_distillation_matches_torch():
 
 def test_distillation_errors_name_the_argument():
     s = leaf(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="T \\(the temperature\\) must be a number > 0"):
+    with pytest.raises(ValueError, match="T \\(the temperature\\) must be a finite number > 0"):
         distillation_loss(s, np.zeros((2, 3)), T=0)
+    with pytest.raises(ValueError, match="T \\(the temperature\\) must be a finite number"):
+        distillation_loss(s, np.zeros((2, 3)), T=float("inf"))
     with pytest.raises(ValueError, match="must both have shape \\(N, C\\)"):
         distillation_loss(s, np.zeros((2, 4)), T=1.0)
     with pytest.raises(ValueError, match="must both have shape \\(N, C\\)"):

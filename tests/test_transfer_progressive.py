@@ -93,7 +93,7 @@ def test_adapter_defaults_are_small_alpha_and_half_width():
 
 
 @pytest.mark.parametrize("lateral", ["linear", "adapter"])
-def test_gradcheck_through_the_laterals(lateral):
+def test_gradcheck_through_the_laterals(lateral, monkeypatch):
     tlcore.manual_seed(3)
     net = ProgressiveNet(3, [4, 3], 2, lateral=lateral, alpha_init=0.7).double()
     net.add_column()
@@ -101,6 +101,13 @@ def test_gradcheck_through_the_laterals(lateral):
     x = leaf(np.random.default_rng(3).standard_normal((4, 3)))
     names = [name for name, p in net.named_parameters() if p.requires_grad]
     assert any("laterals" in name for name in names)  # U (and alpha, V) are checked
+    # away from the ReLU kink: every pre-activation of this draw is far from 0
+    pre_activations = []
+    real_relu = ops.relu
+    with monkeypatch.context() as patch:
+        patch.setattr(ops, "relu", lambda z: pre_activations.append(z.numpy()) or real_relu(z))
+        net(x)
+    assert pre_activations and min(np.abs(z).min() for z in pre_activations) > 1e-3
     check_module_gradients(net, x, names, lambda module, x: module(x))
 
 

@@ -7,7 +7,9 @@ with the same loop (``tlcore.transfer.dann.train_dann``): ``source-only`` with t
 adversarial term off, ``dann`` with the gradient reversal on, lambda growing as
 ``lambda_max * grl_lambda(p)``. Rows: ``target_acc`` on a further rotated sample,
 ``source_acc`` on a further source sample, both of the model after the last epoch (no
-model selection on the target).
+model selection on the target), and the diagnostic ``domain_acc``: the domain
+classifier's accuracy on its training batches over the last epoch, which a working DANN
+drives toward 0.5 (for source-only it is a probe of how separable the domains stay).
 
 The rotation turns the points about the origin (a plain rotation matrix; the paper
 names no centre) by default; ``--center mean`` turns them about the source's mean instead, which
@@ -82,10 +84,11 @@ def run_seed(seed, options, progress=None):
     rows, models = [], {}
     for method in ("source-only", "dann"):
         manual_seed(seed)  # both methods: the same initialisation and the same batches
-        model, _ = train_moons(method, data, options, progress)
+        model, history = train_moons(method, data, options, progress)
         models[method] = model
         rows.append((method, "target_acc", accuracy(model, *data["target_test"])))
         rows.append((method, "source_acc", accuracy(model, *data["source_test"])))
+        rows.append((method, "domain_acc", history[-1]["domain_acc"]))
     if options["plot"]:
         from tlcore.experiments import dann_plot
         dann_plot.plot_moons(models, data, options, seed)

@@ -68,7 +68,8 @@ def _load(backend):
     """Import a backend's module once; return None if it works, else the reason."""
     if backend not in _loaded:
         if backend == "cupy" and not _module_exists("cupy"):
-            _loaded[backend] = "cupy is not installed (pip install 'tlcore[gpu]')"
+            _loaded[backend] = ("cupy is not installed (pip install 'tlcore[gpu]' for CUDA 12, "
+                                "or the CuPy build for your CUDA, e.g. cupy-cuda13x)")
             return _loaded[backend]
         if backend in ("numba", "native"):
             threads.apply()  # before their OpenMP runtime starts

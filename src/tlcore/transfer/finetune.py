@@ -187,8 +187,9 @@ class L2SP(nn.Module):
     def __init__(self, reference, alpha, beta, transferred):
         super().__init__()
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not 0 <= value < float("inf")):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if isinstance(reference, nn.Module):
             reference = reference.state_dict()
         if not isinstance(reference, dict):
@@ -254,8 +255,8 @@ def distillation_loss(student_logits, teacher_logits, T=2.0):
     task loss. With it, that weight (lambda_o in LwF) means the same at any T. Li & Hoiem
     do not scale; their lambda_o = 1 at T = 2 is a weight of 1/4 here.
     """
-    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not T > 0:
-        raise ValueError(f"T (the temperature) must be a number > 0, got {T!r}")
+    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not 0 < T < float("inf"):
+        raise ValueError(f"T (the temperature) must be a finite number > 0, got {T!r}")
     teacher = raw(teacher_logits)
     if not hasattr(teacher, "shape"):
         teacher = np.asarray(teacher)
