@@ -161,8 +161,8 @@ def train_dann(model, optimizer, X_source, y_source, X_target, epochs, batch_siz
     many target samples, drawn without replacement in a random order that restarts when
     the target runs out. At step k of K, p = k / K; lambda = lambda_max * grl_lambda(p,
     gamma), and with ``anneal_lr`` every param group's lr is annealed_lr(p, lr0) with lr0
-    that group's lr at the start (so per-group rates keep their ratios). ``adversarial=False`` is the source-only
-    baseline on the very same loop.
+    that group's lr at the start (so per-group rates keep their ratios).
+    ``adversarial=False`` is the source-only baseline on the very same loop.
 
     Each epoch's dict holds the means over its steps of "label_loss", "domain_loss",
     "domain_acc" (of the domain classifier on its training batches: about 0.5 when the
