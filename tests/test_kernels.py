@@ -150,3 +150,18 @@ def test_without_the_native_module_the_registry_lists_no_native_backend():
                          check=True, env={k: v for k, v in os.environ.items()
                                           if k != "TLCORE_KERNELS"})
     assert "native  not available" in out.stdout
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_other_dtypes_go_to_the_reference(backend):
+    """The compiled backends serve float32 and float64; integer images (max pooling) and
+    float16 run the numpy reference, through the registry's ``floats``."""
+    rng = np.random.default_rng(0)
+    for x in (rng.integers(-5, 5, (2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4)).astype(
+            np.float16)):
+        with kernels.use(backend):
+            out, argmax = kernels.get("maxpool2d_forward", x)(x, (2, 2), (2, 2), (0, 0))
+        expected, expected_argmax = reference.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+        assert out.dtype == x.dtype
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(argmax, expected_argmax)

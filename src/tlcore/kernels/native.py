@@ -13,18 +13,17 @@ the hinge-max loss and its sparse backward, and gradient reversal are whole kern
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
 promotion gives the float arguments (the documented contiguous copy: free for an
-array that already is one); an integer or other dtype is a TypeError naming the
-argument. Index arrays (argmax, target, negative) go through as contiguous int64, and
+array that already is one); a call with another dtype runs the numpy reference (the
+registry's ``floats``). Index arrays (argmax, target, negative) go through as contiguous int64, and
 class indices are range-checked before a loop could read outside the score matrix.
 """
 
-import functools
 import threading
 
 import numpy as np
 
 from tlcore import _native
-from tlcore.kernels import reference, threads
+from tlcore.kernels import threads
 from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
 from tlcore.kernels.layout import batch_chunks, finish, flat_in_out
 from tlcore.kernels.registry import register
@@ -33,31 +32,14 @@ openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
 _native.set_parallel_min_work(threads.PARALLEL_MIN_WORK)
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # The im2col columns of one chunk of samples, at most. Smaller than the reference's 32 MiB:
 # a chunk's columns, written by im2col and read at once by the GEMM, then stay in cache.
 CONV2D_CHUNK_BYTES = 8 * 2**20
 
 
-def register_floats(op, positions):
-    """Register a kernel as ``op``'s native implementation for float32 and float64 data
-    in the positional arguments ``positions``; any other dtype there (integer images
-    for max pooling, float16) runs the numpy reference instead."""
-    fallback = getattr(reference, op)
-
-    def decorate(kernel):
-        @functools.wraps(kernel)
-        def run(*args, **kwargs):
-            if all(args[i].dtype in FLOAT_DTYPES for i in positions):
-                return kernel(*args, **kwargs)
-            return fallback(*args, **kwargs)
-        return register(op, "native")(run)
-    return decorate
-
-
 def _float_dtype(op, **arrays):
     """The dtype the kernel computes in: numpy's promotion of float32 / float64 inputs
-    (register_floats has sent every other dtype to the reference)."""
+    (the registry has sent every other dtype to the reference)."""
     return np.result_type(*arrays.values())
 
 
@@ -72,7 +54,7 @@ def _indices(op, name, array, classes=None):
     return array
 
 
-@register_floats("grad_reverse_backward", (0,))
+@register("grad_reverse_backward", "native", floats=(0,))
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out (OpenMP prange over a flat contiguous copy of
     ``grad`` when it is not contiguous)."""
@@ -85,7 +67,7 @@ def grad_reverse_backward(grad, lambda_, out=None):
 # ----------------------------------------------------------------------------- pooling
 
 
-@register_floats("maxpool2d_forward", (0,))
+@register("maxpool2d_forward", "native", floats=(0,))
 def maxpool2d_forward(x, kernel, stride, padding):
     """(out, argmax) of max pooling, one plane per task; the contract and the tie-break
     (first real element in row-major window order, strict >) are reference.py's."""
@@ -98,7 +80,7 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return out, argmax
 
 
-@register_floats("maxpool2d_backward", (0,))
+@register("maxpool2d_backward", "native", floats=(0,))
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
     dtype = _float_dtype("maxpool2d_backward", grad_out=grad_out)
@@ -149,7 +131,7 @@ def _gemm(a, b, out):
     return out
 
 
-@register_floats("conv2d_forward", (0, 1))
+@register("conv2d_forward", "native", floats=(0, 1))
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """Per chunk: im2col, out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols (BLAS), then
     swap01 moves out_rows, as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo)."""
@@ -184,7 +166,7 @@ def _grad_rows(grad_out, chunk, groups, buffer):
     return rows.reshape(groups, c_out // groups, m * pixels)
 
 
-@register_floats("conv2d_backward_input", (0, 1))
+@register("conv2d_backward_input", "native", floats=(0, 1))
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """Per chunk: grad_cols (G, C/G*kh*kw, m*Ho*Wo) = w_rows^T @ g_rows (BLAS, the
     transpose a flag of the GEMM, not a copy), then col2im adds them into grad_x."""
@@ -210,7 +192,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     return grad_x
 
 
-@register_floats("conv2d_backward_weight", (0, 1))
+@register("conv2d_backward_weight", "native", floats=(0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """grad_w = sum over chunks of cols @ g_rows^T (BLAS), per group (C/G*kh*kw, C_out/G):
     the orientation BLAS runs fastest here (as in the reference), transposed at the end."""
@@ -240,7 +222,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
 # ----------------------------------------------------------------- embedding and hinge
 
 
-@register_floats("embedding_scores", (0, 1))
+@register("embedding_scores", "native", floats=(0, 1))
 def embedding_scores(f, g, paired=False):
     """S = f @ g.T through numpy's BLAS, or (paired) the row dot products, one row per
     task."""
@@ -256,7 +238,7 @@ def embedding_scores(f, g, paired=False):
     return out
 
 
-@register_floats("hinge_max_forward", (0,))
+@register("hinge_max_forward", "native", floats=(0,))
 def hinge_max_forward(scores, target, margin):
     """(loss, negative): one pass over each row of the scores, one row per task."""
     dtype = _float_dtype("hinge_max_forward", scores=scores)
@@ -268,7 +250,7 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
-@register_floats("hinge_max_backward", (0, 1, 4))
+@register("hinge_max_backward", "native", floats=(0, 1, 4))
 def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
     one class per task over the samples that touch it (deterministic, no atomics)."""

@@ -8,7 +8,7 @@ threads ever write the same element and every result is deterministic. GEMMs sta
 BLAS (numpy's ``@``), called between the compiled loops.
 
 Dtypes: the compiled loops take float32 and float64 (one machine-code version each);
-the conv, pool, score and hinge kernels hand other dtypes to the numpy reference.
+a call with another dtype runs the numpy reference (the registry's ``floats``).
 Strides: the conv, pool, hinge-forward and gradient-reversal loops run over flat
 C-contiguous buffers, indexed by unsigned offsets (numba then skips its negative-index
 test, and the loops vectorise); a non-contiguous input is copied to a contiguous one
@@ -33,12 +33,12 @@ from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
 from tlcore.kernels.layout import finish, flat_in_out
 from tlcore.kernels.registry import register
 
-FLOATS = (np.float32, np.float64)
 jit = numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 
 
-def register_sized(op):
-    """Register a kernel as ``op``'s numba implementation, running on one numba thread
+def register_sized(op, floats):
+    """Register a kernel as ``op``'s numba implementation (for float32 and float64 in the
+    argument positions ``floats``: see registry.register), running on one numba thread
     when its largest array holds fewer than threads.PARALLEL_MIN_WORK elements: waking
     the pool costs more than such a call's whole work. The caller's numba thread count
     is restored afterwards."""
@@ -55,7 +55,7 @@ def register_sized(op):
                 return kernel(*args, **kwargs)
             finally:
                 numba.set_num_threads(before)
-        return register(op, "numba")(run)
+        return register(op, "numba", floats)(run)
     return decorate
 
 
@@ -68,7 +68,7 @@ def _scale(src, factor, dst):
         dst[i] = src[i] * factor
 
 
-@register_sized("grad_reverse_backward")
+@register_sized("grad_reverse_backward", floats=(0,))
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out on flat contiguous buffers (a non-contiguous
     ``grad`` is copied to a contiguous one first)."""
@@ -89,15 +89,13 @@ def _paired_dots(f, g, zero, out):
         out[n] = total
 
 
-@register_sized("embedding_scores")
+@register_sized("embedding_scores", floats=(0, 1))
 def embedding_scores(f, g, paired=False):
     """S = f @ g.T by BLAS; paired=True: the N row dot products f[n] . g[n], one row
     per loop iteration, in parallel."""
     if not paired:
         return f @ g.T
     dtype = np.result_type(f, g)
-    if dtype not in FLOATS:
-        return reference.embedding_scores(f, g, paired=True)
     out = np.empty(f.shape[0], dtype)
     _paired_dots(f.astype(dtype, copy=False), g.astype(dtype, copy=False), dtype.type(0), out)
     return out
@@ -177,15 +175,13 @@ def _hinge_max_forward(scores, bits, target, margin, loss, negative):
         loss[n] = value if not value <= 0 else 0  # max(value, 0), NaN stays NaN
 
 
-@register_sized("hinge_max_forward")
+@register_sized("hinge_max_forward", floats=(0,))
 def hinge_max_forward(scores, target, margin):
     """loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c]) and that arg-max,
     one row per loop iteration, in parallel."""
     if scores.ndim != 2 or scores.shape[1] < 2:
         raise ValueError(f"scores must be (N, C) with C >= 2, got shape {scores.shape}")
     _check_classes("target", target, scores.shape[0], scores.shape[1])
-    if scores.dtype not in FLOATS:
-        return reference.hinge_max_forward(scores, target, margin)
     scores = np.ascontiguousarray(scores)
     loss = np.empty(scores.shape[0], scores.dtype)
     negative = np.empty(scores.shape[0], np.int64)
@@ -241,7 +237,7 @@ def _hinge_grad_g(f, target, negative, weight, grad_g):
                 grad_g[c, d] += w * f[n, d]
 
 
-@register_sized("hinge_max_backward")
+@register_sized("hinge_max_backward", floats=(0, 1, 4))
 def hinge_max_backward(f, g, target, negative, weight):
     """grad_f[n] = w (g[m] - g[y]) row by row in parallel, and grad_g by a race-free
     per-class sum (see _hinge_grad_g): O(N*D) work, deterministic. Computed in the
@@ -252,8 +248,6 @@ def hinge_max_backward(f, g, target, negative, weight):
     if weight.shape != (n,):
         raise ValueError(f"weight must have shape ({n},), got {weight.shape}")
     dtype = np.result_type(weight, g)
-    if dtype not in FLOATS:
-        return reference.hinge_max_backward(f, g, target, negative, weight)
     f, g, weight = (a.astype(dtype, copy=False) for a in (f, g, weight))
     grad_f = np.empty(f.shape, dtype)
     grad_g = np.empty(g.shape, dtype)
@@ -327,12 +321,10 @@ def _maxpool2x2_forward(x, out, argmax):
                 af[uint64(dst + ow)] = index
 
 
-@register_sized("maxpool2d_forward")
+@register_sized("maxpool2d_forward", floats=(0,))
 def maxpool2d_forward(x, kernel, stride, padding):
     """Max pooling with PyTorch's return_indices, one plane per parallel iteration; see
     reference.maxpool2d_forward for the contract and the tie-break."""
-    if x.dtype not in FLOATS:
-        return reference.maxpool2d_forward(x, kernel, stride, padding)
     x = np.ascontiguousarray(x)
     n, c, height, width = x.shape
     out_h, out_w = pool2d_output_size((height, width), kernel, stride, padding)
@@ -361,11 +353,9 @@ def _maxpool2d_backward(grad_out, argmax, grad_x):
             xf[dst + uint64(af[src + k])] += gf[src + k]
 
 
-@register_sized("maxpool2d_backward")
+@register_sized("maxpool2d_backward", floats=(0,))
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per parallel iteration."""
-    if grad_out.dtype not in FLOATS:
-        return reference.maxpool2d_backward(grad_out, argmax, x_shape)
     grad_x = np.empty(x_shape, grad_out.dtype)
     _maxpool2d_backward(np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax), grad_x)
     return grad_x
@@ -565,7 +555,7 @@ def _grouped(rows, groups):
     return rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
 
 
-@register_sized("conv2d_forward")
+@register_sized("conv2d_forward", floats=(0, 1))
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """out = w_rows @ cols per group (BLAS), cols by a parallel compiled loop (see
     above). Contract: reference.conv2d_forward.
@@ -576,8 +566,6 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     all samples' columns is taken, and its (C_out, m*P) result moved to NCHW.
     """
     dtype = np.result_type(x, weight)
-    if dtype not in FLOATS:
-        return reference.conv2d_forward(x, weight, stride, padding, dilation, groups)
     x = np.ascontiguousarray(x, dtype)
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight.shape
@@ -603,7 +591,7 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     return out.reshape(n, c_out, out_h, out_w)
 
 
-@register_sized("conv2d_backward_weight")
+@register_sized("conv2d_backward_weight", floats=(0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """grad_w^T = cols @ g_rows^T per group and chunk (BLAS), summed, then transposed.
     Contract: reference.conv2d_backward_weight.
@@ -615,9 +603,6 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     channels, large images: conv1 of bench/conv.py, 2x faster there), the first elsewhere.
     """
     dtype = np.result_type(grad_out, x)
-    if dtype not in FLOATS:
-        return reference.conv2d_backward_weight(grad_out, x, weight_shape, stride, padding,
-                                                dilation, groups)
     x, grad_out = np.ascontiguousarray(x, dtype), np.ascontiguousarray(grad_out, dtype)
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight_shape
@@ -643,14 +628,11 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     return np.ascontiguousarray(grad_w.transpose(0, 2, 1)).reshape(weight_shape)
 
 
-@register_sized("conv2d_backward_input")
+@register_sized("conv2d_backward_input", floats=(0, 1))
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """grad_cols_n = w_rows^T @ grad_out[n] per sample and group (BLAS), then col2im by
     the input planes in parallel. Contract: reference.conv2d_backward_input."""
     dtype = np.result_type(grad_out, weight)
-    if dtype not in FLOATS:
-        return reference.conv2d_backward_input(grad_out, weight, x_shape, stride, padding,
-                                               dilation, groups)
     grad_out = np.ascontiguousarray(grad_out, dtype)
     n, c_in = x_shape[:2]
     c_out, c_group, kh, kw = weight.shape

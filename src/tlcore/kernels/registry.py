@@ -18,6 +18,7 @@ available backend of ``CPU_PREFERENCE`` that implements the op. A backend implem
 subset of the ops; an op it lacks runs the numpy reference.
 """
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -52,14 +53,29 @@ _loaded = {}  # backend -> None if loaded, or the reason it is unavailable
 _forced = threading.local()
 
 
-def register(op, backend):
-    """Decorator: make ``fn`` the ``backend`` implementation of kernel ``op``."""
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def register(op, backend, floats=None):
+    """Decorator: make ``fn`` the ``backend`` implementation of kernel ``op``.
+
+    ``floats``: the positions of the array arguments a compiled implementation computes
+    on. It serves float32 and float64 there; a call with any other dtype in one of them
+    (integer images for max pooling, float16) runs the numpy reference instead.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
     def decorate(fn):
-        _kernels[(op, backend)] = fn
-        return fn
+        implementation = fn
+        if floats is not None:
+            @functools.wraps(fn)
+            def implementation(*args, **kwargs):
+                if all(args[i].dtype in FLOAT_DTYPES for i in floats):
+                    return fn(*args, **kwargs)
+                return _kernels[(op, "numpy")](*args, **kwargs)
+        _kernels[(op, backend)] = implementation
+        return implementation
 
     return decorate
 
