@@ -9,7 +9,12 @@ import numpy as np
 
 import tlcore
 from tlcore.cli import blas_description
+from tlcore.kernels import available, threads
 from tlcore.kernels.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
+
+# Load numba and the native module before any benchmark imports torch: one OpenMP
+# runtime, under tlcore's threading policy, then serves both (see kernels/threads.py).
+available()
 
 
 
@@ -23,17 +28,10 @@ def optional_torch():
 
 
 def blas_threads():
-    """numpy's BLAS libraries and their thread counts (threadpoolctl), or 'unknown'."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl is not installed)"
-    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    numpy_libs = [lib for lib in libs if "numpy" in lib.get("filepath", "")] or libs
-    if not numpy_libs:
-        return "unknown (threadpoolctl found no BLAS)"
-    return ", ".join(f"{lib['internal_api']} {lib['num_threads']} threads"
-                     for lib in numpy_libs)
+    """numpy's BLAS thread count, as text (tlcore.kernels.threads asks OpenBLAS itself)."""
+    count = threads.blas_threads()
+    return "unknown (not OpenBLAS, or it cannot be asked)" if count is None else \
+        f"OpenBLAS {count} threads"
 
 
 def machine_info():

@@ -18,11 +18,9 @@ import sys
 
 from common import argument_parser, machine_info, optional_torch, write_json
 
-from tlcore import kernels
 from tlcore.kernels import benchmark
 
-kernels.available()  # load numba and the native module before torch, so that one OpenMP
-torch = optional_torch()  # runtime, under tlcore's threading policy, serves both
+torch = optional_torch()  # imported after tlcore's kernels: see common.py
 
 
 def torch_peer(case):

@@ -61,4 +61,5 @@ def test_an_openmp_runtime_loaded_earlier_is_named_and_numba_avoids_it():
     seen = json.loads(out[-2])
     assert "an OpenMP runtime loaded earlier keeps its own setting" in seen["lines"][0]
     assert "libgomp" in seen["lines"][0]
+    assert "the native module runs on one thread" in seen["lines"][0]
     assert out[-1] == "workqueue"

@@ -30,7 +30,9 @@ from tlcore.kernels.registry import register
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
-_native.set_parallel_min_work(threads.PARALLEL_MIN_WORK)
+# On an OpenMP runtime loaded before ours (PyTorch's), whose idle workers spin, every
+# loop runs on the calling thread: see threads.py.
+_native.set_parallel_min_work(2**62 if threads.early_openmp() else threads.PARALLEL_MIN_WORK)
 
 # The im2col columns of one chunk of samples, at most. Smaller than the reference's 32 MiB:
 # a chunk's columns, written by im2col and read at once by the GEMM, then stay in cache.

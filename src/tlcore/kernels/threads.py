@@ -24,14 +24,15 @@ libgomp reads its environment once, when it is loaded. If some other library in 
 process loaded a libgomp before tlcore's kernels did, the setting comes too late for that
 copy. PyTorch, for one, ships its own copy. Measured: with torch imported first, the
 kernels' OpenMP regions ran on torch's spinning runtime, and the small step above took
-8 ms again. So in that case numba is switched to its own "workqueue" threads (unless
-NUMBA_THREADING_LAYER is set). The native module cannot switch runtimes. Import tlcore's
-kernels before torch (``tlcore.kernels.available()`` loads them), or set
-OMP_WAIT_POLICY=PASSIVE in the environment. ``describe()`` names any early copy, and
+8 ms again, and bench/conv.py's conv1 68 ms instead of 5. So in that case numba is
+switched to its own "workqueue" threads (unless NUMBA_THREADING_LAYER is set), and the
+native module, which cannot switch runtimes, runs its loops on the calling thread alone.
+To keep both parallel, import tlcore's kernels before torch
+(``tlcore.kernels.available()`` loads them), or set OMP_WAIT_POLICY=PASSIVE in the
+environment. ``describe()`` names any early copy, and
 ``tlcore info`` prints it.
 """
 
-import ctypes
 import os
 import sys
 
@@ -41,7 +42,12 @@ import sys
 # elements than this on the calling thread alone.
 PARALLEL_MIN_WORK = 2**15
 
-_state = {"applied": False, "origin": None}
+_state = {"applied": False, "origin": None, "early": []}
+
+
+def early_openmp():
+    """The libgomp copies that were loaded before tlcore's kernels, if any."""
+    return list(_state["early"])
 
 
 def threads_for(work, most):
@@ -70,9 +76,10 @@ def apply():
     else:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         _state["origin"] = "set by tlcore"
+    _state["early"] = early
     if early:  # e.g. PyTorch's own copy, whose symbols the later loads may bind to
         _state["origin"] += (f"; an OpenMP runtime loaded earlier keeps its own setting: "
-                             f"{', '.join(early)}")
+                             f"{', '.join(early)}; the native module runs on one thread")
         if "NUMBA_THREADING_LAYER" not in os.environ:  # keep numba off that runtime
             os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
             if "numba" in sys.modules:  # imported already: its config read the environment
@@ -82,6 +89,7 @@ def apply():
 
 def blas_threads():
     """The number of threads numpy's OpenBLAS uses, or None if it cannot be asked."""
+    import ctypes  # here, not at import tlcore: only tlcore info and the benchmarks ask
     for path in _loaded_libraries():
         if "openblas" not in os.path.basename(path).lower():
             continue
