@@ -63,3 +63,18 @@ def test_an_openmp_runtime_loaded_earlier_is_named_and_numba_avoids_it():
     assert "libgomp" in seen["lines"][0]
     assert "the native module runs on one thread" in seen["lines"][0]
     assert out[-1] == "workqueue"
+
+
+def test_a_users_passive_policy_reached_the_early_runtime_too():
+    """Set before the program started, PASSIVE reached the early copy as well: nothing
+    needs switching."""
+    early = ("import ctypes, ctypes.util\n"
+             "ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1')\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env["OMP_WAIT_POLICY"] = "passive"
+    probe = (early + PROBE + "from tlcore.kernels import threads\n"
+             "print(os.environ.get('NUMBA_THREADING_LAYER'), threads.early_openmp())\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert "an OpenMP runtime loaded earlier read it too" in json.loads(out[-2])["lines"][0]
+    assert out[-1] == "None []"

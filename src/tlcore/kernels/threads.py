@@ -5,8 +5,8 @@ numba's parallel loops, and the native module's OpenMP loops. numba's "omp" thre
 layer and the native module both use the system's libgomp. By default, an idle libgomp
 worker spins for a while before it sleeps. On a small machine those spinning workers hold
 the cores that the next GEMM needs. Measured on 2 cores: a (256x64) @ (64x100) GEMM
-followed by a numba row-max took 8 ms instead of 0.05 ms; see bench/kernels.py, row
-"gemm+kernel".
+followed by a numba row-max took 8 ms instead of 0.05 ms; bench/kernels.py's small
+hinge case (a GEMM, then the hinge kernels) shows the same cliff.
 
 The policy, for all three pools:
 - OMP_WAIT_POLICY=PASSIVE, so that idle OpenMP workers sleep at once. tlcore sets it just
@@ -29,8 +29,8 @@ switched to its own "workqueue" threads (unless NUMBA_THREADING_LAYER is set), a
 native module, which cannot switch runtimes, runs its loops on the calling thread alone.
 To keep both parallel, import tlcore's kernels before torch
 (``tlcore.kernels.available()`` loads them), or set OMP_WAIT_POLICY=PASSIVE in the
-environment. ``describe()`` names any early copy, and
-``tlcore info`` prints it.
+environment before the program starts (then the early copy read it too, and nothing is
+switched). ``describe()`` names any early copy, and ``tlcore info`` prints it.
 """
 
 import os
@@ -46,7 +46,8 @@ _state = {"applied": False, "origin": None, "early": []}
 
 
 def early_openmp():
-    """The libgomp copies that were loaded before tlcore's kernels, if any."""
+    """The libgomp copies loaded before tlcore's kernels with idle workers that may spin
+    (OMP_WAIT_POLICY not PASSIVE from the start), if any."""
     return list(_state["early"])
 
 
@@ -76,15 +77,20 @@ def apply():
     else:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         _state["origin"] = "set by tlcore"
+    if not early:
+        return
+    if _state["origin"] == "set by the user" and os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE":
+        _state["origin"] += f"; an OpenMP runtime loaded earlier read it too: {', '.join(early)}"
+        return
+    # e.g. PyTorch's own copy, whose symbols the later loads may bind to: keep off it
     _state["early"] = early
-    if early:  # e.g. PyTorch's own copy, whose symbols the later loads may bind to
-        _state["origin"] += (f"; an OpenMP runtime loaded earlier keeps its own setting: "
-                             f"{', '.join(early)}; the native module runs on one thread")
-        if "NUMBA_THREADING_LAYER" not in os.environ:  # keep numba off that runtime
-            os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
-            if "numba" in sys.modules:  # imported already: its config read the environment
-                sys.modules["numba"].config.THREADING_LAYER = "workqueue"
-            _state["origin"] += "; numba uses its workqueue threads instead"
+    _state["origin"] += (f"; an OpenMP runtime loaded earlier keeps its own setting: "
+                         f"{', '.join(early)}; the native module runs on one thread")
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
+        if "numba" in sys.modules:  # imported already: its config read the environment
+            sys.modules["numba"].config.THREADING_LAYER = "workqueue"
+        _state["origin"] += "; numba uses its workqueue threads instead"
 
 
 def blas_threads():
