@@ -42,7 +42,7 @@ import cupy
 import numpy as np
 
 from tlcore.kernels import cuda_sources
-from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
+from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.registry import register
 
 CONV2D_CHUNK_BYTES = 256 * 2**20  # the im2col columns of one chunk of samples, at most
@@ -247,13 +247,9 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 def _conv_plan(x_shape, kernel, stride, padding, dilation, dtype):
     """(out_h, out_w, chunk size, [(start, m), ...]) of the sample chunks."""
-    n, c_in, height, width = x_shape
-    out_h = conv2d_output_size(height, kernel[0], stride[0], padding[0], dilation[0])
-    out_w = conv2d_output_size(width, kernel[1], stride[1], padding[1], dilation[1])
-    per_sample = c_in * kernel[0] * kernel[1] * out_h * out_w * np.dtype(dtype).itemsize
-    size = max(1, min(n, CONV2D_CHUNK_BYTES // max(per_sample, 1)))
-    chunks = [(start, min(n, start + size) - start) for start in range(0, n, size)]
-    return out_h, out_w, size, chunks
+    out_h, out_w, chunks, size = conv2d_chunks(x_shape, kernel, stride, padding, dilation,
+                                               dtype, CONV2D_CHUNK_BYTES)
+    return out_h, out_w, size, [(c.start, c.stop - c.start) for c in chunks]
 
 
 def _geometry(kernel, stride, padding, dilation, out_h, out_w):

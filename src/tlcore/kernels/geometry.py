@@ -35,3 +35,17 @@ def conv2d_output_size(size, kernel, stride, padding, dilation):
     """Output length along one axis: floor((size + 2 padding - dilation (kernel - 1) - 1)
     / stride) + 1, as in PyTorch's Conv2d."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv2d_chunks(x_shape, kernel, stride, padding, dilation, dtype, max_bytes):
+    """(out_h, out_w, chunks, size) of an im2col convolution done a chunk of samples at a
+    time: ``chunks`` are consecutive slices of the batch, each of at most ``size`` samples
+    (at least one) whose columns, C_in*kh*kw*Ho*Wo values per sample, fit in
+    ``max_bytes``. Every backend's convolution bounds its memory this way."""
+    n, c_in, height, width = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    out_h = conv2d_output_size(height, kh, sh, ph, dh)
+    out_w = conv2d_output_size(width, kw, sw, pw, dw)
+    per_sample = c_in * kh * kw * out_h * out_w * np.dtype(dtype).itemsize
+    size = max(1, min(n, max_bytes // max(1, per_sample)))  # n = 0: no chunk
+    return out_h, out_w, [slice(s, min(n, s + size)) for s in range(0, n, size)], size

@@ -18,14 +18,12 @@ registry's ``floats``). Index arrays (argmax, target, negative) go through as co
 class indices are range-checked before a loop could read outside the score matrix.
 """
 
-import threading
-
 import numpy as np
 
 from tlcore import _native
 from tlcore.kernels import threads
-from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
-from tlcore.kernels.layout import batch_chunks, finish, flat_in_out
+from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
+from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 openmp_enabled = _native.openmp_enabled
@@ -39,28 +37,10 @@ _native.set_parallel_min_work(2**62 if threads.early_openmp() else threads.PARAL
 CONV2D_CHUNK_BYTES = 8 * 2**20
 
 
-def _float_dtype(op, **arrays):
-    """The dtype the kernel computes in: numpy's promotion of float32 / float64 inputs
-    (the registry has sent every other dtype to the reference)."""
-    return np.result_type(*arrays.values())
-
-
-def _indices(op, name, array, classes=None):
-    """An integer index array as contiguous int64, every value in [0, classes)."""
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{op}: {name} must hold integer indices, got dtype {array.dtype}")
-    array = np.ascontiguousarray(array, dtype=np.int64)
-    if classes is not None and array.size and (array.min() < 0 or array.max() >= classes):
-        bad = int(array.min()) if array.min() < 0 else int(array.max())
-        raise IndexError(f"{op}: {name} holds the class index {bad}, outside [0, {classes})")
-    return array
-
-
 @register("grad_reverse_backward", "native", floats=(0,))
 def grad_reverse_backward(grad, lambda_, out=None):
     """grad_in = -lambda * grad_out (OpenMP prange over a flat contiguous copy of
     ``grad`` when it is not contiguous)."""
-    _float_dtype("grad_reverse_backward", grad=grad)
     flat, dst, result = flat_in_out(grad, out)
     _native.scale(flat, -lambda_, dst)
     return finish(result, out)
@@ -73,7 +53,7 @@ def grad_reverse_backward(grad, lambda_, out=None):
 def maxpool2d_forward(x, kernel, stride, padding):
     """(out, argmax) of max pooling, one plane per task; the contract and the tie-break
     (first real element in row-major window order, strict >) are reference.py's."""
-    dtype = _float_dtype("maxpool2d_forward", x=x)
+    dtype = x.dtype
     x = np.ascontiguousarray(x, dtype)
     out_h, out_w = pool2d_output_size(x.shape[2:], kernel, stride, padding)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype)
@@ -85,9 +65,9 @@ def maxpool2d_forward(x, kernel, stride, padding):
 @register("maxpool2d_backward", "native", floats=(0,))
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
-    dtype = _float_dtype("maxpool2d_backward", grad_out=grad_out)
+    dtype = grad_out.dtype
     grad_out = np.ascontiguousarray(grad_out, dtype)
-    argmax = _indices("maxpool2d_backward", "argmax", argmax)
+    argmax = class_indices("maxpool2d_backward", "argmax", argmax)
     grad_x = np.empty(x_shape, dtype)
     _native.maxpool2d_backward(grad_out, argmax, grad_x)
     return grad_x
@@ -98,30 +78,12 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # GEMM reads them: cols (C*kh*kw, m*Ho*Wo), a group's rows consecutive.
 
 
-_scratch = threading.local()
-
-
-def _scratch_buffer(name, size, dtype):
-    """A flat scratch array of ``size`` elements, kept per thread and grown as needed: a
-    fresh im2col buffer would have every page faulted in again at every call (measured:
-    0.5 ms of 5.4 ms for conv2's forward of bench/conv.py)."""
-    key = (name, np.dtype(dtype))
-    buffer = _scratch.__dict__.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = _scratch.__dict__[key] = np.empty(size, dtype)
-    return buffer[:size]
-
-
 def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
     """(out_h, out_w, rows of cols, chunks, largest chunk) for one convolution."""
-    n, c_in, height, width = x_shape
-    _, _, kh, kw = weight_shape
-    out_h = conv2d_output_size(height, kh, stride[0], padding[0], dilation[0])
-    out_w = conv2d_output_size(width, kw, stride[1], padding[1], dilation[1])
-    rows = c_in * kh * kw
-    chunks, size = batch_chunks(n, rows * out_h * out_w * np.dtype(dtype).itemsize,
-                                CONV2D_CHUNK_BYTES)
-    return out_h, out_w, rows, chunks, size
+    c_in, (kh, kw) = x_shape[1], weight_shape[2:]
+    out_h, out_w, chunks, size = conv2d_chunks(x_shape, (kh, kw), stride, padding, dilation,
+                                               dtype, CONV2D_CHUNK_BYTES)
+    return out_h, out_w, c_in * kh * kw, chunks, size
 
 
 def _gemm(a, b, out):
@@ -137,7 +99,7 @@ def _gemm(a, b, out):
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """Per chunk: im2col, out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols (BLAS), then
     swap01 moves out_rows, as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo)."""
-    dtype = _float_dtype("conv2d_forward", x=x, weight=weight)
+    dtype = np.result_type(x, weight)
     x, weight = np.ascontiguousarray(x, dtype), np.ascontiguousarray(weight, dtype)
     n, c_out = x.shape[0], weight.shape[0]
     kernel = weight.shape[2:]
@@ -146,8 +108,8 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     pixels = out_h * out_w
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
     out = np.empty((n, c_out, pixels), dtype)
-    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
-    out_rows_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
+    cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
+    out_rows_buffer = workspace("rows", (c_out * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
         cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
@@ -172,7 +134,7 @@ def _grad_rows(grad_out, chunk, groups, buffer):
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
     """Per chunk: grad_cols (G, C/G*kh*kw, m*Ho*Wo) = w_rows^T @ g_rows (BLAS, the
     transpose a flag of the GEMM, not a copy), then col2im adds them into grad_x."""
-    dtype = _float_dtype("conv2d_backward_input", grad_out=grad_out, weight=weight)
+    dtype = np.result_type(grad_out, weight)
     weight = np.ascontiguousarray(weight, dtype)
     n, c_out = x_shape[0], weight.shape[0]
     kernel = weight.shape[2:]
@@ -182,8 +144,8 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     w_cols = weight.reshape(groups, c_out // groups, rows // groups).transpose(0, 2, 1)
     grad_x = np.empty(x_shape, dtype)
-    g_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
-    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
+    g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
+    cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
         g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
@@ -198,7 +160,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
     """grad_w = sum over chunks of cols @ g_rows^T (BLAS), per group (C/G*kh*kw, C_out/G):
     the orientation BLAS runs fastest here (as in the reference), transposed at the end."""
-    dtype = _float_dtype("conv2d_backward_weight", grad_out=grad_out, x=x)
+    dtype = np.result_type(grad_out, x)
     x = np.ascontiguousarray(x, dtype)
     n, c_out = x.shape[0], weight_shape[0]
     kernel = weight_shape[2:]
@@ -208,8 +170,8 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
     step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
-    g_buffer = _scratch_buffer("rows", c_out * size * pixels, dtype)
-    cols_buffer = _scratch_buffer("cols", rows * size * pixels, dtype)
+    g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
+    cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
         g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
@@ -228,7 +190,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
 def embedding_scores(f, g, paired=False):
     """S = f @ g.T through numpy's BLAS, or (paired) the row dot products, one row per
     task."""
-    dtype = _float_dtype("embedding_scores", f=f, g=g)
+    dtype = np.result_type(f, g)
     if not paired:
         return np.matmul(f.astype(dtype, copy=False), g.astype(dtype, copy=False).T)
     if f.shape != g.shape or f.ndim != 2:
@@ -243,9 +205,9 @@ def embedding_scores(f, g, paired=False):
 @register("hinge_max_forward", "native", floats=(0,))
 def hinge_max_forward(scores, target, margin):
     """(loss, negative): one pass over each row of the scores, one row per task."""
-    dtype = _float_dtype("hinge_max_forward", scores=scores)
+    dtype = scores.dtype
     scores = np.ascontiguousarray(scores, dtype)
-    target = _indices("hinge_max_forward", "target", target, scores.shape[1])
+    target = class_indices("hinge_max_forward", "target", target, scores.shape[1])
     loss = np.empty(scores.shape[0], dtype)
     negative = np.empty(scores.shape[0], np.int64)
     _native.hinge_max_forward(scores, target, float(margin), loss, negative)
@@ -257,13 +219,13 @@ def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
     one class per task over the samples that touch it (deterministic, no atomics)."""
     op = "hinge_max_backward"
-    dtype = _float_dtype(op, f=f, g=g, weight=weight)
+    dtype = np.result_type(f, g, weight)
     result_dtype = np.result_type(weight.dtype, g.dtype)  # the reference's, if f is wider
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     weight = np.ascontiguousarray(weight, dtype)
     classes = g.shape[0]
-    target = _indices(op, "target", target, classes)
-    negative = _indices(op, "negative", negative, classes)
+    target = class_indices(op, "target", target, classes)
+    negative = class_indices(op, "negative", negative, classes)
     grad_f = np.empty(f.shape, dtype)
     grad_g = np.empty(g.shape, dtype)
     _native.hinge_max_backward(f, g, target, negative, weight, grad_f, grad_g)

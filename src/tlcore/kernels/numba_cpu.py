@@ -22,15 +22,14 @@ BLAS calls. Both pools spin while idle unless told otherwise: see kernels/thread
 """
 
 import functools
-import threading
 
 import numba
 import numpy as np
 from numba import prange, uint64
 
 from tlcore.kernels import reference, threads
-from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
-from tlcore.kernels.layout import finish, flat_in_out
+from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
+from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 jit = numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
@@ -99,16 +98,6 @@ def embedding_scores(f, g, paired=False):
     out = np.empty(f.shape[0], dtype)
     _paired_dots(f.astype(dtype, copy=False), g.astype(dtype, copy=False), dtype.type(0), out)
     return out
-
-
-def _check_classes(name, index, n, classes):
-    """A clear error for class indices that are not n ints in [0, classes)."""
-    if index.shape != (n,) or index.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be ({n},) integer class indices, got shape "
-                         f"{index.shape} dtype {index.dtype}")
-    if n and (index.min() < 0 or index.max() >= classes):
-        raise ValueError(f"{name} must hold class indices in [0, {classes}), got values in "
-                         f"[{index.min()}, {index.max()}]")
 
 
 @numba.njit(error_model="numpy", inline="always")
@@ -181,7 +170,8 @@ def hinge_max_forward(scores, target, margin):
     one row per loop iteration, in parallel."""
     if scores.ndim != 2 or scores.shape[1] < 2:
         raise ValueError(f"scores must be (N, C) with C >= 2, got shape {scores.shape}")
-    _check_classes("target", target, scores.shape[0], scores.shape[1])
+    target = class_indices("hinge_max_forward", "target", target, scores.shape[1],
+                           scores.shape[0])
     scores = np.ascontiguousarray(scores)
     loss = np.empty(scores.shape[0], scores.dtype)
     negative = np.empty(scores.shape[0], np.int64)
@@ -243,8 +233,8 @@ def hinge_max_backward(f, g, target, negative, weight):
     per-class sum (see _hinge_grad_g): O(N*D) work, deterministic. Computed in the
     dtype of ``weight * g`` (the reference's), f cast to it."""
     n = f.shape[0]
-    _check_classes("target", target, n, g.shape[0])
-    _check_classes("negative", negative, n, g.shape[0])
+    target = class_indices("hinge_max_backward", "target", target, g.shape[0], n)
+    negative = class_indices("hinge_max_backward", "negative", negative, g.shape[0], n)
     if weight.shape != (n,):
         raise ValueError(f"weight must have shape ({n},), got {weight.shape}")
     dtype = np.result_type(weight, g)
@@ -505,49 +495,14 @@ def _col2im(gf, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_x, row_step, 
 
 
 @jit
-def _to_channel_rows(a, rows):
-    """rows[o, n*P + k] = a[n, o, k] for a C-contiguous (m, C_out, P)."""
-    m, channels, pixels = a.shape
-    af, rf = a.reshape(-1), rows.reshape(-1)
-    for task in prange(channels * m):
-        o, n = task // m, task % m
-        _copy(rf, (o * m + n) * pixels, af, (n * channels + o) * pixels, pixels)
-
-
-@jit
-def _from_channel_rows(rows, out):
-    """out[n, o, k] = rows[o, n*P + k], the inverse of _to_channel_rows."""
-    m, channels, pixels = out.shape
-    rf, of = rows.reshape(-1), out.reshape(-1)
-    for task in prange(m * channels):
-        n, o = task // channels, task % channels
-        _copy(of, (n * channels + o) * pixels, rf, (o * m + n) * pixels, pixels)
-
-
-_scratch = threading.local()
-
-
-def _workspace(name, shape, dtype):
-    """A C-contiguous scratch array of ``shape``, kept per thread between calls and
-    grown as needed: a fresh multi-MB array would be faulted into memory page by page
-    on every call. Each name is used once per kernel call (never two live views)."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
-    buffers = _scratch.__dict__
-    if name not in buffers or buffers[name].size < size:
-        buffers[name] = np.empty(size, np.uint8)
-    return buffers[name][:size].view(dtype).reshape(shape)
-
-
-def _conv_chunks(x_shape, kernel, stride, padding, dilation, dtype):
-    """(out_h, out_w, [(start, stop), ...]): the sample chunks of reference.py's size."""
-    n, c_in, height, width = x_shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    out_h = conv2d_output_size(height, kh, sh, ph, dh)
-    out_w = conv2d_output_size(width, kw, sw, pw, dw)
-    per_sample = c_in * kh * kw * out_h * out_w * np.dtype(dtype).itemsize
-    size = max(1, min(n, reference.CONV2D_CHUNK_BYTES // max(per_sample, 1)))
-    return out_h, out_w, [(s, min(n, s + size)) for s in range(0, n, size)]
+def _swap01(src, dst):
+    """dst[b, a, :] = src[a, b, :] for C-contiguous src (A, B, L) and dst (B, A, L): a GEMM's
+    (C_out, m, P) result to NCHW, or an NCHW gradient to the GEMM's (C_out, m, P) rows."""
+    a_size, b_size, length = src.shape
+    sf, df = src.reshape(-1), dst.reshape(-1)
+    for task in prange(a_size * b_size):
+        a, b = task // b_size, task % b_size
+        _copy(df, (b * a_size + a) * length, sf, (a * b_size + b) * length, length)
 
 
 def _grouped(rows, groups):
@@ -569,25 +524,27 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x, dtype)
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight.shape
-    out_h, out_w, chunks = _conv_chunks(x.shape, (kh, kw), stride, padding, dilation, dtype)
+    out_h, out_w, chunks, _ = conv2d_chunks(x.shape, (kh, kw), stride, padding, dilation,
+                                          dtype, reference.CONV2D_CHUNK_BYTES)
     pixels, k = out_h * out_w, c_in * kh * kw
     per_sample = c_group * kh * kw <= pixels
     w_rows = weight.reshape(groups, c_out // groups, -1).astype(dtype, copy=False)
     out = np.empty((n, groups, c_out // groups, pixels), dtype)
-    for start, stop in chunks:
+    for chunk in chunks:
+        start, stop = chunk.start, chunk.stop
         m = stop - start
         if per_sample:
-            cols = _workspace("cols", (m, groups, k // groups, pixels), dtype)
+            cols = workspace("cols", (m, groups, k // groups, pixels), dtype)
             _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
                     cols.reshape(-1), pixels, k * pixels)
             np.matmul(w_rows, cols, out=out[start:stop])
             continue
-        cols = _workspace("cols", (groups, k // groups, m * pixels), dtype)
+        cols = workspace("cols", (groups, k // groups, m * pixels), dtype)
         _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
                 cols.reshape(-1), m * pixels, pixels)
-        out_rows = _workspace("rows", (c_out, m * pixels), dtype)
+        out_rows = workspace("rows", (c_out, m * pixels), dtype)
         np.matmul(w_rows, cols, out=_grouped(out_rows, groups))
-        _from_channel_rows(out_rows, out[start:stop].reshape(m, c_out, pixels))
+        _swap01(out_rows.reshape(c_out, m, pixels), out[start:stop].reshape(m, c_out, pixels))
     return out.reshape(n, c_out, out_h, out_w)
 
 
@@ -606,24 +563,26 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     x, grad_out = np.ascontiguousarray(x, dtype), np.ascontiguousarray(grad_out, dtype)
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight_shape
-    out_h, out_w, chunks = _conv_chunks(x.shape, (kh, kw), stride, padding, dilation, dtype)
+    out_h, out_w, chunks, _ = conv2d_chunks(x.shape, (kh, kw), stride, padding, dilation,
+                                          dtype, reference.CONV2D_CHUNK_BYTES)
     pixels, k = out_h * out_w, c_in * kh * kw
     per_sample = c_group * kh * kw <= pixels
     grad_w = np.zeros((groups, k // groups, c_out // groups), dtype)
-    for start, stop in chunks:
+    for chunk in chunks:
+        start, stop = chunk.start, chunk.stop
         m = stop - start
         if per_sample:
-            cols = _workspace("cols", (m, groups, k // groups, pixels), dtype)
+            cols = workspace("cols", (m, groups, k // groups, pixels), dtype)
             _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
                     cols.reshape(-1), pixels, k * pixels)
             g = grad_out[start:stop].reshape(m, groups, c_out // groups, pixels)
             grad_w += np.matmul(cols, g.transpose(0, 1, 3, 2)).sum(axis=0)
             continue
-        cols = _workspace("cols", (groups, k // groups, m * pixels), dtype)
+        cols = workspace("cols", (groups, k // groups, m * pixels), dtype)
         _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
                 cols.reshape(-1), m * pixels, pixels)
-        g_rows = _workspace("rows", (c_out, m * pixels), dtype)
-        _to_channel_rows(grad_out[start:stop].reshape(m, c_out, pixels), g_rows)
+        g_rows = workspace("rows", (c_out, m * pixels), dtype)
+        _swap01(grad_out[start:stop].reshape(m, c_out, pixels), g_rows.reshape(c_out, m, pixels))
         grad_w += cols @ _grouped(g_rows, groups).transpose(0, 2, 1)
     return np.ascontiguousarray(grad_w.transpose(0, 2, 1)).reshape(weight_shape)
 
@@ -636,15 +595,17 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     grad_out = np.ascontiguousarray(grad_out, dtype)
     n, c_in = x_shape[:2]
     c_out, c_group, kh, kw = weight.shape
-    out_h, out_w, chunks = _conv_chunks(x_shape, (kh, kw), stride, padding, dilation, dtype)
+    out_h, out_w, chunks, _ = conv2d_chunks(x_shape, (kh, kw), stride, padding, dilation,
+                                          dtype, reference.CONV2D_CHUNK_BYTES)
     pixels, k = out_h * out_w, c_in * kh * kw
     w_cols = weight.reshape(1, groups, c_out // groups, -1).astype(dtype, copy=False)
     w_cols = w_cols.transpose(0, 1, 3, 2)  # (1, G, K/G, C_out/G)
     g = grad_out.reshape(n, groups, c_out // groups, pixels)
     grad_x = np.empty(x_shape, dtype)
-    for start, stop in chunks:
+    for chunk in chunks:
+        start, stop = chunk.start, chunk.stop
         m = stop - start
-        grad_cols = _workspace("cols", (m, groups, k // groups, pixels), dtype)
+        grad_cols = workspace("cols", (m, groups, k // groups, pixels), dtype)
         np.matmul(w_cols, g[start:stop], out=grad_cols)
         _col2im(grad_cols.reshape(-1), kh, kw, *stride, *padding, *dilation, out_h, out_w,
                 grad_x[start:stop], pixels, k * pixels)

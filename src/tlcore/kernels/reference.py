@@ -3,7 +3,8 @@ against. Each takes and returns raw numpy arrays."""
 
 import numpy as np
 
-from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size, window_offsets
+from tlcore.kernels.geometry import (conv2d_chunks, conv2d_output_size, pool2d_output_size,
+                                     window_offsets)
 from tlcore.kernels.registry import register
 
 
@@ -157,13 +158,6 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 CONV2D_CHUNK_BYTES = 32 * 2**20  # the im2col columns of one chunk of samples, at most
 
 
-def _sample_chunks(n, bytes_per_sample):
-    """Consecutive slices of the batch, each holding as many samples as CONV2D_CHUNK_BYTES
-    allows (at least one), and that largest chunk size."""
-    size = max(1, min(n, CONV2D_CHUNK_BYTES // bytes_per_sample))  # n = 0: no chunk
-    return [slice(start, min(n, start + size)) for start in range(0, n, size)], size
-
-
 def _conv_columns(x, kernel, stride, padding, dilation, groups, dtype):
     """im2col, one chunk of samples at a time: yields (chunk, cols) with
 
@@ -179,10 +173,8 @@ def _conv_columns(x, kernel, stride, padding, dilation, groups, dtype):
     """
     n, c_in, height, width = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    out_h = conv2d_output_size(height, kh, sh, ph, dh)
-    out_w = conv2d_output_size(width, kw, sw, pw, dw)
-    itemsize = np.dtype(dtype).itemsize
-    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * out_w * itemsize)
+    out_h, out_w, chunks, size = conv2d_chunks(x.shape, kernel, stride, padding, dilation,
+                                               dtype, CONV2D_CHUNK_BYTES)
     xpad = np.zeros((size, c_in, height + 2 * ph, width + 2 * pw), dtype)  # borders stay 0
     cols = np.empty((c_in, kh, kw, size, out_h, out_w), dtype)
     for chunk in chunks:
@@ -266,7 +258,8 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     dtype = np.result_type(grad_out, weight)
     w_cols = weight.reshape(groups, c_out // groups, c_group * kh * kw).astype(dtype, copy=False)
     w_cols = w_cols.transpose(0, 2, 1)  # (G, C/G*kh*kw, C_out/G)
-    chunks, size = _sample_chunks(n, c_in * kh * kw * out_h * out_w * np.dtype(dtype).itemsize)
+    _, _, chunks, size = conv2d_chunks(x_shape, (kh, kw), stride, padding, dilation, dtype,
+                                       CONV2D_CHUNK_BYTES)
     grad_x = np.empty(x_shape, dtype)
     g_buffer = np.empty((c_out, size, out_h * out_w), dtype)
     grad_pad = np.empty((c_in, size, height + 2 * ph, width + 2 * pw), dtype)
