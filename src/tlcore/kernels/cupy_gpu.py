@@ -10,6 +10,8 @@ results, dtypes, tie-breaks) on cupy arrays in and out; numpy arrays given besid
 (a target, an argmax) are copied to the GPU. Layout: the raw kernels read C-contiguous
 buffers, so a non-contiguous input is first copied by cupy.ascontiguousarray.
 Dtypes: float32 and float64 (the instances compiled); any other gets a TypeError.
+Subnormals: CuPy compiles every kernel with -ftz=true, so a float32 result smaller than
+the smallest normal number (1.2e-38) is 0 on the GPU, as in cupy's own arithmetic.
 
 Where the work goes, per op (see cuda_sources.py for the kernels themselves):
 
