@@ -82,4 +82,5 @@ EXPERIMENT = Experiment(
     ),
     default_seeds=(0, 1, 2),
     claims=(Claim("dann", "target_acc", at_least=0.05, baseline="source-only"),),
+    quick=dict(epochs=15),
 )

@@ -115,4 +115,5 @@ EXPERIMENT = Experiment(
     default_seeds=(0, 1, 2, 3, 4),
     claims=(Claim("dann", "target_acc", at_least=0.08, baseline="source-only"),
             Claim("dann", "source_acc", at_least=0.97)),
+    quick=dict(epochs=30),
 )

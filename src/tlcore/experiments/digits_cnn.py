@@ -62,4 +62,5 @@ EXPERIMENT = Experiment(
         Option("lr", float, 2e-3, "Adam learning rate"),
     ),
     claims=(Claim("cnn", "test_acc", at_least=0.97), Claim("mlp", "test_acc", at_least=0.95)),
+    quick=dict(epochs=5),
 )

@@ -1,6 +1,7 @@
 """The experiment contract: options declared once, one function per seed, one result shape.
 
-An experiment is an ``Experiment(name, section, summary, options, run_seed)``.
+An experiment is an ``Experiment(name, section, summary, run_seed, options)``, with its
+default seeds, the lecture's claims, and the option values of ``--quick``.
 ``run_seed(seed, options, progress)`` trains on the shipped data and returns a list of
 ``(method, metric, value)``; ``run`` calls it once per seed and gathers
 
@@ -79,6 +80,9 @@ class Experiment:
     options: tuple = ()
     default_seeds: tuple = (0, 1, 2)
     claims: tuple = field(default=())  # Claims: what the result should show
+    # --quick: option values for a first look (one seed, shorter training); the claims
+    # are written for the defaults and need not hold at these
+    quick: dict = field(default_factory=dict, hash=False)
 
     def resolve(self, given):
         """Every option's value: the given ones checked, the others at their defaults."""

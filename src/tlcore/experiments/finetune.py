@@ -140,4 +140,5 @@ EXPERIMENT = Experiment(
         Claim("lwf", "source_acc", at_least=0.0, baseline="l2-sp"),
         Claim("l2-sp", "source_acc", at_least=0.0, baseline="fine-tune"),
     ),
+    quick=dict(source_epochs=5, steps=40, warmup=20),
 )

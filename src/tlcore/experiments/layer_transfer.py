@@ -75,4 +75,5 @@ EXPERIMENT = Experiment(
         Claim("frozen-1", "target_acc", at_least=0.0, baseline="frozen-2"),
         Claim("tuned-2", "target_acc", at_least=0.0, baseline="frozen-2"),
     ),
+    quick=dict(source_epochs=5, steps=40),
 )

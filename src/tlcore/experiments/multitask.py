@@ -88,4 +88,5 @@ EXPERIMENT = Experiment(
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(Claim("multi-task", "target_acc", at_least=0.04, baseline="single-task"),),
+    quick=dict(single_epochs=60, multi_epochs=6),
 )

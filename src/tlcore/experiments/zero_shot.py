@@ -182,4 +182,5 @@ EXPERIMENT = Experiment(
     claims=(Claim("dap", "unseen_acc", at_least=round(CHANCE + 0.10, 4)),
             Claim("embedding", "unseen_acc", at_least=round(CHANCE + 0.03, 4)),
             Claim("conse", "unseen_acc", at_least=round(CHANCE + 0.03, 4))),
+    quick=dict(epochs=8),
 )
