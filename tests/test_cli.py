@@ -43,6 +43,8 @@ def test_run_unknown_experiment_lists_the_known_ones(capsys):
     (["--epochs", "many"], "invalid int value"),
     (["--seeds", "a,b"], "--seeds takes comma-separated integers"),
     (["--no-such-flag", "1"], "unrecognized arguments"),
+    (["--epochs", "0"], "option 'epochs' (--epochs) must be >= 1, got 0"),
+    (["--lr", "nan"], "option 'lr' (--lr) must be a finite number"),
 ])
 def test_run_bad_option_is_a_usage_error(flags, message, capsys):
     with pytest.raises(SystemExit) as info:
@@ -106,3 +108,101 @@ def test_options_before_the_experiment_name_get_a_hint(capsys):
         cli.main(["run", "--epochs", "1", "digits-cnn"])
     assert info.value.code == 2
     assert "the experiment name goes first" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ run all, --quick
+
+
+def _lecture(monkeypatch):
+    """A registry of two toy experiments in place of the real ones: 'good' (its claim
+    holds at any setting) and 'steps' (which records the seeds and options it ran with;
+    its claim needs 10 steps, its --quick value is 2, and it has a plot option)."""
+    from tlcore import experiments
+    from tlcore.experiments.experiment import Claim, Experiment, Option
+    calls = []
+
+    def steps(seed, options, progress):
+        calls.append((seed, dict(options)))
+        return [("trained", "acc", options["steps"] / 10), ("untrained", "acc", 0.5)]
+    registry = {
+        "good": Experiment("good", "section one", "always holds",
+                           lambda seed, options, progress: [("m", "acc", 1.0)],
+                           claims=(Claim("m", "acc", at_least=0.9),)),
+        "steps": Experiment("steps", "section two", "needs training", steps,
+                            options=(Option("steps", int, 10, "training steps"),
+                                     Option("plot", str, "", "figures")),
+                            default_seeds=(3, 4), quick=dict(steps=2),
+                            claims=(Claim("trained", "acc", 0.4, baseline="untrained"),))}
+    monkeypatch.setattr(experiments, "REGISTRY", registry)
+    return calls
+
+
+def test_run_all_prints_each_table_then_the_summary_and_writes_json(monkeypatch, tmp_path,
+                                                                     capsys):
+    import json
+    calls = _lecture(monkeypatch)
+    path = tmp_path / "all.json"
+    assert cli.main(["run", "all", "--quiet", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("good: seeds") < out.index("steps: seeds") < out.index("section one")
+    assert [seed for seed, _ in calls] == [3, 4]  # each experiment's own default seeds
+    summary = out[out.index("section one") - 200:]
+    assert "section two" in summary and "untrained 0.500 +- 0.000" in summary
+    assert "2 of 2 claims of the lecture held" in summary
+    result = json.loads(path.read_text())
+    assert [r["experiment"] for r in result["experiments"]] == ["good", "steps"]
+    row = result["summary"][1]
+    assert (row["section"], row["method"], row["baseline"][0], row["holds"]) == \
+        ("section two", "trained", "untrained", True)
+    assert row["result"] == [1.0, 0.0] and row["seeds"] == 2 and row["at_least"] == 0.4
+
+
+def test_run_all_quick_runs_one_seed_with_the_quick_options_and_exits_1_on_a_failed_claim(
+        monkeypatch, capsys):
+    calls = _lecture(monkeypatch)
+    assert cli.main(["run", "all", "--quick", "--quiet"]) == 1
+    assert calls == [(3, {"steps": 2, "plot": ""})]
+    out = capsys.readouterr().out
+    assert "1 of 2 claims of the lecture held" in out
+    assert "did not hold: steps: trained acc - untrained >= 0.4: -0.3000" in out
+
+
+def test_run_all_seeds_and_plot_reach_the_experiments(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    calls = _lecture(monkeypatch)
+    assert cli.main(["run", "all", "--seeds", "7", "--plot", str(tmp_path), "--quiet"]) == 0
+    assert calls == [(7, {"steps": 10, "plot": str(tmp_path)})]
+
+
+def test_run_all_plot_without_matplotlib_says_how_to_install_it(monkeypatch, tmp_path,
+                                                                capsys):
+    import sys
+    calls = _lecture(monkeypatch)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "all", "--plot", str(tmp_path), "--quiet"])
+    assert info.value.code == 2
+    assert "pip install" in capsys.readouterr().err and calls == []
+
+
+def test_run_one_experiment_quick_uses_its_first_seed_and_quick_options(monkeypatch, capsys):
+    calls = _lecture(monkeypatch)
+    assert cli.main(["run", "steps", "--quick", "--quiet"]) == 1
+    assert cli.main(["run", "steps", "--quick", "--steps", "9", "--quiet"]) == 0
+    assert calls == [(3, {"steps": 2, "plot": ""}), (3, {"steps": 9, "plot": ""})]
+
+
+def test_run_all_rejects_an_experiment_option(monkeypatch, capsys):
+    _lecture(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "all", "--steps", "3"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --steps 3" in capsys.readouterr().err
+
+
+def test_run_list_and_unknown_name_mention_all(capsys):
+    assert cli.main(["run", "--list"]) == 0
+    assert "\nall " in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["run", "alll"])
+    assert ", or all" in capsys.readouterr().err

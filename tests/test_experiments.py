@@ -26,12 +26,28 @@ def test_result_rows_gather_one_value_per_seed():
 
 def test_options_are_checked_and_converted():
     assert TOY.run(seeds=(1,), scale="3")["rows"][0]["values"] == [3.0]
-    with pytest.raises(ValueError, match="option 'scale' must be a float"):
+    with pytest.raises(ValueError, match=r"option 'scale' \(--scale\) must be a float"):
         TOY.run(seeds=(1,), scale="big")
     with pytest.raises(ValueError, match="has no option 'shift'"):
         TOY.run(seeds=(1,), shift=1)
     with pytest.raises(ValueError, match="seeds must be"):
         TOY.run(seeds=())
+
+
+def test_options_reject_values_below_their_minimum_and_non_finite_numbers():
+    from tlcore.experiments.experiment import Option, positive
+    epochs = Option("epochs", int, 5, "epochs", minimum=1)
+    assert epochs.check("2") == 2
+    with pytest.raises(ValueError, match=r"option 'epochs' \(--epochs\) must be >= 1, got 0"):
+        epochs.check(0)
+    rate = Option("learning_rate", float, 0.1, "rate", minimum=0)
+    for bad in ("nan", "inf"):
+        with pytest.raises(ValueError, match=r"\(--learning-rate\) must be a finite number"):
+            rate.check(bad)
+    temperature = Option("temperature", float, 2.0, "T", validate=positive("temperature"))
+    assert temperature.check(0.5) == 0.5
+    with pytest.raises(ValueError, match=r"option 'temperature' \(--temperature\) must be > 0"):
+        temperature.check(0)
 
 
 def test_unknown_experiment_names_the_known_ones():

@@ -3,7 +3,8 @@
     tlcore info                        version, kernel backends, BLAS, threads
     tlcore bench [--backends numpy,numba] [--repeats 20] [--json PATH]
     tlcore run --list                  the experiments
-    tlcore run NAME [--seeds 0,1,2] [--json PATH] [--quiet] [--OPTION VALUE ...]
+    tlcore run NAME [--seeds 0,1,2] [--quick] [--json PATH] [--quiet] [--OPTION VALUE ...]
+    tlcore run all [--seeds 0,1,2] [--quick] [--json PATH] [--plot DIR] [--quiet]
 
 ``tlcore run`` exits with status 1 when a claim of the lecture did not hold in the run.
 """
@@ -95,32 +96,49 @@ def bench_command(args, parser):
     """Time every kernel on the chosen backends; print the table (PyTorch is not a peer
     here: bench/kernels.py in a source checkout adds it)."""
     from tlcore.kernels import benchmark
-    from tlcore.serialize import atomic_write
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json {args.json}: the directory does not exist")
+    _check_json_directory(parser, args.json)
     result = benchmark.run(args.backends, args.repeats,
                            progress=lambda line: print(line, file=sys.stderr))
     print(benchmark.format_table(result))
     if args.json:
-        text = json.dumps(result, indent=2).encode()
-        atomic_write(args.json, lambda file: file.write(text))
+        _write_json(args.json, result)
     return 0
 
 
-def experiment_parser(experiment):
-    """The flags of one experiment, built from its declared options."""
-    parser = argparse.ArgumentParser(prog=f"tlcore run {experiment.name}",
-                                     description=experiment.summary)
+def _common_flags(parser, default_seeds):
+    """--seeds, --quick, --json and --quiet: the flags of every ``tlcore run``."""
     parser.add_argument("--seeds", type=_seeds, default=None,
-                        help="comma-separated seeds (default: "
-                             + ",".join(map(str, experiment.default_seeds)) + ")")
+                        help=f"comma-separated seeds (default: {default_seeds})")
+    parser.add_argument("--quick", action="store_true",
+                        help="a first look: one seed and shorter training (the lecture's "
+                             "claims are written for the defaults)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def experiment_parser(experiment, quick=False):
+    """The flags of one experiment, built from its declared options; with ``quick`` their
+    defaults are the experiment's --quick values."""
+    parser = argparse.ArgumentParser(prog=f"tlcore run {experiment.name}",
+                                     description=experiment.summary)
+    _common_flags(parser, ",".join(map(str, experiment.default_seeds)))
     for option in experiment.options:
+        default = experiment.quick.get(option.name, option.default) if quick else option.default
         parser.add_argument("--" + option.name.replace("_", "-"), dest=option.name,
-                            type=option.type, default=option.default, choices=option.choices,
-                            help=f"{option.help} (default: {option.default})")
+                            type=option.type, default=default, choices=option.choices,
+                            help=f"{option.help} (default: {default})")
     return parser
+
+
+def _check_json_directory(parser, path):
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        parser.error(f"--json {path}: the directory does not exist")
+
+
+def _write_json(path, result):
+    from tlcore.serialize import atomic_write
+    text = json.dumps(result, indent=2).encode()
+    atomic_write(path, lambda file: file.write(text))
 
 
 def format_result(result):
@@ -142,25 +160,24 @@ def run_command(name, rest, parser):
     from tlcore import experiments
     from tlcore.experiments.experiment import MissingExtra
     from tlcore.experiments.progress import Progress
-    from tlcore.serialize import atomic_write
     try:
         experiment = experiments.get(name)
     except KeyError as error:
         if any(token in experiments.REGISTRY for token in rest):
             parser.error(f"the experiment name goes first: tlcore run NAME [options] "
                          f"({error.args[0]})")
-        parser.error(error.args[0])
-    args = experiment_parser(experiment).parse_args(rest)
+        parser.error(error.args[0] + ", or all")
+    args = experiment_parser(experiment, quick="--quick" in rest).parse_args(rest)
     options = {option.name: getattr(args, option.name) for option in experiment.options}
     try:  # a bad option value: a message, not a traceback
         experiment.resolve(options)
     except ValueError as error:
         parser.error(str(error))
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json {args.json}: the directory does not exist")
+    _check_json_directory(parser, args.json)
+    seeds = args.seeds or (experiment.default_seeds[:1] if args.quick else None)
     progress = None if args.quiet else Progress()
     try:
-        result = experiment.run(seeds=args.seeds, progress=progress, **options)
+        result = experiment.run(seeds=seeds, progress=progress, **options)
     except MissingExtra as missing:  # an option needs an optional extra: say which
         parser.error(str(missing))
     finally:
@@ -168,9 +185,45 @@ def run_command(name, rest, parser):
             progress.close()
     print(format_result(result))
     if args.json:
-        text = json.dumps(result, indent=2).encode()
-        atomic_write(args.json, lambda file: file.write(text))
+        _write_json(args.json, result)
     return 0 if all(claim["holds"] for claim in result["claims"]) else 1
+
+
+def run_all_command(rest, parser):
+    """Every experiment in the lecture's order, each table as it finishes, then the
+    summary of the lecture's claims; exit status 0 when every claim held, else 1."""
+    from tlcore import experiments
+    from tlcore.experiments.experiment import MissingExtra
+    from tlcore.experiments.progress import Progress
+    from tlcore.experiments.suite import format_summary, run_all
+    all_parser = argparse.ArgumentParser(
+        prog="tlcore run all", description="every experiment of the lecture in turn, then "
+        "a summary table: the lecture section, method, baseline, result, whether the "
+        "lecture's claim held")
+    _common_flags(all_parser, "each experiment's own")
+    all_parser.add_argument("--plot", metavar="DIR", default="",
+                            help="write the figures of the experiments that draw one "
+                                 "(needs matplotlib)")
+    args = all_parser.parse_args(rest)
+    _check_json_directory(parser, args.json)
+    progress = None if args.quiet else Progress()
+
+    def show(result):
+        if progress is not None:
+            progress.close()
+        print(format_result(result) + "\n", flush=True)
+    try:
+        result = run_all(experiments.REGISTRY, seeds=args.seeds, quick=args.quick,
+                         plot=args.plot, progress=progress, on_result=show)
+    except MissingExtra as missing:
+        parser.error(str(missing))
+    finally:
+        if progress is not None:
+            progress.close()
+    print(format_summary(result["summary"], result["seconds"]))
+    if args.json:
+        _write_json(args.json, result)
+    return 0 if all(row["holds"] for row in result["summary"]) else 1
 
 
 def main(argv=None):
@@ -203,12 +256,16 @@ def main(argv=None):
         from tlcore import experiments
         for experiment in experiments.REGISTRY.values():
             print(f"{experiment.name:<16} {experiment.summary}")
+        print(f"{'all':<16} every experiment above in turn, then a summary of the "
+              "lecture's claims")
         return 0
     if args.name is None:
         run.print_help()
         return 0
     if args.help:
         rest = rest + ["--help"]
+    if args.name == "all":
+        return run_all_command(rest, parser)
     return run_command(args.name, rest, parser)
 
 

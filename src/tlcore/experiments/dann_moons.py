@@ -106,14 +106,15 @@ EXPERIMENT = Experiment(
                "units", choices=("relu", "ganin")),
         Option("center", str, "origin", "turn the target about the origin or the source mean",
                choices=("origin", "mean")),
-        Option("epochs", int, 100, "training epochs per model"),
-        Option("batch_size", int, 32, "minibatch size (source and target alike)"),
-        Option("lambda_max", float, 1.0, "the GRL coefficient reached at the end of training"),
+        Option("epochs", int, 100, "training epochs per model", minimum=1),
+        Option("batch_size", int, 32, "minibatch size (source and target alike)", minimum=1),
+        Option("lambda_max", float, 1.0, "the GRL coefficient reached at the end of training",
+               minimum=0),
         Option("plot", str, "", "write the decision-boundary and feature figures to this "
                "directory (needs matplotlib)"),
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(Claim("dann", "target_acc", at_least=0.08, baseline="source-only"),
             Claim("dann", "source_acc", at_least=0.97)),
-    quick=dict(epochs=30),
+    quick=dict(),  # already short: --quick runs it at one seed
 )

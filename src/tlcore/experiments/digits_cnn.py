@@ -57,10 +57,10 @@ EXPERIMENT = Experiment(
     summary="a CNN and an MLP on the shipped digits (no transfer): test accuracy",
     run_seed=run_seed,
     options=(
-        Option("epochs", int, 30, "training epochs per model"),
-        Option("batch_size", int, 32, "minibatch size"),
-        Option("lr", float, 2e-3, "Adam learning rate"),
+        Option("epochs", int, 30, "training epochs per model", minimum=1),
+        Option("batch_size", int, 32, "minibatch size", minimum=1),
+        Option("lr", float, 2e-3, "Adam learning rate", minimum=0),
     ),
     claims=(Claim("cnn", "test_acc", at_least=0.97), Claim("mlp", "test_acc", at_least=0.95)),
-    quick=dict(epochs=5),
+    quick=dict(epochs=15),
 )

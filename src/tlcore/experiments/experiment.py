@@ -8,13 +8,15 @@ default seeds, the lecture's claims, and the option values of ``--quick``.
     {"experiment": name, "options": {...}, "seeds": [...], "seconds": float,
      "rows": [{"method": str, "metric": str, "mean": float, "std": float,
                "values": [one float per seed]}, ...],
-     "claims": [{"claim": str, "holds": bool}, ...]}
+     "claims": [{"claim": str, "holds": bool, "method": str, "metric": str,
+                 "baseline": str or None, "at_least": float}, ...]}
 
 (std is the sample standard deviation, 0.0 for one seed; each claim is what the lecture
 says the result shows, checked on the means). The ``tlcore run`` command
 builds its flags from ``options``.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -28,23 +30,46 @@ class MissingExtra(ImportError):
 
 @dataclass(frozen=True)
 class Option:
-    """One setting of an experiment: ``--name`` on the command line."""
+    """One setting of an experiment: ``--name`` on the command line. ``minimum``: the
+    smallest sensible value of a number; ``validate``: a function that raises ValueError
+    with a message for a value the type, choices and minimum let through."""
     name: str
     type: type
     default: object
     help: str
     choices: tuple = None
+    minimum: float = None
+    validate: object = None
 
     def check(self, value):
         """``value`` converted to this option's type, or a ValueError naming the option."""
+        flag = "--" + self.name.replace("_", "-")
         try:
             value = self.type(value)
         except (TypeError, ValueError):
-            raise ValueError(f"option {self.name!r} must be a {self.type.__name__}, "
+            raise ValueError(f"option {self.name!r} ({flag}) must be a {self.type.__name__}, "
                              f"got {value!r}") from None
         if self.choices is not None and value not in self.choices:
-            raise ValueError(f"option {self.name!r} must be one of {self.choices}, got {value!r}")
+            raise ValueError(f"option {self.name!r} ({flag}) must be one of {self.choices}, "
+                             f"got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"option {self.name!r} ({flag}) must be a finite number, "
+                             f"got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"option {self.name!r} ({flag}) must be >= {self.minimum}, "
+                             f"got {value!r}")
+        if self.validate is not None:
+            self.validate(value)
         return value
+
+
+def positive(name):
+    """A ``validate`` for a number that must be > 0."""
+    def check(value):
+        if not value > 0:
+            raise ValueError(f"option {name!r} (--{name.replace('_', '-')}) must be > 0, "
+                             f"got {value!r}")
+    return check
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,8 @@ class Experiment:
         claims = []
         for claim in self.claims:
             holds, text = claim.check(rows)
-            claims.append({"claim": text, "holds": holds})
+            claims.append({"claim": text, "holds": holds, "method": claim.method,
+                           "metric": claim.metric, "baseline": claim.baseline,
+                           "at_least": claim.at_least})
         return {"experiment": self.name, "options": resolved, "seeds": list(seeds),
                 "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}

@@ -27,7 +27,7 @@ test set.
 from tlcore import manual_seed, nn, no_grad, ops, optim
 from tlcore.datasets import per_class, rotate
 from tlcore.experiments.digits_cnn import make_mlp, split_digits
-from tlcore.experiments.experiment import Claim, Experiment, Option
+from tlcore.experiments.experiment import Claim, Experiment, Option, positive
 from tlcore.experiments.training import accuracy, fit
 from tlcore.transfer.finetune import (L2SP, copy_layers, distillation_loss, freeze,
                                       layers_of, param_groups, unfreeze)
@@ -122,17 +122,18 @@ EXPERIMENT = Experiment(
     run_seed=run_seed,
     options=(
         Option("angle", float, 15.0, "rotation of the target digits, in degrees"),
-        Option("shots", int, 1, "labelled target images per class"),
-        Option("hidden", int, 128, "hidden units of the MLP"),
-        Option("source_epochs", int, 20, "epochs of source training"),
-        Option("steps", int, 100, "full-batch steps of target training"),
-        Option("warmup", int, 50, "LwF: steps that train only the new head first"),
-        Option("lr", float, 1e-2, "Adam learning rate of new layers"),
-        Option("transferred_lr", float, 1e-3, "Adam learning rate of copied layers"),
-        Option("alpha", float, 0.1, "L2-SP weight of ||w_S - w_S^0||^2 / 2"),
-        Option("beta", float, 0.01, "L2-SP weight of ||w_new||^2 / 2"),
-        Option("temperature", float, 2.0, "LwF distillation temperature"),
-        Option("lwf_weight", float, 1.0, "LwF weight of the distillation loss"),
+        Option("shots", int, 1, "labelled target images per class", minimum=1),
+        Option("hidden", int, 128, "hidden units of the MLP", minimum=1),
+        Option("source_epochs", int, 20, "epochs of source training", minimum=1),
+        Option("steps", int, 100, "full-batch steps of target training", minimum=1),
+        Option("warmup", int, 50, "LwF: steps that train only the new head first", minimum=0),
+        Option("lr", float, 1e-2, "Adam learning rate of new layers", minimum=0),
+        Option("transferred_lr", float, 1e-3, "Adam learning rate of copied layers", minimum=0),
+        Option("alpha", float, 0.1, "L2-SP weight of ||w_S - w_S^0||^2 / 2", minimum=0),
+        Option("beta", float, 0.01, "L2-SP weight of ||w_new||^2 / 2", minimum=0),
+        Option("temperature", float, 2.0, "LwF distillation temperature",
+               validate=positive("temperature")),
+        Option("lwf_weight", float, 1.0, "LwF weight of the distillation loss", minimum=0),
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(
@@ -140,5 +141,5 @@ EXPERIMENT = Experiment(
         Claim("lwf", "source_acc", at_least=0.0, baseline="l2-sp"),
         Claim("l2-sp", "source_acc", at_least=0.0, baseline="fine-tune"),
     ),
-    quick=dict(source_epochs=5, steps=40, warmup=20),
+    quick=dict(source_epochs=10, steps=60, warmup=30),
 )

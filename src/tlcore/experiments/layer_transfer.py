@@ -64,16 +64,16 @@ EXPERIMENT = Experiment(
     summary="digits 0-4 -> 5-9 with 3 labels per class: first n layers frozen or fine-tuned",
     run_seed=run_seed,
     options=(
-        Option("shots", int, 3, "labelled task-B images per class"),
-        Option("hidden", int, 64, "units of each hidden layer"),
-        Option("source_epochs", int, 20, "epochs of task-A training"),
-        Option("steps", int, 100, "full-batch steps of task-B training"),
-        Option("lr", float, 1e-2, "Adam learning rate on task B"),
+        Option("shots", int, 3, "labelled task-B images per class", minimum=1),
+        Option("hidden", int, 64, "units of each hidden layer", minimum=1),
+        Option("source_epochs", int, 20, "epochs of task-A training", minimum=1),
+        Option("steps", int, 100, "full-batch steps of task-B training", minimum=1),
+        Option("lr", float, 1e-2, "Adam learning rate on task B", minimum=0),
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(
         Claim("frozen-1", "target_acc", at_least=0.0, baseline="frozen-2"),
         Claim("tuned-2", "target_acc", at_least=0.0, baseline="frozen-2"),
     ),
-    quick=dict(source_epochs=5, steps=40),
+    quick=dict(source_epochs=10, steps=60),
 )

@@ -96,17 +96,17 @@ EXPERIMENT = Experiment(
             "progressive columns (task 2 accuracy and the task 1 accuracy kept)",
     run_seed=run_seed,
     options=(
-        Option("shots", int, 3, "labelled inverted images per class (task 2)"),
-        Option("hidden", int, 64, "units per hidden layer of a column"),
-        Option("depth", int, 2, "hidden layers per column"),
+        Option("shots", int, 3, "labelled inverted images per class (task 2)", minimum=1),
+        Option("hidden", int, 64, "units per hidden layer of a column", minimum=1),
+        Option("depth", int, 2, "hidden layers per column", minimum=1),
         Option("lateral", str, "linear", "lateral connections: eq. 1 or eq. 2's adapters",
                choices=LATERALS),
-        Option("task1_epochs", int, 20, "epochs on task 1 (all clean training images)"),
+        Option("task1_epochs", int, 20, "epochs on task 1 (all clean training images)", minimum=1),
         Option("task2_epochs", int, 300, "epochs on task 2 (the few inverted images; one "
-               "step each: fine-tune needs about 300 to fit them)"),
-        Option("batch_size", int, 32, "minibatch size"),
-        Option("lr", float, 2e-3, "Adam learning rate"),
-        Option("weight_decay", float, 1e-4, "Adam weight decay (L2)"),
+               "step each: fine-tune needs about 300 to fit them)", minimum=1),
+        Option("batch_size", int, 32, "minibatch size", minimum=1),
+        Option("lr", float, 2e-3, "Adam learning rate", minimum=0),
+        Option("weight_decay", float, 1e-4, "Adam weight decay (L2)", minimum=0),
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(
@@ -115,5 +115,5 @@ EXPERIMENT = Experiment(
         # it is bit-identical), so this is fine-tune's drop in task-1 accuracy.
         Claim("progressive", "task1_acc", at_least=0.10, baseline="fine-tune"),
     ),
-    quick=dict(task1_epochs=5, task2_epochs=60),
+    quick=dict(task1_epochs=10, task2_epochs=150),
 )

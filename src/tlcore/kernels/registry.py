@@ -87,6 +87,14 @@ def _load(backend):
             _loaded[backend] = ("cupy is not installed (pip install 'tlcore[gpu]' for CUDA 12, "
                                 "or the CuPy build for your CUDA, e.g. cupy-cuda13x)")
             return _loaded[backend]
+        if backend == "numba" and not _module_exists("numba"):
+            _loaded[backend] = "numba is not installed (pip install 'tlcore[numba]')"
+            return _loaded[backend]
+        if backend == "native" and not _module_exists("tlcore._native"):
+            _loaded[backend] = ("the compiled module tlcore._native is absent: tlcore was "
+                                "installed without a C compiler (install one, then "
+                                "pip install . again)")
+            return _loaded[backend]
         if backend in ("numba", "native"):
             threads.apply()  # before their OpenMP runtime starts
         try:

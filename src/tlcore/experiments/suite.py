@@ -1,0 +1,93 @@
+"""The whole lecture in one run: every experiment in turn, then one summary table.
+
+``run_all`` runs the experiments of REGISTRY in the lecture's order and gathers
+
+    {"command": "run all", "seeds": [...] or None (each experiment's defaults),
+     "quick": bool, "seconds": float, "experiments": [one result dict per experiment],
+     "summary": [one row per claim: section, experiment, method, metric, result
+                 [mean, std], baseline [method, mean, std] or None, seeds, at_least,
+                 claim, holds]}
+
+``tlcore run all`` prints each experiment's table as it finishes, then ``format_summary``.
+"""
+
+import time
+
+
+def run_all(registry, seeds=None, quick=False, plot="", progress=None, on_result=None):
+    """Run every experiment of ``registry`` (name -> Experiment) and summarise the claims.
+
+    seeds: None for each experiment's default seeds (``quick``: its first one only).
+    quick: each experiment's ``quick`` option values, for a first look.
+    plot: a directory for the figures of the experiments that draw one ('' for none).
+    on_result: called with each experiment's result as soon as it is done."""
+    if plot:
+        from tlcore.experiments.dann_plot import require_matplotlib
+        require_matplotlib()  # before an hour of training, not after
+    start = time.perf_counter()
+    results = []
+    for index, experiment in enumerate(registry.values()):
+        options = dict(experiment.quick) if quick else {}
+        if plot and any(option.name == "plot" for option in experiment.options):
+            options["plot"] = plot
+        chosen = seeds
+        if chosen is None and quick:
+            chosen = experiment.default_seeds[:1]
+        if progress is not None:
+            progress.stage(f"[{index + 1}/{len(registry)}] {experiment.name}: "
+                           f"{experiment.section}")
+        result = experiment.run(seeds=chosen, progress=progress, **options)
+        result["section"] = experiment.section
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return {"command": "run all", "seeds": None if seeds is None else list(seeds),
+            "quick": quick, "seconds": time.perf_counter() - start,
+            "experiments": results, "summary": summary_rows(results)}
+
+
+def summary_rows(results):
+    """One row per claim of every result: what was claimed and what was measured."""
+    rows = []
+    for result in results:
+        means = {(row["method"], row["metric"]): row for row in result["rows"]}
+        for claim in result["claims"]:
+            measured = means[(claim["method"], claim["metric"])]
+            baseline = means.get((claim["baseline"], claim["metric"]))
+            rows.append({
+                "section": result["section"], "experiment": result["experiment"],
+                "method": claim["method"], "metric": claim["metric"],
+                "result": [measured["mean"], measured["std"]],
+                "baseline": None if baseline is None else
+                [claim["baseline"], baseline["mean"], baseline["std"]],
+                "seeds": len(measured["values"]), "at_least": claim["at_least"],
+                "claim": claim["claim"], "holds": claim["holds"]})
+    return rows
+
+
+def format_summary(summary, seconds):
+    """The summary rows as a table, then how many claims held and the time taken.
+    "needs" is the claim: a margin over the baseline's mean (+0.1), or a value (>= 0.97)."""
+    def mean_std(mean, std, seeds):
+        return f"{mean:.3f} +- {std:.3f}" if seeds > 1 else f"{mean:.3f}"
+
+    header = (f"{'section':<29}{'experiment':<16}{'method, metric':<25}{'baseline':<26}"
+              f"{'result':<17}{'needs':<10}held")
+    lines = [header, "-" * len(header)]
+    for row in summary:
+        seeds = row["seeds"]
+        if row["baseline"] is None:
+            baseline, needs = "-", f">= {row['at_least']:.3g}"
+        else:
+            name, mean, std = row["baseline"]
+            baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.3g}"
+        lines.append(f"{row['section']:<29}{row['experiment']:<16}"
+                     f"{row['method'] + ', ' + row['metric']:<25}{baseline:<26}"
+                     f"{mean_std(*row['result'], seeds):<17}{needs:<10}"
+                     + ("yes" if row["holds"] else "NO"))
+    held = sum(row["holds"] for row in summary)
+    lines.append(f"{held} of {len(summary)} claims of the lecture held; {seconds:.0f} s in all")
+    for row in summary:
+        if not row["holds"]:
+            lines.append(f"did not hold: {row['experiment']}: {row['claim']}")
+    return "\n".join(lines)
