@@ -2,17 +2,24 @@
 
 Each model is checked where its answer is known exactly: ConSE with T=1 returns the top
 class's vector, DAP with perfect attribute probabilities is always right, the embedding
-predicts the largest dot product; a split that leaves an attribute constant over the
-seen classes is refused; the experiment runs end to end with tiny options.
+predicts the largest dot product (or cosine); the cosine's row normalisation passes
+gradcheck; a split that leaves an attribute constant over the seen classes is refused,
+and the class-level validation never holds out such a split; the experiment runs end to
+end with tiny options.
 """
 
 import numpy as np
 import pytest
 
+import tlcore
 from tlcore import experiments, manual_seed, nn, optim
 from tlcore.datasets import ATTRIBUTE_NAMES, DIGIT_ATTRIBUTES, DIGIT_SEMANTIC_VECTORS
+from tlcore.experiments import zero_shot
 from tlcore.transfer import AttributeClassifier, AttributeEmbedding, ConSE
-from tlcore.transfer.zeroshot import check_seen_attributes, zero_shot_accuracies
+from tlcore.transfer.zeroshot import (check_seen_attributes, constant_attributes, unit_rows,
+                                      zero_shot_accuracies)
+
+from strategies import array, hinge_kink_distance, leaf
 
 ALL = np.arange(10)
 
@@ -174,6 +181,71 @@ def test_embedding_training_meets_every_margin_on_separable_data():
     np.testing.assert_array_equal(model.predict(x, ALL, descriptions), target)
 
 
+def test_cosine_embedding_scores_are_the_scaled_cosine_and_ignore_length():
+    model = AttributeEmbedding(nn.Identity(), nn.Identity(), cosine_scale=4.0)
+    x = np.array([[1.0, 0.0], [0.0, 3.0], [1.0, 1.2]])
+    # Class 9's description is ten times longer: the dot product lets it win every input
+    # that leans its way a little, the cosine only those that point closer to it.
+    descriptions = np.array([[2.0, 0.2], [0.0, 20.0]])
+    expected = 4.0 * (x / np.linalg.norm(x, axis=1, keepdims=True)) @ (
+        descriptions / np.linalg.norm(descriptions, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(model.scores(x, descriptions), expected, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(x, [4, 9], descriptions), [4, 9, 9])
+    dot = AttributeEmbedding(nn.Identity(), nn.Identity())
+    far = np.array([[1.0, 0.15]])  # closer to class 4 in angle, more along 9 in length
+    assert dot.predict(far, [4, 9], descriptions) == [9]
+    assert model.predict(far, [4, 9], descriptions) == [4]
+    for bad in (0, -1.0, float("inf"), True, "5"):
+        with pytest.raises(ValueError, match="cosine_scale must be None"):
+            AttributeEmbedding(nn.Identity(), nn.Identity(), cosine_scale=bad)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (4, 2), (5, 6)])
+@pytest.mark.parametrize("noncontiguous", [False, True])
+def test_unit_rows_has_length_one_and_passes_gradcheck(shape, noncontiguous):
+    v = array(np.random.default_rng(sum(shape)), shape, noncontiguous)
+    out = unit_rows(leaf(v))
+    np.testing.assert_allclose(np.linalg.norm(out.numpy(), axis=1), 1.0, rtol=1e-9)
+    assert tlcore.gradcheck(unit_rows, [leaf(v)])
+    zero = unit_rows(leaf(np.zeros((2, 3))))  # a zero row stays zero, with no NaN
+    zero.backward(np.ones((2, 3)))
+    assert np.all(zero.numpy() == 0)
+
+
+def test_cosine_embedding_loss_passes_gradcheck_through_f_and_g():
+    rng = np.random.default_rng(3)
+    model = AttributeEmbedding(nn.Identity(), nn.Identity(), cosine_scale=3.0)
+    target = np.array([0, 2, 1, 2])
+    f, g = rng.standard_normal((4, 5)), rng.standard_normal((3, 5))
+    margin = 1.0
+
+    def loss(f, g):
+        return tlcore.ops.embedding_hinge_max_loss(model(f), unit_rows(g), target, margin)
+
+    scores = 3.0 * unit_rows(f).numpy() @ unit_rows(g).numpy().T
+    assert hinge_kink_distance(scores, target, margin) > 0.05  # draws away from the kinks
+    assert loss(leaf(f), leaf(g)).item() > 0                   # some margins are active
+    assert tlcore.gradcheck(loss, [leaf(f), leaf(g)])
+
+
+def test_cosine_embedding_training_meets_every_margin_on_separable_data():
+    manual_seed(0)
+    rng = np.random.default_rng(0)
+    descriptions = DIGIT_ATTRIBUTES.astype(np.float32)
+    target = rng.integers(0, 10, 60)
+    x = (descriptions[target] + 0.1 * rng.standard_normal((60, 11))).astype(np.float32)
+    model = AttributeEmbedding(nn.Linear(11, 8), nn.Linear(11, 8, bias=False),
+                               cosine_scale=5.0)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(150):
+        loss = model.loss(model(x), target, descriptions, margin=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() == 0.0
+    np.testing.assert_array_equal(model.predict(x, ALL, descriptions), target)
+
+
 # -- evaluation and the experiment -------------------------------------------------------
 
 
@@ -208,32 +280,76 @@ def test_zero_shot_experiment_embeds_words_when_asked_and_checks_unseen():
             experiments.run("zero-shot", seeds=(0,), unseen=bad)
 
 
-def test_descriptions_are_validated_on_seen_classes_only(monkeypatch):
-    """validate_descriptions trains and scores on seen classes: the unseen never appear."""
-    from tlcore.experiments import zero_shot
+def test_embedding_candidates_are_validated_on_seen_classes_only(monkeypatch):
+    """validate_embedding trains and scores on seen classes: the unseen never appear."""
     touched = []
     real = zero_shot.train_embedding
 
-    def recording(X, y, classes, descriptions, options, progress):
-        touched.append((set(np.unique(y)), set(classes)))
-        return real(X, y, classes, descriptions, options, progress)
+    def recording(X, y, classes, kind, similarity, options, progress):
+        touched.append((set(np.unique(y)), set(classes), kind, similarity))
+        return real(X, y, classes, kind, similarity, options, progress)
 
     monkeypatch.setattr(zero_shot, "train_embedding", recording)
     result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
     unseen = {0, 3, 7}
-    assert len(touched) == 3  # one per kind of description, then the final embedding
-    for labels, classes in touched:
+    assert len(touched) == 5  # one per candidate, then the final embedding
+    assert [t[2:] for t in touched[:4]] == [("attributes", "dot"), ("words", "dot"),
+                                            ("attributes", "cosine"), ("words", "cosine")]
+    for labels, classes, _, _ in touched:
         assert not (labels | classes) & unseen
     assert len(touched[0][1]) == 7 - zero_shot.VALIDATION_CLASSES  # some seen held out
     assert touched[-1][1] == {1, 2, 4, 5, 6, 8, 9}                   # then all seen
     assert len(result["rows"]) == 9
 
 
+def test_validation_holds_out_only_classes_that_leave_every_attribute_varying():
+    seen = np.array([1, 2, 4, 5, 6, 8, 9])
+    # middle_bar, top_bar and flat_base are each carried by one seen class (4, 5, 2), so
+    # holding any of those out would leave the training classes without the attribute.
+    drawn = {tuple(zero_shot.validation_classes(seed, seen).tolist()) for seed in range(40)}
+    assert drawn == {(1, 6), (1, 8), (1, 9), (8, 9)}
+    for held in drawn:
+        assert constant_attributes(DIGIT_ATTRIBUTES, np.setdiff1d(seen, held)).size == 0
+    np.testing.assert_array_equal(zero_shot.validation_classes(3, seen),
+                                  zero_shot.validation_classes(3, seen))
+    # No pair of 1, 3, 5, 7, 9, 0 leaves every attribute varying: then any pair may go.
+    odd = np.array([0, 1, 3, 5, 7, 9])
+    assert len({tuple(zero_shot.validation_classes(s, odd).tolist()) for s in range(40)}) > 4
+    # 1 and 4 share vertical_stem and both lack loop_bottom, top_bar, flat_base and the curves.
+    assert constant_attributes(DIGIT_ATTRIBUTES, [1, 4]).tolist() == [1, 2, 3, 4, 7, 8]
+
+
+def test_embedding_candidates_follow_the_options():
+    def candidates(descriptions, similarity):
+        return zero_shot.embedding_candidates({"embedding_descriptions": descriptions,
+                                               "embedding_similarity": similarity})
+    assert len(candidates("validated", "validated")) == 4
+    assert candidates("words", "validated") == [("words", "dot"), ("words", "cosine")]
+    assert candidates("validated", "cosine") == [("attributes", "cosine"),
+                                                 ("words", "cosine")]
+    assert candidates("attributes", "dot") == [("attributes", "dot")]
+
+
+def test_cosine_embedding_centres_descriptions_over_the_training_classes():
+    seen = np.array([1, 2, 4, 5, 6, 8, 9])
+    X = np.zeros((14, 1, 8, 8), np.float32)
+    y = np.repeat(seen, 2)
+    options = dict(embed_dim=4, hidden=8, cosine_scale=5.0, margin=1.0, lr=1e-3, epochs=1,
+                   batch_size=8)
+    manual_seed(0)
+    _, centred = zero_shot.train_embedding(X, y, seen, "attributes", "cosine", options, None)
+    np.testing.assert_allclose(centred[seen].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(centred, DIGIT_ATTRIBUTES - DIGIT_ATTRIBUTES[seen].mean(axis=0))
+    model, plain = zero_shot.train_embedding(X, y, seen, "words", "dot", options, None)
+    assert plain is DIGIT_SEMANTIC_VECTORS and model.cosine_scale is None
+
+
 def test_no_method_option_changes_another_methods_result():
     base = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
-                           embedding_descriptions="attributes")
+                           embedding_descriptions="attributes", embedding_similarity="dot")
     other = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
-                            embedding_descriptions="words")
+                            embedding_descriptions="words", embedding_similarity="cosine",
+                            cosine_scale=3.0)
     values = {(r["method"], r["metric"]): r["values"] for r in base["rows"]}
     for row in other["rows"]:
         if row["method"] != "embedding":

@@ -10,7 +10,8 @@ its description alone. Three ways, one per part of the lecture:
   attribute; a class is as likely as its attribute pattern is under those sigmoids.
 * ``AttributeEmbedding``: map the input by f and the class description by g into one
   space and make f(x) closest to g(its class) (Frome et al. 2013, Akata et al. 2013),
-  trained with the lecture's hinge loss with the max over the other classes.
+  by dot product or cosine, trained with the lecture's hinge loss with the max over the
+  other classes.
 * ``ConSE``: convex combination of semantic embeddings (Norouzi et al., ICLR 2014). No
   new training: a classifier of the seen classes weighs their semantic vectors by its
   top-T probabilities, and the nearest description (cosine) wins.
@@ -77,6 +78,12 @@ def _outputs(module, x):
                                for i in range(0, len(x), PREDICT_BATCH)])
 
 
+def constant_attributes(class_attributes, seen_classes):
+    """The attributes (column indices) that have one value over all ``seen_classes``."""
+    rows = _table(class_attributes, "class_attributes")[np.asarray(seen_classes)]
+    return np.flatnonzero(rows.min(axis=0) == rows.max(axis=0))
+
+
 def check_seen_attributes(class_attributes, seen_classes, attribute_names=None):
     """Refuse a split on which some attribute has one value over all seen classes.
 
@@ -87,12 +94,11 @@ def check_seen_attributes(class_attributes, seen_classes, attribute_names=None):
     """
     table = _table(class_attributes, "class_attributes")
     seen = np.asarray(seen_classes)
-    rows = table[seen]
-    constant = np.flatnonzero(rows.min(axis=0) == rows.max(axis=0))
+    constant = constant_attributes(table, seen)
     if constant.size:
         a = constant[0]
         name = attribute_names[a] if attribute_names is not None else f"number {a}"
-        where = "present in" if rows[0, a] else "absent from"
+        where = "present in" if table[seen[0], a] else "absent from"
         raise ValueError(
             f"attribute {name!r} is {where} every seen class {sorted(seen.tolist())}: a model "
             "trained on them cannot learn it. Choose unseen classes that leave, among the "
@@ -194,42 +200,74 @@ class AttributeEmbedding(nn.Module):
     class. Once every input beats every other class by k the loss is zero, and training
     stops moving the embeddings.
 
-    Prediction: the candidate class whose description's embedding has the largest dot
-    product with f(x). An unseen class needs only its description, through g.
+    ``cosine_scale`` s (default None: the dot product above) scores by cosine instead,
+
+        score(x, c) = s * f(x) . g(y_c) / (|f(x)| |g(y_c)|),
+
+    the same loss on those scores (a margin k asks for a cosine gap k / s). A dot product
+    lets a class win by the length of its embedding; for an unseen class that length is
+    g's, never trained, so it can favour one unseen class over the others whatever the
+    input. The cosine compares directions only (cosine classifiers: Gidaris & Komodakis
+    2018; in zero-shot learning, Liu et al. 2018 "Generalized zero-shot learning with deep
+    calibration network").
+
+    Prediction: the candidate class whose description's embedding has the largest score
+    with f(x). An unseen class needs only its description, through g.
     """
 
-    def __init__(self, f, g):
+    def __init__(self, f, g, cosine_scale=None):
         super().__init__()
+        if cosine_scale is not None and (
+                isinstance(cosine_scale, bool) or not isinstance(cosine_scale, numbers.Real)
+                or not np.isfinite(cosine_scale) or cosine_scale <= 0):
+            raise ValueError(f"cosine_scale must be None (dot product) or a finite number "
+                             f"> 0, got {cosine_scale!r}")
         self.add_module("f", f)  # add_module: a TypeError unless it is a Module
         self.add_module("g", g)
+        self.cosine_scale = None if cosine_scale is None else float(cosine_scale)
 
     def forward(self, x):
-        """The input embeddings f(x) (N, D)."""
-        return self.f(x)
+        """The input embeddings (N, D): f(x), or s * f(x) / |f(x)| for the cosine."""
+        embeddings = self.f(x)
+        if self.cosine_scale is None:
+            return embeddings
+        return unit_rows(embeddings) * self.cosine_scale
 
     def embed_classes(self, class_descriptions):
-        """g of every description (K, D)."""
-        return self.g(_table(class_descriptions, "class_descriptions").astype(np.float32))
+        """g of every description (K, D), scaled to length 1 for the cosine."""
+        embeddings = self.g(_table(class_descriptions, "class_descriptions")
+                            .astype(np.float32))
+        return embeddings if self.cosine_scale is None else unit_rows(embeddings)
 
     def loss(self, input_embeddings, target, class_descriptions, margin=1.0):
-        """The hinge-max loss of f(x) (N, D) against the K training classes' descriptions;
-        ``target`` (N,) indexes the rows of ``class_descriptions``."""
+        """The hinge-max loss of the input embeddings (N, D), ``self(x)``, against the K
+        training classes' descriptions; ``target`` (N,) indexes the rows of
+        ``class_descriptions``."""
         return ops.embedding_hinge_max_loss(input_embeddings,
                                             self.embed_classes(class_descriptions),
                                             target, margin)
 
     def scores(self, x, class_descriptions):
-        """f(x) . g(y_c) for every input and description (N, K), as a numpy array."""
+        """The score of every input and description (N, K), as a numpy array."""
         self.eval()
         with no_grad():
             classes = self.embed_classes(class_descriptions)
             return np.concatenate([
-                _numpy(ops.embedding_scores(self.f(x[i:i + PREDICT_BATCH]), classes))
+                _numpy(ops.embedding_scores(self(x[i:i + PREDICT_BATCH]), classes))
                 for i in range(0, len(x), PREDICT_BATCH)])
 
     def predict(self, x, candidate_classes, class_descriptions):
         candidates, descriptions = _check_candidates(candidate_classes, class_descriptions)
         return candidates[self.scores(x, descriptions).argmax(axis=1)]
+
+
+def unit_rows(v, eps=1e-6):
+    """Each row of the tensor v (N, D) scaled to length 1: v / sqrt(|v|^2 + eps^2).
+
+    Built from differentiable ops, so the chain rule is theirs: for u = v / r with
+    r = |v|, du/dv = (I - u u^T) / r, the part of the gradient along the row is removed.
+    eps keeps a zero row at zero (its gradient too) instead of dividing by 0."""
+    return v / ops.sqrt(ops.sum(v * v, axis=1, keepdims=True) + eps * eps)
 
 
 # -- ConSE -------------------------------------------------------------------------------
@@ -281,13 +319,9 @@ class ConSE(nn.Module):
         candidates, descriptions = _check_candidates(
             candidate_classes, class_descriptions, self.seen_vectors.shape[1],
             "semantic values")
-        similarity = _unit_rows(self.semantic_embedding(x)) @ _unit_rows(descriptions).T
+        similarity = _numpy(unit_rows(self.semantic_embedding(x))
+                            @ unit_rows(descriptions).T)
         return candidates[similarity.argmax(axis=1)]
-
-
-def _unit_rows(vectors):
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
 
 
 # -- evaluation --------------------------------------------------------------------------
