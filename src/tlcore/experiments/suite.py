@@ -71,7 +71,7 @@ def format_summary(summary, seconds):
     def mean_std(mean, std, seeds):
         return f"{mean:.3f} +- {std:.3f}" if seeds > 1 else f"{mean:.3f}"
 
-    header = (f"{'section':<29}{'experiment':<16}{'method, metric':<25}{'baseline':<26}"
+    header = (f"{'section':<29}{'experiment':<16}{'method, metric':<25}{'baseline':<30}"
               f"{'result':<17}{'needs':<10}held")
     lines = [header, "-" * len(header)]
     for row in summary:
@@ -80,9 +80,9 @@ def format_summary(summary, seconds):
             baseline, needs = "-", f">= {row['at_least']:.3g}"
         else:
             name, mean, std = row["baseline"]
-            baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.3g}"
+            baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.2f}"
         lines.append(f"{row['section']:<29}{row['experiment']:<16}"
-                     f"{row['method'] + ', ' + row['metric']:<25}{baseline:<26}"
+                     f"{row['method'] + ', ' + row['metric']:<25}{baseline:<30}"
                      f"{mean_std(*row['result'], seeds):<17}{needs:<10}"
                      + ("yes" if row["holds"] else "NO"))
     held = sum(row["holds"] for row in summary)
