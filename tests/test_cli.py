@@ -208,3 +208,18 @@ def test_run_list_and_unknown_name_mention_all(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "alll"])
     assert ", or all" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, message", [
+    ("bogus", "unknown kernel backend 'bogus'; choose one of"),
+    ("cupy", "kernel backend 'cupy' is not available"),
+])
+def test_a_bad_tlcore_kernels_is_a_usage_error(monkeypatch, capsys, value, message):
+    # as on a machine without cupy, whether or not this one has it
+    monkeypatch.setitem(kernels.registry._loaded, "cupy", "cupy is not installed")
+    monkeypatch.setenv("TLCORE_KERNELS", value)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--list"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"TLCORE_KERNELS={value}: " in err and message in err

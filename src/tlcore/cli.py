@@ -253,6 +253,10 @@ def main(argv=None):
     run.add_argument("--list", action="store_true", help="list the experiments")
     run.add_argument("-h", "--help", action="store_true")
     args, rest = parser.parse_known_args(argv)
+    try:  # a bad TLCORE_KERNELS: a message now, not a traceback from the first kernel
+        kernels.forced()
+    except (ValueError, RuntimeError) as error:
+        parser.error(f"TLCORE_KERNELS={os.environ.get('TLCORE_KERNELS')}: {error}")
     if args.command == "info":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
