@@ -21,7 +21,7 @@ order:
   the maximum of three or more (ceil(kh/sh) * ceil(kw/sw) > 2: 3x3 windows at stride 2,
   say) can its float sum be rounded differently from one run to the next.
 * hinge-max backward to g: the 2N (class, sample) contributions are sorted by class on
-  the GPU (cupy.argsort of unique keys class * 2N + position); then one thread per
+  the GPU (cupy.argsort, a stable sort: positions keep their order); then one thread per
   element of grad_g sums its class's segment in sample order (negatives first, then
   targets: np.add.at's order), so grad_g is the same bits at every run.
 """

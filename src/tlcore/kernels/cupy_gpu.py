@@ -27,9 +27,9 @@ Where the work goes, per op (see cuda_sources.py for the kernels themselves):
 * hinge-max forward: one block of 128 threads per row (arg-max over the other classes,
   first index on a tie, then the hinge). Backward: grad_f by one thread per element;
   grad_g, a scatter-add of 2N rows, is made deterministic by sorting instead of
-  atomics: the 2N contributions are sorted by class with cupy.argsort (the keys
-  class * 2N + position are unique, so every sort gives the same order), bounded per
-  class by cupy.searchsorted, and one thread per element of grad_g sums its class's
+  atomics: the 2N contributions are sorted by class with cupy.argsort (a stable sort:
+  within a class they keep their positions, so every run gives the same order), bounded
+  per class by cupy.searchsorted, and one thread per element of grad_g sums its class's
   contributions in sample order. Same bits at every run, O(N log N + (N + C) * D).
 * grad_reverse: an ElementwiseKernel, -lambda * grad, in place when ``out`` is ``grad``.
 
@@ -193,8 +193,7 @@ def hinge_max_backward(f, g, target, negative, weight):
 
     # contribution k < N: +w f[k] to row negative[k]; k = N + n: -w f[n] to row target[n]
     class_of = cupy.concatenate((negative, target))
-    order = cupy.argsort(class_of * (2 * rows) + cupy.arange(2 * rows, dtype=np.int64))
-    order = order.astype(np.int64, copy=False)
+    order = cupy.argsort(class_of).astype(np.int64, copy=False)  # stable
     bounds = cupy.searchsorted(class_of[order], cupy.arange(classes + 1, dtype=np.int64))
     bounds = bounds.astype(np.int64, copy=False)
     grad_g = cupy.empty((classes, dim), dtype)
