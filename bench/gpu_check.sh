@@ -4,8 +4,9 @@
 #   2. run the GPU tests and every kernel's cupy-vs-reference test,
 #   3. time every kernel on every backend found, CPU and GPU in one run, with PyTorch CPU
 #      beside them where it is installed.
-# Nothing is installed; tlcore runs from src/. Logs and JSON go to $OUT (default
-# bench/results/gpu). Usage: [REPEATS=20] bash bench/gpu_check.sh
+# Nothing is installed: tlcore runs from src/, where step 1 writes the compiled module.
+# Logs and JSON go to $OUT (default bench/results/gpu). Exit status 1 when the tests or
+# the bench failed. Usage: [REPEATS=20] bash bench/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/gpu}
@@ -38,3 +39,4 @@ bench_status=$?
 
 echo "== GPU tests (exit $tests_status):"; tail -1 "$OUT/gpu_tests.log"
 echo "== kernel bench (exit $bench_status):"; cat "$OUT/kernels.txt"; tail -3 "$OUT/kernels.err"
+exit $(( tests_status != 0 || bench_status != 0 ))

@@ -148,8 +148,9 @@ def test_run_all_prints_each_table_then_the_summary_and_writes_json(monkeypatch,
     out = capsys.readouterr().out
     assert out.index("good: seeds") < out.index("steps: seeds") < out.index("section one")
     assert [seed for seed, _ in calls] == [3, 4]  # each experiment's own default seeds
-    summary = out[out.index("section one") - 200:]
-    assert "section two" in summary and "untrained 0.500 +- 0.000" in summary
+    summary = out[out.index("section    "):]  # the summary table's header, to the end
+    assert "section one" in summary and "section two" in summary
+    assert "untrained 0.500 +- 0.000" in summary and "--quick" not in summary
     assert "2 of 2 claims of the lecture held" in summary
     result = json.loads(path.read_text())
     assert [r["experiment"] for r in result["experiments"]] == ["good", "steps"]
@@ -165,6 +166,7 @@ def test_run_all_quick_runs_one_seed_with_the_quick_options(monkeypatch, capsys)
     assert calls == [(3, {"steps": 2, "plot": ""})]
     out = capsys.readouterr().out
     assert "1 of 2 claims of the lecture held" in out
+    assert "(--quick: one seed and shorter training; the claims are written for" in out
     assert "did not hold: steps: trained acc - untrained >= 0.4: -0.3000" in out
     assert cli.main(["run", "all", "--quick", "--quiet", "--strict"]) == 1
 
@@ -192,6 +194,9 @@ def test_run_one_experiment_quick_uses_its_first_seed_and_quick_options(monkeypa
     assert cli.main(["run", "steps", "--quick", "--quiet", "--strict"]) == 1
     assert cli.main(["run", "steps", "--quick", "--steps", "9", "--quiet", "--strict"]) == 0
     assert calls == [(3, {"steps": 2, "plot": ""}), (3, {"steps": 9, "plot": ""})]
+    with pytest.raises(SystemExit) as info:  # no abbreviations: --quic is not --quick
+        cli.main(["run", "steps", "--quic", "--quiet"])
+    assert info.value.code == 2 and len(calls) == 2
 
 
 def test_run_all_rejects_an_experiment_option(monkeypatch, capsys):
@@ -223,3 +228,16 @@ def test_a_bad_tlcore_kernels_is_a_usage_error(monkeypatch, capsys, value, messa
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"TLCORE_KERNELS={value}: " in err and message in err
+
+
+def test_run_all_progress_shows_the_experiment_number_before_each_stage(monkeypatch):
+    import io
+    from tlcore.experiments.progress import Progress
+    from tlcore.experiments.suite import run_all
+    _lecture(monkeypatch)
+    from tlcore import experiments
+    stream = io.StringIO()
+    run_all(experiments.REGISTRY, quick=True, progress=Progress(stream))
+    assert stream.getvalue().splitlines() == [
+        "[1/2] good: section one", "[1/2] good seed 0 (1/1)",
+        "[2/2] steps: section two", "[2/2] steps seed 3 (1/1)"]

@@ -105,3 +105,22 @@ def test_progress_draws_a_bar_on_a_terminal_and_stage_lines_elsewhere():
     assert "\rdigits-cnn seed 0 (1/1)  cnn epoch [##..] 1/2" in screen.getvalue()
     progress.close()
     assert screen.getvalue().endswith("\r\x1b[K")
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_quick_values_are_options_of_the_experiment(name):
+    experiment = experiments.get(name)
+    experiment.resolve(experiment.quick)  # an unknown name or a bad value: ValueError
+
+
+UNBOUNDED = {"angle"}  # a rotation takes any sign
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_numeric_option_refuses_a_negative_value_before_training(name):
+    experiment = experiments.get(name)
+    for option in experiment.options:
+        if option.type not in (int, float) or option.name in UNBOUNDED:
+            continue
+        with pytest.raises(ValueError, match=option.name):
+            experiment.resolve({option.name: -1})

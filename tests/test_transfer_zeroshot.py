@@ -209,9 +209,11 @@ def test_unit_rows_has_length_one_and_passes_gradcheck(shape, noncontiguous):
     out = unit_rows(leaf(v))
     np.testing.assert_allclose(np.linalg.norm(out.numpy(), axis=1), 1.0, rtol=1e-9)
     assert tlcore.gradcheck(unit_rows, [leaf(v)])
-    zero = unit_rows(leaf(np.zeros((2, 3))))  # a zero row stays zero, with no NaN
+    zero_rows = leaf(np.zeros((2, 3)))
+    zero = unit_rows(zero_rows)  # a zero row stays zero, its gradient I / eps: finite
     zero.backward(np.ones((2, 3)))
     assert np.all(zero.numpy() == 0)
+    np.testing.assert_allclose(zero_rows.grad, 1e6)
 
 
 def test_cosine_embedding_loss_passes_gradcheck_through_f_and_g():

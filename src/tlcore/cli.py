@@ -126,7 +126,7 @@ def experiment_parser(experiment, quick=False):
     """The flags of one experiment, built from its declared options; with ``quick`` their
     defaults are the experiment's --quick values."""
     parser = argparse.ArgumentParser(prog=f"tlcore run {experiment.name}",
-                                     description=experiment.summary)
+                                     description=experiment.summary, allow_abbrev=False)
     _common_flags(parser, ",".join(map(str, experiment.default_seeds)))
     for option in experiment.options:
         default = experiment.quick.get(option.name, option.default) if quick else option.default
@@ -174,19 +174,20 @@ def run_command(name, rest, parser):
             parser.error(f"the experiment name goes first: tlcore run NAME [options] "
                          f"({error.args[0]})")
         parser.error(error.args[0] + ", or all")
-    args = experiment_parser(experiment, quick="--quick" in rest).parse_args(rest)
+    experiment_flags = experiment_parser(experiment, quick="--quick" in rest)
+    args = experiment_flags.parse_args(rest)
     options = {option.name: getattr(args, option.name) for option in experiment.options}
     try:  # a bad option value: a message, not a traceback
         experiment.resolve(options)
     except ValueError as error:
-        parser.error(str(error))
-    _check_json_directory(parser, args.json)
+        experiment_flags.error(str(error))
+    _check_json_directory(experiment_flags, args.json)
     seeds = args.seeds or (experiment.default_seeds[:1] if args.quick else None)
     progress = None if args.quiet else Progress()
     try:
         result = experiment.run(seeds=seeds, progress=progress, **options)
     except MissingExtra as missing:  # an option needs an optional extra: say which
-        parser.error(str(missing))
+        experiment_flags.error(str(missing))
     finally:
         if progress is not None:
             progress.close()
@@ -208,13 +209,13 @@ def run_all_command(rest, parser):
     all_parser = argparse.ArgumentParser(
         prog="tlcore run all", description="every experiment of the lecture in turn, then "
         "a summary table: the lecture section, method, baseline, result, whether the "
-        "lecture's claim held")
+        "lecture's claim held", allow_abbrev=False)
     _common_flags(all_parser, "each experiment's own")
     all_parser.add_argument("--plot", metavar="DIR", default="",
                             help="write the figures of the experiments that draw one "
                                  "(needs matplotlib)")
     args = all_parser.parse_args(rest)
-    _check_json_directory(parser, args.json)
+    _check_json_directory(all_parser, args.json)
     progress = None if args.quiet else Progress()
 
     def show(result):
@@ -225,11 +226,11 @@ def run_all_command(rest, parser):
         result = run_all(experiments.REGISTRY, seeds=args.seeds, quick=args.quick,
                          plot=args.plot, progress=progress, on_result=show)
     except MissingExtra as missing:
-        parser.error(str(missing))
+        all_parser.error(str(missing))
     finally:
         if progress is not None:
             progress.close()
-    print(format_summary(result["summary"], result["seconds"]))
+    print(format_summary(result["summary"], result["seconds"], quick=args.quick))
     if args.json:
         _write_json(args.json, result)
     held = all(row["holds"] for row in result["summary"])

@@ -14,12 +14,13 @@ class Progress:
         self.width = width
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.label, self.start = "", time.perf_counter()
+        self.prefix = ""  # set by an outer loop, e.g. '[3/8] ' for the third experiment
 
     def stage(self, label):
-        """Start a new stage, e.g. 'digits-cnn seed 0 (1/3)'."""
-        self.label = label
+        """Start a new stage, e.g. 'digits-cnn seed 0 (1/3)', after the prefix."""
+        self.label = self.prefix + label
         if not self.live:
-            print(label, file=self.stream, flush=True)
+            print(self.label, file=self.stream, flush=True)
 
     def update(self, task, done, total):
         """``done`` of ``total`` steps of ``task`` (e.g. 'cnn epoch', 7, 20)."""

@@ -34,8 +34,8 @@ def run_all(registry, seeds=None, quick=False, plot="", progress=None, on_result
         if chosen is None and quick:
             chosen = experiment.default_seeds[:1]
         if progress is not None:
-            progress.stage(f"[{index + 1}/{len(registry)}] {experiment.name}: "
-                           f"{experiment.section}")
+            progress.prefix = f"[{index + 1}/{len(registry)}] "
+            progress.stage(f"{experiment.name}: {experiment.section}")
         result = experiment.run(seeds=chosen, progress=progress, **options)
         result["section"] = experiment.section
         results.append(result)
@@ -50,10 +50,10 @@ def summary_rows(results):
     """One row per claim of every result: what was claimed and what was measured."""
     rows = []
     for result in results:
-        means = {(row["method"], row["metric"]): row for row in result["rows"]}
+        rows_by_key = {(row["method"], row["metric"]): row for row in result["rows"]}
         for claim in result["claims"]:
-            measured = means[(claim["method"], claim["metric"])]
-            baseline = means.get((claim["baseline"], claim["metric"]))
+            measured = rows_by_key[(claim["method"], claim["metric"])]
+            baseline = rows_by_key.get((claim["baseline"], claim["metric"]))
             rows.append({
                 "section": result["section"], "experiment": result["experiment"],
                 "method": claim["method"], "metric": claim["metric"],
@@ -65,7 +65,7 @@ def summary_rows(results):
     return rows
 
 
-def format_summary(summary, seconds):
+def format_summary(summary, seconds, quick=False):
     """The summary rows as a table, then how many claims held and the time taken.
     "needs" is the claim: a margin over the baseline's mean (+0.1), or a value (>= 0.97)."""
     def mean_std(mean, std, seeds):
@@ -87,6 +87,9 @@ def format_summary(summary, seconds):
                      + ("yes" if row["holds"] else "NO"))
     held = sum(row["holds"] for row in summary)
     lines.append(f"{held} of {len(summary)} claims of the lecture held; {seconds:.0f} s in all")
+    if quick:
+        lines.append("(--quick: one seed and shorter training; the claims are written for "
+                     "the default run)")
     for row in summary:
         if not row["holds"]:
             lines.append(f"did not hold: {row['experiment']}: {row['claim']}")

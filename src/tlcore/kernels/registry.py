@@ -91,9 +91,9 @@ def _load(backend):
             _loaded[backend] = "numba is not installed (pip install 'tlcore[numba]')"
             return _loaded[backend]
         if backend == "native" and not _module_exists("tlcore._native"):
-            _loaded[backend] = ("the compiled module tlcore._native is absent: tlcore was "
-                                "installed without a C compiler (install one, then "
-                                "pip install . again)")
+            _loaded[backend] = ("the compiled module tlcore._native is absent: it is built "
+                                "by pip install . where a C compiler is found, or in a "
+                                "source tree by python setup.py build_ext --inplace")
             return _loaded[backend]
         if backend in ("numba", "native"):
             threads.apply()  # before their OpenMP runtime starts

@@ -266,7 +266,8 @@ def unit_rows(v, eps=1e-6):
 
     Built from differentiable ops, so the chain rule is theirs: for u = v / r with
     r = |v|, du/dv = (I - u u^T) / r, the part of the gradient along the row is removed.
-    eps keeps a zero row at zero (its gradient too) instead of dividing by 0."""
+    eps keeps a zero row at zero, with the finite gradient I / eps, instead of
+    dividing by 0."""
     return v / ops.sqrt(ops.sum(v * v, axis=1, keepdims=True) + eps * eps)
 
 
