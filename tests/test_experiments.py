@@ -16,12 +16,24 @@ TOY = Experiment("toy", "none", "a toy", _toy, options=(Option("scale", float, 2
 
 def test_result_rows_gather_one_value_per_seed():
     result = TOY.run(seeds=(1, 2, 3))
-    assert set(result) == {"experiment", "options", "seeds", "seconds", "rows", "claims"}
+    assert set(result) == {"experiment", "section", "options", "seeds", "seconds", "rows",
+                           "claims"}
+    assert result["section"] == "none"
     assert result["options"] == {"scale": 2.0} and result["seeds"] == [1, 2, 3]
     a, b = result["rows"]
     assert (a["method"], a["metric"], a["values"]) == ("a", "score", [2.0, 4.0, 6.0])
     assert a["mean"] == pytest.approx(4.0) and a["std"] == pytest.approx(2.0)  # sample std
     assert b["std"] == 0.0
+
+
+def test_quick_runs_the_first_default_seed_at_the_quick_values_unless_given():
+    toy = Experiment("toy", "none", "a toy", _toy, options=(Option("scale", float, 2.0, "s"),),
+                     default_seeds=(5, 6), quick=dict(scale=0.5))
+    result = toy.run(quick=True)
+    assert result["seeds"] == [5] and result["options"] == {"scale": 0.5}
+    result = toy.run(seeds=(1, 2), quick=True, scale=3.0)
+    assert result["seeds"] == [1, 2] and result["options"] == {"scale": 3.0}
+    assert toy.run()["options"] == {"scale": 2.0}
 
 
 def test_options_are_checked_and_converted():

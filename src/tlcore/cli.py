@@ -130,7 +130,7 @@ def experiment_parser(experiment, quick=False):
     _common_flags(parser, ",".join(map(str, experiment.default_seeds)))
     for option in experiment.options:
         default = experiment.quick.get(option.name, option.default) if quick else option.default
-        parser.add_argument("--" + option.name.replace("_", "-"), dest=option.name,
+        parser.add_argument(option.flag, dest=option.name,
                             type=option.type, default=default, choices=option.choices,
                             help=f"{option.help} (default: {default})")
     return parser
@@ -182,10 +182,10 @@ def run_command(name, rest, parser):
     except ValueError as error:
         experiment_flags.error(str(error))
     _check_json_directory(experiment_flags, args.json)
-    seeds = args.seeds or (experiment.default_seeds[:1] if args.quick else None)
     progress = None if args.quiet else Progress()
-    try:
-        result = experiment.run(seeds=seeds, progress=progress, **options)
+    try:  # the options hold the --quick values already: they are the flags' defaults
+        result = experiment.run(seeds=args.seeds, progress=progress, quick=args.quick,
+                                **options)
     except MissingExtra as missing:  # an option needs an optional extra: say which
         experiment_flags.error(str(missing))
     finally:

@@ -37,5 +37,6 @@ def get(name):
 
 def run(name, seeds=None, progress=None, **options):
     """Run experiment ``name`` over ``seeds`` (None: its default seeds) with ``options``
-    (the rest at their defaults); return the result dict."""
+    (the rest at their defaults; ``quick=True`` for a first look: see Experiment.run);
+    return the result dict."""
     return get(name).run(seeds=seeds, progress=progress, **options)

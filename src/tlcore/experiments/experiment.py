@@ -5,7 +5,8 @@ default seeds, the lecture's claims, and the option values of ``--quick``.
 ``run_seed(seed, options, progress)`` trains on the shipped data and returns a list of
 ``(method, metric, value)``; ``run`` calls it once per seed and gathers
 
-    {"experiment": name, "options": {...}, "seeds": [...], "seconds": float,
+    {"experiment": name, "section": str, "options": {...}, "seeds": [...],
+     "seconds": float,
      "rows": [{"method": str, "metric": str, "mean": float, "std": float,
                "values": [one float per seed]}, ...],
      "claims": [{"claim": str, "holds": bool, "method": str, "metric": str,
@@ -41,9 +42,14 @@ class Option:
     minimum: float = None
     validate: object = None
 
+    @property
+    def flag(self):
+        """The command-line flag: batch_size -> --batch-size."""
+        return "--" + self.name.replace("_", "-")
+
     def check(self, value):
         """``value`` converted to this option's type, or a ValueError naming the option."""
-        flag = "--" + self.name.replace("_", "-")
+        flag = self.flag
         try:
             value = self.type(value)
         except (TypeError, ValueError):
@@ -119,7 +125,13 @@ class Experiment:
         return {name: option.check(given[name]) if name in given else option.default
                 for name, option in known.items()}
 
-    def run(self, seeds=None, progress=None, **options):
+    def run(self, seeds=None, progress=None, quick=False, **options):
+        """Train over ``seeds`` (None: the default seeds) with ``options`` (the rest at
+        their defaults). ``quick``: a first look, the options not given at their
+        ``quick`` values and, without seeds, the first default seed only."""
+        if quick:
+            options = {**self.quick, **options}
+            seeds = self.default_seeds[:1] if seeds is None else seeds
         seeds = tuple(self.default_seeds if seeds is None else seeds)
         if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
             raise ValueError(f"seeds must be a non-empty list of non-negative ints, got {seeds!r}")
@@ -140,5 +152,6 @@ class Experiment:
             claims.append({"claim": text, "holds": holds, "method": claim.method,
                            "metric": claim.metric, "baseline": claim.baseline,
                            "at_least": claim.at_least})
-        return {"experiment": self.name, "options": resolved, "seeds": list(seeds),
+        return {"experiment": self.name, "section": self.section, "options": resolved,
+                "seeds": list(seeds),
                 "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}

@@ -27,17 +27,13 @@ def run_all(registry, seeds=None, quick=False, plot="", progress=None, on_result
     start = time.perf_counter()
     results = []
     for index, experiment in enumerate(registry.values()):
-        options = dict(experiment.quick) if quick else {}
+        options = {}
         if plot and any(option.name == "plot" for option in experiment.options):
             options["plot"] = plot
-        chosen = seeds
-        if chosen is None and quick:
-            chosen = experiment.default_seeds[:1]
         if progress is not None:
             progress.prefix = f"[{index + 1}/{len(registry)}] "
             progress.stage(f"{experiment.name}: {experiment.section}")
-        result = experiment.run(seeds=chosen, progress=progress, **options)
-        result["section"] = experiment.section
+        result = experiment.run(seeds=seeds, progress=progress, quick=quick, **options)
         results.append(result)
         if on_result is not None:
             on_result(result)

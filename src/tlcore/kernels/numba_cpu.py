@@ -505,6 +505,21 @@ def _swap01(src, dst):
         _copy(df, (b * a_size + a) * length, sf, (a * b_size + b) * length, length)
 
 
+def _columns(x, kernel, stride, padding, dilation, out_h, out_w, groups, per_sample):
+    """The im2col columns of the samples x (m, C, H, W) in the "cols" workspace, laid
+    out per sample (m, G, K/G, P) or side by side (G, K/G, m*P): see above."""
+    m, c_in = x.shape[:2]
+    pixels, k = out_h * out_w, c_in * kernel[0] * kernel[1]
+    if per_sample:
+        shape, row_step, sample_step = (m, groups, k // groups, pixels), pixels, k * pixels
+    else:
+        shape, row_step, sample_step = (groups, k // groups, m * pixels), m * pixels, pixels
+    cols = workspace("cols", shape, x.dtype)
+    _im2col(x, *kernel, *stride, *padding, *dilation, out_h, out_w, cols.reshape(-1),
+            row_step, sample_step)
+    return cols
+
+
 def _grouped(rows, groups):
     """(G * R, L) as the stacked (G, R, L) the batched GEMM takes."""
     return rows.reshape(groups, rows.shape[0] // groups, rows.shape[1])
@@ -522,26 +537,22 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """
     dtype = np.result_type(x, weight)
     x = np.ascontiguousarray(x, dtype)
-    n, c_in = x.shape[:2]
+    n = x.shape[0]
     c_out, c_group, kh, kw = weight.shape
     out_h, out_w, chunks, _ = conv2d_chunks(x.shape, (kh, kw), stride, padding, dilation,
                                           dtype, reference.CONV2D_CHUNK_BYTES)
-    pixels, k = out_h * out_w, c_in * kh * kw
+    pixels = out_h * out_w
     per_sample = c_group * kh * kw <= pixels
     w_rows = weight.reshape(groups, c_out // groups, -1).astype(dtype, copy=False)
     out = np.empty((n, groups, c_out // groups, pixels), dtype)
     for chunk in chunks:
         start, stop = chunk.start, chunk.stop
         m = stop - start
+        cols = _columns(x[start:stop], (kh, kw), stride, padding, dilation, out_h, out_w,
+                        groups, per_sample)
         if per_sample:
-            cols = workspace("cols", (m, groups, k // groups, pixels), dtype)
-            _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
-                    cols.reshape(-1), pixels, k * pixels)
             np.matmul(w_rows, cols, out=out[start:stop])
             continue
-        cols = workspace("cols", (groups, k // groups, m * pixels), dtype)
-        _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
-                cols.reshape(-1), m * pixels, pixels)
         out_rows = workspace("rows", (c_out, m * pixels), dtype)
         np.matmul(w_rows, cols, out=_grouped(out_rows, groups))
         _swap01(out_rows.reshape(c_out, m, pixels), out[start:stop].reshape(m, c_out, pixels))
@@ -571,16 +582,12 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     for chunk in chunks:
         start, stop = chunk.start, chunk.stop
         m = stop - start
+        cols = _columns(x[start:stop], (kh, kw), stride, padding, dilation, out_h, out_w,
+                        groups, per_sample)
         if per_sample:
-            cols = workspace("cols", (m, groups, k // groups, pixels), dtype)
-            _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
-                    cols.reshape(-1), pixels, k * pixels)
             g = grad_out[start:stop].reshape(m, groups, c_out // groups, pixels)
             grad_w += np.matmul(cols, g.transpose(0, 1, 3, 2)).sum(axis=0)
             continue
-        cols = workspace("cols", (groups, k // groups, m * pixels), dtype)
-        _im2col(x[start:stop], kh, kw, *stride, *padding, *dilation, out_h, out_w,
-                cols.reshape(-1), m * pixels, pixels)
         g_rows = workspace("rows", (c_out, m * pixels), dtype)
         _swap01(grad_out[start:stop].reshape(m, c_out, pixels), g_rows.reshape(c_out, m, pixels))
         grad_w += cols @ _grouped(g_rows, groups).transpose(0, 2, 1)
