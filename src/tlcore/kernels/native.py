@@ -20,11 +20,13 @@ class indices are range-checked before a loop could read outside the score matri
 
 import numpy as np
 
-from tlcore import _native
 from tlcore.kernels import threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
+
+threads.apply()  # before tlcore._native loads its OpenMP runtime, however this is imported
+from tlcore import _native  # noqa: E402
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads

@@ -23,14 +23,16 @@ BLAS calls. Both pools spin while idle unless told otherwise: see kernels/thread
 
 import functools
 
-import numba
 import numpy as np
-from numba import prange, uint64
 
 from tlcore.kernels import reference, threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
+
+threads.apply()  # before numba starts its OpenMP threading layer, however this is imported
+import numba  # noqa: E402
+from numba import prange, uint64  # noqa: E402
 
 jit = numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 

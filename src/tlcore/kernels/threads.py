@@ -66,8 +66,10 @@ def _loaded_libraries():
 
 
 def apply():
-    """Set OMP_WAIT_POLICY=PASSIVE unless the user chose a value. The registry calls this
-    before it imports numba or the native module. Calls after the first do nothing."""
+    """Set OMP_WAIT_POLICY=PASSIVE unless the user chose a value. numba_cpu.py and
+    native.py call this before they import numba or the native module (and the
+    registry before it imports them), so the policy holds however they are imported.
+    Calls after the first do nothing."""
     if _state["applied"]:
         return
     _state["applied"] = True
