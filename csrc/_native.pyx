@@ -201,15 +201,15 @@ cdef extern from "conv_avx512.h":
         long channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w
     int tl_conv_avx512_supported() nogil
     long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
-    void tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                             const tl_conv_geometry *g, float *out, float *scratch,
-                             int threads) nogil
+    int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                            const tl_conv_geometry *g, float *out, float *scratch,
+                            int threads) nogil
     long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
                                          long chunk) nogil
-    void tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                     long c_out, const tl_conv_geometry *g,
-                                     float *grad_w_t, float *scratch, long chunk,
-                                     int threads) nogil
+    int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g,
+                                    float *grad_w_t, float *scratch, long chunk,
+                                    int threads) nogil
 
 
 def conv_avx512_supported():
@@ -254,9 +254,12 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
            "conv_avx512_forward: scratch too small")
     if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
         return
+    cdef int status
     with nogil:
-        tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out, &g,
-                            &out[0, 0, 0, 0], &scratch[0], threads)
+        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out, &g,
+                                     &out[0, 0, 0, 0], &scratch[0], threads)
+    if status != 0:
+        raise MemoryError("conv_avx512_forward: no memory for the step offsets")
 
 
 def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,
@@ -286,9 +289,13 @@ def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
            "conv_avx512_backward_weight: scratch too small")
     if grad_w_t.shape[0] == 0 or c_out == 0:
         return
+    cdef int status
     with nogil:
-        tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out, &g,
-                                    &grad_w_t[0, 0], &scratch[0], chunk, threads)
+        status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
+                                             &g, &grad_w_t[0, 0], &scratch[0], chunk,
+                                             threads)
+    if status != 0:
+        raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")
 
 
 cdef inline void _col2im_plane(const real* src, real* plane, Py_ssize_t height,

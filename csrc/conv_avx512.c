@@ -26,6 +26,7 @@ write one element, and the result is the same at any number of threads.
 The kernels are compiled for AVX-512F through a function attribute, so the rest of the
 module keeps the default target; tl_conv_avx512_supported() asks the CPU at run time.
 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_avx512.h"
@@ -52,25 +53,13 @@ int tl_conv_avx512_supported(void)
 #endif
 }
 
-/* [lo, hi): the outputs k < n whose input k*stride + shift lies in [0, size). */
-static void inside(long n, long stride, long shift, long size, long *lo, long *hi)
-{
-    long a = 0, b;
-    if (shift < 0)
-        a = (-shift + stride - 1) / stride;
-    b = size - shift > 0 ? (size - shift + stride - 1) / stride : 0;
-    if (a > n) a = n;
-    if (b > n) b = n;
-    if (b < a) b = a;
-    *lo = a;
-    *hi = b;
-}
-
 #ifdef TL_AVX512
 
 #define MR 12          /* rows of a tile: values of a broadcast per step */
 #define NR 32          /* columns of a tile: two vectors of 16 floats */
+#ifndef KC
 #define KC 256         /* steps per call: a KC x NR panel of b (32 KB) stays in L1 */
+#endif
 
 /* Lanes lo <= j < hi of a 16-float vector, for 0 <= lo and hi <= 16. */
 static __mmask16 lanes(long lo, long hi)
@@ -80,38 +69,59 @@ static __mmask16 lanes(long lo, long hi)
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
 }
 
-/* line[i*out_w + j] = x[c, i*sh + p*dh - ph, j*sw + q*dw - pw] for the kernel offset
-   (p, q) of channel c, 0 in the padding: row (c*kh + p)*kw + q of the sample's im2col
-   columns, P = out_h*out_w values. With stride 1, each output row is masked vector
-   copies: the mask leaves out the padding (and a masked-off lane is never read). */
+/* dst[j] = src[j] for j < n, a vector (masked at the end) at a time. */
 __attribute__((target("avx512f")))
-static void column_row(const float *x, const tl_conv_geometry *g, long c, long p, long q,
-                       float *line)
+static void copy_floats(float *dst, const float *src, long n)
 {
-    const float *plane = x + c * g->height * g->width;
-    long i0, i1, j0, j1, shift = q * g->dw - g->pw;
-    inside(g->out_h, g->sh, p * g->dh - g->ph, g->height, &i0, &i1);
-    inside(g->out_w, g->sw, shift, g->width, &j0, &j1);
-    memset(line, 0, i0 * g->out_w * sizeof(float));
-    for (long i = i0; i < i1; i++) {
-        float *out = line + i * g->out_w;
-        long y = i * g->sh + p * g->dh - g->ph;
-        if (g->sw == 1) {
-            /* src[j] = x[c, y, j + shift]: read as a byte offset, as it may start
-               before the plane; the mask keeps every read inside it */
-            const char *src = (const char *)(plane + y * g->width) + shift * (long)sizeof(float);
-            for (long j = 0; j < g->out_w; j += 16) {
-                __m512 v = _mm512_maskz_loadu_ps(lanes(j0 - j, j1 - j),
-                                                 src + j * (long)sizeof(float));
-                _mm512_mask_storeu_ps(out + j, lanes(0, g->out_w - j), v);
-            }
-        } else {
-            const float *src = plane + y * g->width + shift;
-            for (long j = 0; j < g->out_w; j++)
-                out[j] = j0 <= j && j < j1 ? src[j * g->sw] : 0;
-        }
+    for (long j = 0; j < n; j += 16) {
+        __mmask16 m = lanes(0, n - j);
+        _mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j));
     }
-    memset(line + i1 * g->out_w, 0, (g->out_h - i1) * g->out_w * sizeof(float));
+}
+
+/* The rows and columns of a zero-padded sample: (H + 2ph, W + 2pw). */
+static long padded_height(const tl_conv_geometry *g) { return g->height + 2 * g->ph; }
+static long padded_width(const tl_conv_geometry *g) { return g->width + 2 * g->pw; }
+static long padded_size(const tl_conv_geometry *g)
+{
+    return g->channels * padded_height(g) * padded_width(g);
+}
+
+/* A sample zero-padded, with room for the reads of the last tile past its end. */
+static long padded_room(const tl_conv_geometry *g)
+{
+    return padded_size(g) + (g->kw - 1) * g->dw + 32;  /* NR */
+}
+
+/* xp = the sample x (C, H, W) zero-padded by (ph, pw), and the room after it zero:
+   what each column row reads, without a bounds test per element. */
+static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
+{
+    long hp = padded_height(g), wp = padded_width(g);
+    memset(xp, 0, padded_room(g) * sizeof(float));
+    for (long c = 0; c < g->channels; c++)
+        for (long y = 0; y < g->height; y++)
+            copy_floats(xp + (c * hp + y + g->ph) * wp + g->pw,
+                        x + (c * g->height + y) * g->width, g->width);
+}
+
+/* line[i*out_w + j] = xp[c, i*sh + p*dh, j*sw + q*dw] from the padded sample xp: row
+   (c*kh + p)*kw + q of its im2col columns, P = out_h*out_w values (a vector copy per
+   output row at stride 1). */
+__attribute__((target("avx512f")))
+static void column_row(const float *xp, const tl_conv_geometry *g, long row, float *line)
+{
+    long c = row / (g->kh * g->kw), p = row / g->kw % g->kh, q = row % g->kw;
+    long wp = padded_width(g);
+    const float *base = xp + (c * padded_height(g) + p * g->dh) * wp + q * g->dw;
+    for (long i = 0; i < g->out_h; i++) {
+        const float *src = base + i * g->sh * wp;
+        float *out = line + i * g->out_w;
+        if (g->sw == 1)
+            copy_floats(out, src, g->out_w);
+        else
+            for (long j = 0; j < g->out_w; j++) out[j] = src[j * g->sw];
+    }
 }
 
 /* The operands of the inner kernel are packed in panels, so that each step reads
@@ -143,27 +153,28 @@ static void pack_b_row(const float *row, long n, long k, long t, float *dst)
     }
 }
 
-/* c[i, j] (+)= sum_{t < depth} a[t*MR + i] * b[t*NR + j] for i < rows and j < cols,
+/* c[i, j] (+)= sum_{t < depth} a[t*MR + i] * b[steps[t] + j] for i < rows and j < cols,
    the block held in mr x nv vector registers (at most 12 x 2 of the 32), and stored
-   with a mask on the columns. mr (4, 8 or 12, >= rows) and nv (1 or 2, 16*nv >= cols)
-   are constants at each call, so the compiler makes one loop for each pair: a tile at
-   the matrix's edge does not compute the rows and vectors that it would throw away. */
+   with a mask on the columns. Step t of b is NR consecutive floats at b + steps[t]: in
+   a packed panel steps[t] = t*NR; read straight from a padded sample, the offset of
+   the kernel tap that column row t shifts by. mr (4, 8 or 12, >= rows) and nv (1 or 2,
+   16*nv >= cols) are constants at each call, so the compiler makes one loop for each
+   pair: a tile at the matrix's edge does not compute rows and vectors it throws away. */
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_of(const int mr, const int nv, long depth, const float *a,
-                           const float *b, long rows, long cols, float *c, long ldc,
-                           int accumulate)
+                           const float *b, const long *steps, long rows, long cols,
+                           float *c, long ldc, int accumulate)
 {
     __m512 acc[MR][2];
-    __mmask16 mask[2];
-    mask[0] = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    mask[1] = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
+    __mmask16 mask[2] = {lanes(0, cols), lanes(0, cols - 16)};
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++)
             acc[i][v] = _mm512_setzero_ps();
-    for (long t = 0; t < depth; t++, a += MR, b += NR) {
+    for (long t = 0; t < depth; t++, a += MR) {
+        const float *bt = b + steps[t];
         __m512 bv[2];
         for (int v = 0; v < nv; v++)
-            bv[v] = _mm512_loadu_ps(b + 16 * v);
+            bv[v] = _mm512_loadu_ps(bt + 16 * v);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
@@ -181,112 +192,200 @@ static inline void tile_of(const int mr, const int nv, long depth, const float *
 }
 
 __attribute__((target("avx512f")))
-static void tile(long depth, const float *a, const float *b, long rows, long cols,
-                 float *c, long ldc, int accumulate)
+static void tile(long depth, const float *a, const float *b, const long *steps, long rows,
+                 long cols, float *c, long ldc, int accumulate)
 {
     int wide = cols > 16;
     if (rows > 8) {
-        if (wide) tile_of(12, 2, depth, a, b, rows, cols, c, ldc, accumulate);
-        else tile_of(12, 1, depth, a, b, rows, cols, c, ldc, accumulate);
+        if (wide) tile_of(12, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+        else tile_of(12, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
     } else if (rows > 4) {
-        if (wide) tile_of(8, 2, depth, a, b, rows, cols, c, ldc, accumulate);
-        else tile_of(8, 1, depth, a, b, rows, cols, c, ldc, accumulate);
+        if (wide) tile_of(8, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+        else tile_of(8, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
     } else {
-        if (wide) tile_of(4, 2, depth, a, b, rows, cols, c, ldc, accumulate);
-        else tile_of(4, 1, depth, a, b, rows, cols, c, ldc, accumulate);
+        if (wide) tile_of(4, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+        else tile_of(4, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
     }
 }
 
-/* c (m, n) (+)= a (m, k) @ b (k, n) from packed panels; c row-major, leading dimension
-   ldc. KC steps at a time, each b panel slice used by every a panel while in L1. */
+/* c (m, n) (+)= a (m, k) @ b (k, n); c row-major with leading dimension ldc, a in
+   panels, b's columns j0.. at b + j0*column_step, its step t at steps[t] from there.
+   KC steps at a time: each slice of b stays in L1 while every a panel uses it. */
 __attribute__((target("avx512f")))
-static void gemm_packed(long m, long n, long k, const float *a, const float *b, float *c,
-                        long ldc, int accumulate)
+static void gemm(long m, long n, long k, const float *a, const float *b, long column_step,
+                 const long *steps, float *c, long ldc, int accumulate)
 {
     for (long k0 = 0; k0 < k; k0 += KC) {
         long depth = k - k0 < KC ? k - k0 : KC;
         for (long j0 = 0; j0 < n; j0 += NR)
             for (long i0 = 0; i0 < m; i0 += MR)
-                tile(depth, a + i0 * k + k0 * MR, b + j0 * k + k0 * NR,
+                tile(depth, a + i0 * k + k0 * MR, b + j0 * column_step, steps + k0,
                      m - i0 < MR ? m - i0 : MR, n - j0 < NR ? n - j0 : NR,
                      c + i0 * ldc + j0, ldc, accumulate || k0 > 0);
     }
 }
 
-long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+/* The steps of a packed b panel: t*NR. NULL if out of memory. */
+static long *panel_steps(long k)
 {
-    long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
-    return panels(c_out, MR) * MR * depth
-           + threads * (panels(pixels, NR) * NR * depth + pixels);
+    long *steps = malloc((k > 0 ? k : 1) * sizeof(long));
+    for (long t = 0; steps && t < k; t++) steps[t] = t * NR;
+    return steps;
 }
 
-void tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                         const tl_conv_geometry *g, float *out, float *scratch, int threads)
+/* At stride 1, column row (c, p, q) of a sample is its padded planes read from the
+   offset of tap (c, p, q), if the output is computed over the padded width: out_h rows
+   of W + 2pw, the last 2pw - (kw-1)*dw of each row thrown away. No packing at all,
+   when the extra columns cost less than packing (at most 15% more; conv2 of the bench:
+   14 x 16 for 14 x 14). */
+static long wide_pixels(const tl_conv_geometry *g) { return g->out_h * padded_width(g); }
+
+static int reads_padded(const tl_conv_geometry *g)
+{
+    long wide = (wide_pixels(g) + 15) / 16, plain = (g->out_h * g->out_w + 15) / 16;
+    return g->sh == 1 && g->sw == 1 && 100 * wide <= 115 * plain;
+}
+
+static long forward_per_thread(long c_out, const tl_conv_geometry *g)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
-    long sample = g->channels * g->height * g->width;
-    long per_thread = panels(pixels, NR) * NR * depth + pixels;
+    if (reads_padded(g))
+        return padded_room(g) + c_out * wide_pixels(g);
+    return padded_room(g) + panels(pixels, NR) * NR * depth + pixels;
+}
+
+long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+{
+    long depth = g->channels * g->kh * g->kw;
+    return panels(c_out, MR) * MR * depth + threads * forward_per_thread(c_out, g);
+}
+
+int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                        const tl_conv_geometry *g, float *out, float *scratch, int threads)
+{
+    long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
+    long sample = g->channels * g->height * g->width, wide = wide_pixels(g);
+    long per_thread = forward_per_thread(c_out, g), s;
+    int padded = reads_padded(g);
     float *w_panels = scratch, *own = scratch + panels(c_out, MR) * MR * depth;
-    long s;
+    long *steps = panel_steps(depth);
+    if (!steps) return -1;
+    if (padded)  /* tap (c, p, q) reads the padded sample from c*Hp*Wp + p*dh*Wp + q*dw */
+        for (long r = 0; r < depth; r++)
+            steps[r] = (r / (g->kh * g->kw) * padded_height(g) + r / g->kw % g->kh * g->dh)
+                       * padded_width(g) + r % g->kw * g->dw;
     pack_a(weight, depth, c_out, depth, w_panels);
 #pragma omp parallel for num_threads(threads) schedule(guided)
-    for (s = 0; s < n; s++) {
-        float *cols = own + TL_THREAD * per_thread, *line = cols + per_thread - pixels;
-        const float *xs = x + s * sample;
-        for (long r = 0; r < depth; r++) {
-            column_row(xs, g, r / (g->kh * g->kw), r / g->kw % g->kh, r % g->kw, line);
-            pack_b_row(line, pixels, depth, r, cols);
+    for (s = 0; s < n; s++) {  /* own scratch: the padded sample, then b or c's rows */
+        float *xp = own + TL_THREAD * per_thread, *rest = xp + padded_room(g);
+        float *out_s = out + s * c_out * pixels;
+        pad_sample(x + s * sample, g, xp);
+        if (padded) {  /* c's rows over the padded width into rest, then the kept part */
+            gemm(c_out, wide, depth, w_panels, xp, 1, steps, rest, wide, 0);
+            for (long o = 0; o < c_out; o++)
+                for (long i = 0; i < g->out_h; i++)
+                    copy_floats(out_s + (o * g->out_h + i) * g->out_w,
+                                rest + o * wide + i * padded_width(g), g->out_w);
+        } else {  /* b's panels into rest, through a line */
+            float *line = rest + panels(pixels, NR) * NR * depth;
+            for (long r = 0; r < depth; r++) {
+                column_row(xp, g, r, line);
+                pack_b_row(line, pixels, depth, r, rest);
+            }
+            gemm(c_out, pixels, depth, w_panels, rest, depth, steps, out_s, pixels, 0);
         }
-        gemm_packed(c_out, pixels, depth, w_panels, cols, out + s * c_out * pixels, pixels, 0);
     }
+    free(steps);
+    return 0;
 }
 
 long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
-    return chunk * (panels(depth, MR) * MR + panels(c_out, NR) * NR + 1) * pixels;
+    return chunk * ((panels(depth, MR) * MR + panels(c_out, NR) * NR) * pixels
+                    + padded_room(g));
 }
 
-void tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                 long c_out, const tl_conv_geometry *g, float *grad_w_t,
-                                 float *scratch, long chunk, int threads)
+/* a's panels for one sample: a[(r0 + i) ... ] = column row r0 + i at output pixel t, as
+   a[r0*P + t*MR + i], read from the padded sample by one gather of MR lanes per pixel
+   (the taps' offsets, from that pixel's top-left corner in xp). */
+__attribute__((target("avx512f")))
+static void pack_column_panels(const float *xp, const tl_conv_geometry *g, const int *taps,
+                               long depth, float *a)
+{
+    long wp = padded_width(g), pixels = g->out_h * g->out_w;
+    for (long r0 = 0; r0 < depth; r0 += MR) {
+        __mmask16 m = lanes(0, depth - r0 < MR ? depth - r0 : MR);
+        __m512i offsets = _mm512_maskz_loadu_epi32(m, taps + r0);
+        float *panel = a + r0 * pixels;
+        for (long i = 0, t = 0; i < g->out_h; i++)
+            for (long j = 0; j < g->out_w; j++, t++) {
+                const float *corner = xp + i * g->sh * wp + j * g->sw;
+                __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, offsets, corner, 4);
+                _mm512_mask_storeu_ps(panel + t * MR, lanes(0, MR), v);
+            }
+    }
+}
+
+/* b's panels for one sample: b[o0*P + t*NR + j] = dy[o0 + j, t], 0 past C_out: two
+   gathers of 16 channels per pixel. */
+__attribute__((target("avx512f")))
+static void pack_gradient_panels(const float *dy, long c_out, long pixels, float *b)
+{
+    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                       5, 4, 3, 2, 1, 0),
+                                      _mm512_set1_epi32((int)pixels));
+    for (long o0 = 0; o0 < c_out; o0 += NR)
+        for (int v = 0; v < 2; v++) {
+            __mmask16 m = lanes(0, c_out - o0 - 16 * v);
+            const float *base = dy + (o0 + 16 * v) * pixels;
+            float *panel = b + o0 * pixels + 16 * v;
+            for (long t = 0; t < pixels; t++)
+                _mm512_storeu_ps(panel + t * NR, _mm512_mask_i32gather_ps(
+                    _mm512_setzero_ps(), m, rows, base + t, 4));
+        }
+}
+
+int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                long c_out, const tl_conv_geometry *g, float *grad_w_t,
+                                float *scratch, long chunk, int threads)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
     long sample = g->channels * g->height * g->width;
     long a_size = panels(depth, MR) * MR * pixels, b_size = panels(c_out, NR) * NR * pixels;
-    long per_sample = a_size + b_size + pixels;  /* its a panels, b panels, a line */
+    long per_sample = a_size + b_size + padded_room(g);  /* a, b, the padded sample */
     long row_tiles = panels(depth, MR), col_tiles = panels(c_out, NR);
+    long *steps = panel_steps(pixels);
+    int *taps = malloc((depth > 0 ? depth : 1) * sizeof(int));
+    if (!steps || !taps) { free(steps); free(taps); return -1; }
+    for (long r = 0; r < depth; r++)  /* tap (c, p, q) from a pixel's corner in xp */
+        taps[r] = (int)((r / (g->kh * g->kw) * padded_height(g) + r / g->kw % g->kh * g->dh)
+                        * padded_width(g) + r % g->kw * g->dw);
     memset(grad_w_t, 0, depth * c_out * sizeof(float));
 #pragma omp parallel num_threads(threads)
     for (long s0 = 0; s0 < n; s0 += chunk) {
         long count = n - s0 < chunk ? n - s0 : chunk, s, t;
 #pragma omp for schedule(guided)
         for (s = 0; s < count; s++) {  /* a = its columns (K, P), b = its dY^T (P, C_out) */
-            float *a = scratch + s * per_sample, *b = a + a_size, *line = b + b_size;
-            const float *xs = x + (s0 + s) * sample, *dy = grad_out + (s0 + s) * c_out * pixels;
-            memset(a, 0, a_size * sizeof(float));
-            for (long r = 0; r < depth; r++) {
-                float *panel = a + r / MR * MR * pixels + r % MR;
-                column_row(xs, g, r / (g->kh * g->kw), r / g->kw % g->kh, r % g->kw, line);
-                for (long p = 0; p < pixels; p++) panel[p * MR] = line[p];
-            }
-            memset(b, 0, b_size * sizeof(float));
-            for (long o = 0; o < c_out; o++) {
-                float *panel = b + o / NR * NR * pixels + o % NR;
-                for (long p = 0; p < pixels; p++) panel[p * NR] = dy[o * pixels + p];
-            }
+            float *a = scratch + s * per_sample, *b = a + a_size, *xp = b + b_size;
+            pad_sample(x + (s0 + s) * sample, g, xp);
+            pack_column_panels(xp, g, taps, depth, a);
+            pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels, b);
         }
 #pragma omp for schedule(guided)
         for (t = 0; t < row_tiles * col_tiles; t++) {
             long i0 = t / col_tiles * MR, j0 = t % col_tiles * NR;
             for (long k = 0; k < count; k++) {  /* the samples in order */
                 const float *a = scratch + k * per_sample;
-                gemm_packed(depth - i0 < MR ? depth - i0 : MR, c_out - j0 < NR ? c_out - j0 : NR,
-                            pixels, a + i0 * pixels, a + a_size + j0 * pixels,
-                            grad_w_t + i0 * c_out + j0, c_out, 1);
+                gemm(depth - i0 < MR ? depth - i0 : MR, c_out - j0 < NR ? c_out - j0 : NR,
+                     pixels, a + i0 * pixels, a + a_size + j0 * pixels, 0, steps,
+                     grad_w_t + i0 * c_out + j0, c_out, 1);
             }
         }
     }
+    free(steps);
+    free(taps);
+    return 0;
 }
 
 #else  /* no AVX-512 kernels in this build: tl_conv_avx512_supported() is 0 */
@@ -303,19 +402,21 @@ long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long
     return 0;
 }
 
-void tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                         const tl_conv_geometry *g, float *out, float *scratch, int threads)
+int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                        const tl_conv_geometry *g, float *out, float *scratch, int threads)
 {
     (void)x; (void)n; (void)weight; (void)c_out; (void)g; (void)out; (void)scratch;
     (void)threads;
+    return -1;
 }
 
-void tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                 long c_out, const tl_conv_geometry *g, float *grad_w_t,
-                                 float *scratch, long chunk, int threads)
+int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                long c_out, const tl_conv_geometry *g, float *grad_w_t,
+                                float *scratch, long chunk, int threads)
 {
     (void)x; (void)grad_out; (void)n; (void)c_out; (void)g; (void)grad_w_t; (void)scratch;
     (void)chunk; (void)threads;
+    return -1;
 }
 
 #endif
