@@ -105,25 +105,6 @@ static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
                         x + (c * g->height + y) * g->width, g->width);
 }
 
-/* line[i*out_w + j] = xp[c, i*sh + p*dh, j*sw + q*dw] from the padded sample xp: row
-   (c*kh + p)*kw + q of its im2col columns, P = out_h*out_w values (a vector copy per
-   output row at stride 1). */
-__attribute__((target("avx512f")))
-static void column_row(const float *xp, const tl_conv_geometry *g, long row, float *line)
-{
-    long c = row / (g->kh * g->kw), p = row / g->kw % g->kh, q = row % g->kw;
-    long wp = padded_width(g);
-    const float *base = xp + (c * padded_height(g) + p * g->dh) * wp + q * g->dw;
-    for (long i = 0; i < g->out_h; i++) {
-        const float *src = base + i * g->sh * wp;
-        float *out = line + i * g->out_w;
-        if (g->sw == 1)
-            copy_floats(out, src, g->out_w);
-        else
-            for (long j = 0; j < g->out_w; j++) out[j] = src[j * g->sw];
-    }
-}
-
 /* The operands of the inner kernel are packed in panels, so that each step reads
    consecutive memory: an "a panel" holds MR rows of a, step by step (a[t*MR + i]); a
    "b panel" holds NR columns of b, step by step (b[t*NR + j]). Rows and columns past
@@ -141,15 +122,41 @@ static void pack_a(const float *a, long lda, long m, long k, float *dst)
     }
 }
 
-/* Row t of b (n values) into b's panels of NR columns, each k steps deep. */
-__attribute__((target("avx512f")))
-static void pack_b_row(const float *row, long n, long k, long t, float *dst)
+/* taps[r] for column row r = (c*kh + p)*kw + q: where tap (c, p, q) of an output pixel
+   lies in the padded sample, from that pixel's top-left corner; NULL if out of memory. */
+static int *tap_offsets(const tl_conv_geometry *g)
 {
-    for (long j0 = 0; j0 < n; j0 += NR) {
-        float *step = dst + j0 * k + t * NR;
-        __mmask16 low = lanes(0, n - j0), high = lanes(0, n - j0 - 16);
-        _mm512_storeu_ps(step, _mm512_maskz_loadu_ps(low, row + j0));
-        _mm512_storeu_ps(step + 16, _mm512_maskz_loadu_ps(high, row + j0 + 16));
+    long depth = g->channels * g->kh * g->kw;
+    int *taps = malloc((depth > 0 ? depth : 1) * sizeof(int));
+    for (long r = 0; taps && r < depth; r++)
+        taps[r] = (int)((r / (g->kh * g->kw) * padded_height(g) + r / g->kw % g->kh * g->dh)
+                        * padded_width(g) + r % g->kw * g->dw);
+    return taps;
+}
+
+/* corners[t] for output pixel t = i*out_w + j: its top-left corner in the padded sample,
+   i*sh*Wp + j*sw; 0 for t up to the next multiple of 16. NULL if out of memory. */
+static int *pixel_corners(const tl_conv_geometry *g)
+{
+    long pixels = g->out_h * g->out_w, rounded = (pixels + 15) / 16 * 16;
+    int *corners = malloc((rounded > 0 ? rounded : 1) * sizeof(int));
+    for (long t = 0; corners && t < rounded; t++)
+        corners[t] = t < pixels ? (int)(t / g->out_w * g->sh * padded_width(g)
+                                        + t % g->out_w * g->sw) : 0;
+    return corners;
+}
+
+/* Column row r of the padded sample xp into b's panels (NR pixels each, depth steps
+   deep): its 16 pixels at a time by one gather from the tap's offset, 0 past P. */
+__attribute__((target("avx512f")))
+static void pack_column_row(const float *xp, int tap, const int *corners, long pixels,
+                            long depth, long r, float *panels_b)
+{
+    for (long t = 0; t < pixels; t += 16) {
+        __m512i at = _mm512_loadu_si512(corners + t);
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes(0, pixels - t), at,
+                                            xp + tap, 4);
+        _mm512_storeu_ps(panels_b + t / NR * NR * depth + r * NR + t % NR, v);
     }
 }
 
@@ -251,7 +258,7 @@ static long forward_per_thread(long c_out, const tl_conv_geometry *g)
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
     if (reads_padded(g))
         return padded_room(g) + c_out * wide_pixels(g);
-    return padded_room(g) + panels(pixels, NR) * NR * depth + pixels;
+    return padded_room(g) + panels(pixels, NR) * NR * depth;
 }
 
 long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
@@ -269,14 +276,13 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
     int padded = reads_padded(g);
     float *w_panels = scratch, *own = scratch + panels(c_out, MR) * MR * depth;
     long *steps = panel_steps(depth);
-    if (!steps) return -1;
-    if (padded)  /* tap (c, p, q) reads the padded sample from c*Hp*Wp + p*dh*Wp + q*dw */
-        for (long r = 0; r < depth; r++)
-            steps[r] = (r / (g->kh * g->kw) * padded_height(g) + r / g->kw % g->kh * g->dh)
-                       * padded_width(g) + r % g->kw * g->dw;
+    int *taps = tap_offsets(g), *corners = pixel_corners(g);
+    if (!steps || !taps || !corners) { free(steps); free(taps); free(corners); return -1; }
+    if (padded)  /* step r of b: the padded sample from tap r's offset */
+        for (long r = 0; r < depth; r++) steps[r] = taps[r];
     pack_a(weight, depth, c_out, depth, w_panels);
 #pragma omp parallel for num_threads(threads) schedule(guided)
-    for (s = 0; s < n; s++) {  /* own scratch: the padded sample, then b or c's rows */
+    for (s = 0; s < n; s++) {  /* own scratch: the padded sample, then c's rows or b */
         float *xp = own + TL_THREAD * per_thread, *rest = xp + padded_room(g);
         float *out_s = out + s * c_out * pixels;
         pad_sample(x + s * sample, g, xp);
@@ -286,16 +292,15 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
                 for (long i = 0; i < g->out_h; i++)
                     copy_floats(out_s + (o * g->out_h + i) * g->out_w,
                                 rest + o * wide + i * padded_width(g), g->out_w);
-        } else {  /* b's panels into rest, through a line */
-            float *line = rest + panels(pixels, NR) * NR * depth;
-            for (long r = 0; r < depth; r++) {
-                column_row(xp, g, r, line);
-                pack_b_row(line, pixels, depth, r, rest);
-            }
+        } else {  /* b's panels into rest */
+            for (long r = 0; r < depth; r++)
+                pack_column_row(xp, taps[r], corners, pixels, depth, r, rest);
             gemm(c_out, pixels, depth, w_panels, rest, depth, steps, out_s, pixels, 0);
         }
     }
     free(steps);
+    free(taps);
+    free(corners);
     return 0;
 }
 
@@ -303,21 +308,21 @@ long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
     return chunk * ((panels(depth, MR) * MR + panels(c_out, NR) * NR) * pixels
-                    + padded_room(g));
+                    + padded_room(g));  /* a's and b's panels, the padded samples */
 }
 
-/* a's panels for one sample: a[(r0 + i) ... ] = column row r0 + i at output pixel t, as
-   a[r0*P + t*MR + i], read from the padded sample by one gather of MR lanes per pixel
-   (the taps' offsets, from that pixel's top-left corner in xp). */
+/* One sample's steps of a's panels: column row r0 + i at output pixel t goes to
+   a[r0*span + t*MR + i] (span: the steps of a panel), read from the padded sample by one
+   gather of MR lanes per pixel (the taps' offsets from that pixel's corner in xp). */
 __attribute__((target("avx512f")))
 static void pack_column_panels(const float *xp, const tl_conv_geometry *g, const int *taps,
-                               long depth, float *a)
+                               long depth, long span, float *a)
 {
-    long wp = padded_width(g), pixels = g->out_h * g->out_w;
+    long wp = padded_width(g);
     for (long r0 = 0; r0 < depth; r0 += MR) {
         __mmask16 m = lanes(0, depth - r0 < MR ? depth - r0 : MR);
         __m512i offsets = _mm512_maskz_loadu_epi32(m, taps + r0);
-        float *panel = a + r0 * pixels;
+        float *panel = a + r0 * span;
         for (long i = 0, t = 0; i < g->out_h; i++)
             for (long j = 0; j < g->out_w; j++, t++) {
                 const float *corner = xp + i * g->sh * wp + j * g->sw;
@@ -327,10 +332,11 @@ static void pack_column_panels(const float *xp, const tl_conv_geometry *g, const
     }
 }
 
-/* b's panels for one sample: b[o0*P + t*NR + j] = dy[o0 + j, t], 0 past C_out: two
-   gathers of 16 channels per pixel. */
+/* One sample's steps of b's panels: b[o0*span + t*NR + j] = dy[o0 + j, t], 0 past
+   C_out: two gathers of 16 channels per pixel. */
 __attribute__((target("avx512f")))
-static void pack_gradient_panels(const float *dy, long c_out, long pixels, float *b)
+static void pack_gradient_panels(const float *dy, long c_out, long pixels, long span,
+                                 float *b)
 {
     __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
                                                        5, 4, 3, 2, 1, 0),
@@ -339,7 +345,7 @@ static void pack_gradient_panels(const float *dy, long c_out, long pixels, float
         for (int v = 0; v < 2; v++) {
             __mmask16 m = lanes(0, c_out - o0 - 16 * v);
             const float *base = dy + (o0 + 16 * v) * pixels;
-            float *panel = b + o0 * pixels + 16 * v;
+            float *panel = b + o0 * span + 16 * v;
             for (long t = 0; t < pixels; t++)
                 _mm512_storeu_ps(panel + t * NR, _mm512_mask_i32gather_ps(
                     _mm512_setzero_ps(), m, rows, base + t, 4));
@@ -351,36 +357,31 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                 float *scratch, long chunk, int threads)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
-    long sample = g->channels * g->height * g->width;
-    long a_size = panels(depth, MR) * MR * pixels, b_size = panels(c_out, NR) * NR * pixels;
-    long per_sample = a_size + b_size + padded_room(g);  /* a, b, the padded sample */
+    long sample = g->channels * g->height * g->width, span = chunk * pixels;
+    long a_size = panels(depth, MR) * MR * span, b_size = panels(c_out, NR) * NR * span;
     long row_tiles = panels(depth, MR), col_tiles = panels(c_out, NR);
-    long *steps = panel_steps(pixels);
-    int *taps = malloc((depth > 0 ? depth : 1) * sizeof(int));
+    float *a = scratch, *b = a + a_size, *padded = b + b_size;
+    long *steps = panel_steps(span);
+    int *taps = tap_offsets(g);
     if (!steps || !taps) { free(steps); free(taps); return -1; }
-    for (long r = 0; r < depth; r++)  /* tap (c, p, q) from a pixel's corner in xp */
-        taps[r] = (int)((r / (g->kh * g->kw) * padded_height(g) + r / g->kw % g->kh * g->dh)
-                        * padded_width(g) + r % g->kw * g->dw);
     memset(grad_w_t, 0, depth * c_out * sizeof(float));
 #pragma omp parallel num_threads(threads)
     for (long s0 = 0; s0 < n; s0 += chunk) {
         long count = n - s0 < chunk ? n - s0 : chunk, s, t;
 #pragma omp for schedule(guided)
-        for (s = 0; s < count; s++) {  /* a = its columns (K, P), b = its dY^T (P, C_out) */
-            float *a = scratch + s * per_sample, *b = a + a_size, *xp = b + b_size;
+        for (s = 0; s < count; s++) {  /* its steps s*P.. of a (columns) and b (dY^T) */
+            float *xp = padded + s * padded_room(g);
             pad_sample(x + (s0 + s) * sample, g, xp);
-            pack_column_panels(xp, g, taps, depth, a);
-            pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels, b);
+            pack_column_panels(xp, g, taps, depth, span, a + s * pixels * MR);
+            pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels, span,
+                                 b + s * pixels * NR);
         }
 #pragma omp for schedule(guided)
-        for (t = 0; t < row_tiles * col_tiles; t++) {
+        for (t = 0; t < row_tiles * col_tiles; t++) {  /* the chunk's samples in order */
             long i0 = t / col_tiles * MR, j0 = t % col_tiles * NR;
-            for (long k = 0; k < count; k++) {  /* the samples in order */
-                const float *a = scratch + k * per_sample;
-                gemm(depth - i0 < MR ? depth - i0 : MR, c_out - j0 < NR ? c_out - j0 : NR,
-                     pixels, a + i0 * pixels, a + a_size + j0 * pixels, 0, steps,
-                     grad_w_t + i0 * c_out + j0, c_out, 1);
-            }
+            gemm(depth - i0 < MR ? depth - i0 : MR, c_out - j0 < NR ? c_out - j0 : NR,
+                 count * pixels, a + i0 * span, b + j0 * span, 0, steps,
+                 grad_w_t + i0 * c_out + j0, c_out, 1);
         }
     }
     free(steps);
