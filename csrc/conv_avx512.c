@@ -146,16 +146,52 @@ static int *pixel_corners(const tl_conv_geometry *g)
     return corners;
 }
 
+/* How to read 16 consecutive output pixels of a column row, from the tap's offset in
+   the padded sample: one masked load per output row they touch (3 at most, where
+   out_w >= 8 at column stride 1), lanes ``mask[k]`` from ``offset[k]`` on. */
+typedef struct { int offset[3]; unsigned short mask[3]; } vector_reads;
+
+/* The reads of each 16 pixels, or NULL where they take a gather (or out of memory). */
+static vector_reads *pixel_reads(const tl_conv_geometry *g)
+{
+    long pixels = g->out_h * g->out_w, wp = padded_width(g);
+    vector_reads *reads;
+    if (g->sw != 1 || g->out_w < 8)
+        return NULL;
+    reads = calloc((pixels + 15) / 16 + 1, sizeof(vector_reads));
+    for (long t0 = 0; reads && t0 < pixels; t0 += 16) {
+        vector_reads *vr = reads + t0 / 16;
+        int k = -1;
+        long row = -1;
+        for (long t = t0; t < pixels && t < t0 + 16; t++) {
+            if (t / g->out_w != row) {  /* lane t - t0 reads xp[i*sh*Wp + j]: */
+                row = t / g->out_w;     /* offset + (t - t0), with j = t - i*out_w */
+                vr->offset[++k] = (int)(row * g->sh * wp + t0 - row * g->out_w);
+            }
+            vr->mask[k] |= (unsigned short)(1u << (t - t0));
+        }
+    }
+    return reads;
+}
+
 /* Column row r of the padded sample xp into b's panels (NR pixels each, depth steps
-   deep): its 16 pixels at a time by one gather from the tap's offset, 0 past P. */
+   deep), 16 pixels at a time: by their masked loads where ``reads`` has them, else by
+   one gather from their corners; 0 past P. */
 __attribute__((target("avx512f")))
-static void pack_column_row(const float *xp, int tap, const int *corners, long pixels,
-                            long depth, long r, float *panels_b)
+static void pack_column_row(const float *xp, int tap, const int *corners,
+                            const vector_reads *reads, long pixels, long depth, long r,
+                            float *panels_b)
 {
     for (long t = 0; t < pixels; t += 16) {
-        __m512i at = _mm512_loadu_si512(corners + t);
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes(0, pixels - t), at,
-                                            xp + tap, 4);
+        __m512 v = _mm512_setzero_ps();
+        if (reads) {
+            const vector_reads *vr = reads + t / 16;
+            for (int k = 0; k < 3 && vr->mask[k]; k++)
+                v = _mm512_mask_loadu_ps(v, vr->mask[k], xp + tap + vr->offset[k]);
+        } else {
+            v = _mm512_mask_i32gather_ps(v, lanes(0, pixels - t),
+                                         _mm512_loadu_si512(corners + t), xp + tap, 4);
+        }
         _mm512_storeu_ps(panels_b + t / NR * NR * depth + r * NR + t % NR, v);
     }
 }
@@ -277,7 +313,11 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
     float *w_panels = scratch, *own = scratch + panels(c_out, MR) * MR * depth;
     long *steps = panel_steps(depth);
     int *taps = tap_offsets(g), *corners = pixel_corners(g);
-    if (!steps || !taps || !corners) { free(steps); free(taps); free(corners); return -1; }
+    vector_reads *reads = pixel_reads(g);
+    if (!steps || !taps || !corners) {
+        free(steps); free(taps); free(corners); free(reads);
+        return -1;
+    }
     if (padded)  /* step r of b: the padded sample from tap r's offset */
         for (long r = 0; r < depth; r++) steps[r] = taps[r];
     pack_a(weight, depth, c_out, depth, w_panels);
@@ -294,13 +334,14 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
                                 rest + o * wide + i * padded_width(g), g->out_w);
         } else {  /* b's panels into rest */
             for (long r = 0; r < depth; r++)
-                pack_column_row(xp, taps[r], corners, pixels, depth, r, rest);
+                pack_column_row(xp, taps[r], corners, reads, pixels, depth, r, rest);
             gemm(c_out, pixels, depth, w_panels, rest, depth, steps, out_s, pixels, 0);
         }
     }
     free(steps);
     free(taps);
     free(corners);
+    free(reads);
     return 0;
 }
 

@@ -91,3 +91,31 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
     scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), (40, 6, 3, 3), *geometry)
     for result in (results[0], one_by_one):
         assert_matches(result, expected, 1e-5, scale)
+
+
+@pytest.mark.parametrize("x_shape, stride, padding, dilation", [
+    ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1)),  # read straight from the padded sample
+    ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1)),    # packed, a masked load per output row
+    ((2, 6, 9, 11), (1, 1), (2, 0), (1, 2)),   # packed, rows of 7: gathers
+    ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1)),    # packed, stride 2: gathers
+])
+def test_avx512_conv_each_way_of_reading_columns(every_call_on_avx512, x_shape, stride,
+                                                 padding, dilation):
+    """The geometries of bench/kernels.py's conv2 and conv3 and one for each other way
+    that csrc/conv_avx512.c reads the columns of a sample, with 40 output channels
+    (tiles of 12 rows and one of 4) against the reference."""
+    rng = np.random.default_rng(2)
+    settings = (stride, padding, dilation, 1)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((40, x_shape[1], 3, 3)).astype(np.float32)
+    out = reference.conv2d_forward(x, w, *settings)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
+                   reference.conv2d_forward(ax, aw, *settings))
+    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *settings),
+                   reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
+                   reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
