@@ -6,11 +6,12 @@ Typed memoryviews over float32 or float64 (one fused type, ``real``: every float
 argument of one call must have the same dtype), the GIL released, and OpenMP threads
 where the compiler supported -fopenmp when setup.py built this module.
 
-The GEMMs of convolution and of the embedding scores are not here: the wrapper,
-tlcore/kernels/native.py, runs them through numpy's BLAS. This module does everything
-around them, the loops that numpy would run single-threaded or through temporaries:
-im2col / col2im, the axis swaps that put GEMM results in NCHW order, max pooling with
-its argmax, the hinge-max loss and its sparse backward, and gradient reversal.
+Most GEMMs are not here: the wrapper, tlcore/kernels/native.py, runs them through
+numpy's BLAS. This module does everything around them, the loops that numpy would run
+single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
+results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
+backward, and gradient reversal. The exception is float32 convolution on a CPU with
+AVX-512F: csrc/conv_avx512.c does it whole, packing and products (conv_avx512_*).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same

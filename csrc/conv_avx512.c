@@ -2,22 +2,28 @@
 
 The im2col route (tlcore/kernels/native.py) writes every sample's columns to memory,
 hands them to numpy's BLAS, which packs them again, and moves the result into NCHW
-order: three passes over a buffer that is 9x the input (a 3x3 kernel). Here each thread
-takes whole samples: it packs one sample's columns into its own scratch, which stays
-in the core's cache, and multiplies them by the weights with a register-blocked kernel
-that writes the output in NCHW order directly. The GEMM is the same sum, done in a
-different order: the results match the reference to float32 rounding, not bit for bit.
+order: three passes over a buffer that is 9x the input (a 3x3 kernel). Here a thread
+takes a sample, zero-pads it into its own scratch (so no read needs a bounds test),
+and multiplies its columns by the weights with a register-blocked kernel that writes
+NCHW directly; the columns stay in the core's cache, or are never formed at all.
 
     forward          out[s] (C_out, P) = W (C_out, K) @ cols[s] (K, P)
     weight gradient  dW^T (K, C_out)  += cols[s] (K, P) @ dY[s]^T (P, C_out), s in order
 
 with K = C_in*kh*kw and P = out_h*out_w. The input gradient is the forward of dY with
-the kernel flipped (tlcore/kernels/native.py sets that up for stride 1).
+the kernel flipped (tlcore/kernels/native.py sets that up for stride 1). The sums are
+the same, in another order: the results match the reference to float32 rounding.
 
 The one inner kernel (``tile``) computes a block of MR x NR outputs,
 c[i, j] (+)= sum_t a[i, t] b[t, j], holding the block in 24 of the 32 vector registers:
 each step t loads two vectors of b and broadcasts MR values of a (Goto and van de
-Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008).
+Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008). The
+forward's b, the columns, is read one of three ways:
+  - at stride 1 where the padded width wastes little: not packed at all; step r of b
+    is the padded sample from tap r's offset, the output computed over the padded
+    width and the extra columns dropped (``reads_padded``);
+  - packed, a masked load per output row (stride 1, rows of 8 pixels or more);
+  - packed, a gather per 16 pixels (any stride).
 
 Threads: the forward gives each thread whole samples; the weight gradient gives each
 thread whole tiles of dW^T and sums the samples into them in order. So no two threads
@@ -90,7 +96,7 @@ static long padded_size(const tl_conv_geometry *g)
 /* A sample zero-padded, with room for the reads of the last tile past its end. */
 static long padded_room(const tl_conv_geometry *g)
 {
-    return padded_size(g) + (g->kw - 1) * g->dw + 32;  /* NR */
+    return padded_size(g) + (g->kw - 1) * g->dw + NR;
 }
 
 /* xp = the sample x (C, H, W) zero-padded by (ph, pw), and the room after it zero:

@@ -54,7 +54,7 @@ def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncont
     out = reference.conv2d_forward(x, w, *settings)
     g = strided(rng.standard_normal(out.shape).astype(np.float32), noncontiguous)
     ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
-    assert native._avx512(np.float32, 1, x_shape, w_shape, out.shape[2:])
+    assert native._avx512(np.float32, 1, x_shape, w_shape, out.shape[2:], settings[1])
     assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
                    reference.conv2d_forward(ax, aw, *settings))
     assert_matches(run("native", "conv2d_backward_input", g, w, x_shape, *settings),

@@ -4,11 +4,13 @@ Only this module imports tlcore._native. If the extension was not built (no comp
 at install time), importing this module fails and the registry lists no "native"
 backend.
 
-The split of the work: every GEMM (the convolution's three, the score matrix F @ G.T)
-goes to numpy's BLAS; the compiled module does the loops around them, in parallel
+The split of the work: the GEMMs (the convolution's three, the score matrix F @ G.T)
+go to numpy's BLAS; the compiled module does the loops around them, in parallel
 (OpenMP) and without temporaries: im2col writes the GEMM's columns directly, col2im adds
 them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
+Float32 convolution with one group and 4 or more input channels, on a CPU with AVX-512F,
+is a whole kernel too (csrc/conv_avx512.c; see "conv2d" below for why and when).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
@@ -95,13 +97,15 @@ AVX512_MIN_DEPTH = 32
 AVX512_MIN_CHANNELS = 4
 
 
-def _avx512(dtype, groups, x_shape, weight_shape, out_size):
+def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
     """True if this call goes to csrc/conv_avx512.c: float32, one group, no empty axis,
-    and enough input channels for the tiles."""
-    c_in, (kh, kw) = x_shape[1], weight_shape[2:]
+    enough input channels for the tiles, and a padded sample that 32-bit offsets reach."""
+    c_in, (height, width), (kh, kw) = x_shape[1], x_shape[2:], weight_shape[2:]
+    padded = c_in * (height + 2 * padding[0]) * (width + 2 * padding[1])
     return (AVX512_CONV and _HAS_AVX512 and groups == 1 and dtype == np.float32
             and c_in >= AVX512_MIN_CHANNELS and c_in * kh * kw >= AVX512_MIN_DEPTH
-            and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0)
+            and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0
+            and padded < 2**31 - 2**20)
 
 
 def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
@@ -131,7 +135,7 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight.shape, stride, padding,
                                                   dilation, dtype)
-    if _avx512(dtype, groups, x.shape, weight.shape, (out_h, out_w)):
+    if _avx512(dtype, groups, x.shape, weight.shape, (out_h, out_w), padding):
         out = np.empty((n, c_out, out_h, out_w), dtype)
         floats = _native.conv_avx512_forward_scratch(x.shape, c_out, kernel, stride, padding,
                                                      dilation, (out_h, out_w))
@@ -174,15 +178,16 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     out_h, out_w, rows, chunks, size = _conv_plan(x_shape, weight.shape, stride, padding,
                                                   dilation, dtype)
     (kh, kw), (ph, pw) = kernel, padding
-    if (_avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w))
-            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-            and ph <= kh - 1 and pw <= kw - 1):
+    pad = (kh - 1 - ph, kw - 1 - pw)
+    if (tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and min(pad) >= 0
+            and _avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w), padding)
+            and _avx512(dtype, groups, (n, c_out, out_h, out_w), (x_shape[1], c_out, kh, kw),
+                        x_shape[2:], pad)):
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
         # j + pw - q] weight[o, c, p, q]
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         grad_out = np.ascontiguousarray(grad_out, dtype)
-        pad = (kh - 1 - ph, kw - 1 - pw)
         grad_x = np.empty(x_shape, dtype)
         floats = _native.conv_avx512_forward_scratch(grad_out.shape, x_shape[1], kernel,
                                                      (1, 1), pad, (1, 1), x_shape[2:])
@@ -217,7 +222,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
                                                   dilation, dtype)
     pixels = out_h * out_w
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
-    if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w)):
+    if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
         per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1)
         chunk = max(1, min(n, AVX512_CHUNK_BYTES // (4 * per_sample)))
