@@ -57,7 +57,8 @@ def extensions():
         print("WARNING: Cython not found; tlcore._native will not be built", file=sys.stderr)
         return []
     from setuptools import Extension
-    return cythonize([Extension("tlcore._native", ["csrc/_native.pyx"])],
+    return cythonize([Extension("tlcore._native", ["csrc/_native.pyx", "csrc/conv_avx512.c"],
+                                include_dirs=["csrc"])],
                      compiler_directives={"language_level": "3"})
 
 

@@ -6,11 +6,12 @@ Typed memoryviews over float32 or float64 (one fused type, ``real``: every float
 argument of one call must have the same dtype), the GIL released, and OpenMP threads
 where the compiler supported -fopenmp when setup.py built this module.
 
-The GEMMs of convolution and of the embedding scores are not here: the wrapper,
-tlcore/kernels/native.py, runs them through numpy's BLAS. This module does everything
-around them, the loops that numpy would run single-threaded or through temporaries:
-im2col / col2im, the axis swaps that put GEMM results in NCHW order, max pooling with
-its argmax, the hinge-max loss and its sparse backward, and gradient reversal.
+Most GEMMs are not here: the wrapper, tlcore/kernels/native.py, runs them through
+numpy's BLAS. This module does everything around them, the loops that numpy would run
+single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
+results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
+backward, and gradient reversal. The exception is float32 convolution on a CPU with
+AVX-512F: csrc/conv_avx512.c does it whole, packing and products (conv_avx512_*).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -192,6 +193,110 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
         q = r % kw
         _im2col_plane(&x[start + n, c, 0, 0], height, width, &cols[r, n * pixels],
                       out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
+
+
+# --------------------------------------------- float32 convolution on AVX-512 (C file)
+
+cdef extern from "conv_avx512.h":
+    ctypedef struct tl_conv_geometry:
+        long channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w
+    int tl_conv_avx512_supported() nogil
+    long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
+    int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                            const tl_conv_geometry *g, float *out, float *scratch,
+                            int threads) nogil
+    long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
+                                         long chunk) nogil
+    int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g,
+                                    float *grad_w_t, float *scratch, long chunk,
+                                    int threads) nogil
+
+
+def conv_avx512_supported():
+    """True if the CPU runs AVX-512F and this build has csrc/conv_avx512.c's kernels."""
+    return bool(tl_conv_avx512_supported())
+
+
+cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_size):
+    cdef tl_conv_geometry g
+    g.channels, g.height, g.width = x_shape[1], x_shape[2], x_shape[3]
+    g.kh, g.kw = kernel
+    g.sh, g.sw = stride
+    g.ph, g.pw = padding
+    g.dh, g.dw = dilation
+    g.out_h, g.out_w = out_size
+    return g
+
+
+def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation,
+                                out_size):
+    """The floats of scratch that conv_avx512_forward needs for these shapes."""
+    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size)
+    return tl_conv_forward_scratch(c_out, &g, _threads(x_shape[0] * c_out * out_size[0]
+                                                       * out_size[1]))
+
+
+def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
+                        stride, padding, dilation, float[:, :, :, ::1] out,
+                        float[::1] scratch):
+    """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1: one
+    sample per thread at a time, its columns packed in the thread's part of scratch
+    (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c."""
+    cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[0]
+    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]),
+                                        (weight.shape[2], weight.shape[3]), stride,
+                                        padding, dilation, (out.shape[2], out.shape[3]))
+    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    _check(tl_conv_avx512_supported(), "conv_avx512_forward: this CPU has no AVX-512F")
+    _check(weight.shape[1] == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
+           "conv_avx512_forward: x, weight and out do not match")
+    _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, threads),
+           "conv_avx512_forward: scratch too small")
+    if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
+        return
+    cdef int status
+    with nogil:
+        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out, &g,
+                                     &out[0, 0, 0, 0], &scratch[0], threads)
+    if status != 0:
+        raise MemoryError("conv_avx512_forward: no memory for the step offsets")
+
+
+def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,
+                                        out_size, chunk):
+    """The floats of scratch that conv_avx512_backward_weight needs, ``chunk`` samples
+    packed at a time."""
+    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size)
+    return tl_conv_backward_weight_scratch(c_out, &g, chunk)
+
+
+def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
+                                const float[:, :, :, ::1] x, kernel, stride, padding,
+                                dilation, out_size, float[:, ::1] grad_w_t,
+                                float[::1] scratch, Py_ssize_t chunk):
+    """grad_w_t (C*kh*kw, C_out) = the sum over the samples n, in order, of
+    im2col(x[n]) @ grad_out[n]^T, groups = 1: the weight gradient, transposed. Each
+    thread owns whole tiles of it, so the sum is the same at any number of threads."""
+    cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
+    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), kernel,
+                                        stride, padding, dilation, out_size)
+    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    _check(tl_conv_avx512_supported(), "conv_avx512_backward_weight: this CPU has no AVX-512F")
+    _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
+           and grad_w_t.shape[0] == g.channels * g.kh * g.kw and grad_w_t.shape[1] == c_out,
+           "conv_avx512_backward_weight: grad_out, x and grad_w_t do not match")
+    _check(chunk >= 1 and scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
+           "conv_avx512_backward_weight: scratch too small")
+    if grad_w_t.shape[0] == 0 or c_out == 0:
+        return
+    cdef int status
+    with nogil:
+        status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
+                                             &g, &grad_w_t[0, 0], &scratch[0], chunk,
+                                             threads)
+    if status != 0:
+        raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")
 
 
 cdef inline void _col2im_plane(const real* src, real* plane, Py_ssize_t height,

@@ -1,0 +1,33 @@
+/* Float32 convolution as an implicit GEMM on AVX-512: see conv_avx512.c. */
+#ifndef TL_CONV_AVX512_H
+#define TL_CONV_AVX512_H
+
+/* One convolution's geometry: an input sample (channels, height, width), the kernel
+   (kh, kw), stride, padding and dilation, and the output plane (out_h, out_w). */
+typedef struct {
+    long channels, height, width;
+    long kh, kw, sh, sw, ph, pw, dh, dw;
+    long out_h, out_w;
+} tl_conv_geometry;
+
+/* 1 if this CPU runs AVX-512F and this module was compiled with the kernels, else 0. */
+int tl_conv_avx512_supported(void);
+
+/* out (n, c_out, out_h*out_w) = weight (c_out, K) @ columns(x[s]) for each sample s,
+   K = channels*kh*kw. scratch: tl_conv_forward_scratch(...) floats. */
+long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads);
+int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                        const tl_conv_geometry *g, float *out, float *scratch,
+                        int threads);
+
+/* grad_w_t (K, c_out) = sum over the samples s, in order, of columns(x[s]) (K, P) @
+   grad_out[s]^T (P, c_out), P = out_h*out_w: the weight gradient, transposed.
+   scratch: tl_conv_backward_weight_scratch(...) floats. */
+long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk);
+int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                long c_out, const tl_conv_geometry *g, float *grad_w_t,
+                                float *scratch, long chunk, int threads);
+
+/* Both return 0, or -1 where a small allocation failed (nothing written then). */
+
+#endif

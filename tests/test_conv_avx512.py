@@ -1,0 +1,121 @@
+"""The native backend's float32 convolution on AVX-512 (csrc/conv_avx512.c) against the
+reference, on every geometry the conv tests draw, with groups = 1: its thresholds are
+lowered so that every drawn case takes it (the tiles' edges, strides, dilation, padding
+past the kernel for the forward and the weight gradient; the input gradient takes it at
+stride 1). Skipped, with the reason, where the native module or AVX-512F is missing."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_kernel_backends import assert_matches, conv_cases, run, strided
+
+from tlcore import kernels
+from tlcore.kernels import reference
+
+missing = kernels.unavailable().get("native")
+if missing is not None:
+    pytest.skip(f"kernel backend 'native' is not available here: {missing}",
+                allow_module_level=True)
+
+from tlcore.kernels import native  # noqa: E402  (only where the module was built)
+
+if not native._HAS_AVX512:
+    pytest.skip("this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def every_call_on_avx512():
+    """The same for every input hypothesis draws, so module-scoped."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(native, "AVX512_MIN_DEPTH", 1)
+        patch.setattr(native, "AVX512_MIN_CHANNELS", 1)
+        yield
+
+
+def one_group(case):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    return (x_shape[0], x_shape[1] // groups, *x_shape[2:]), \
+        (w_shape[0] // groups, w_shape[1], *w_shape[2:]), stride, padding, dilation, 1
+
+
+@given(case=conv_cases().map(one_group), wide=st.booleans(), noncontiguous=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncontiguous,
+                                       seed):
+    x_shape, w_shape, *settings = case
+    if wide:  # past one register tile: 12 rows, 32 columns, a KC of 256 steps
+        x_shape = (x_shape[0], 30, *x_shape[2:])
+        w_shape = (13, 30, *w_shape[2:])
+    rng = np.random.default_rng(seed)
+    x = strided(rng.standard_normal(x_shape).astype(np.float32), noncontiguous)
+    w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
+    out = reference.conv2d_forward(x, w, *settings)
+    g = strided(rng.standard_normal(out.shape).astype(np.float32), noncontiguous)
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert native._avx512(np.float32, 1, x_shape, w_shape, out.shape[2:], settings[1])
+    assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
+                   reference.conv2d_forward(ax, aw, *settings))
+    assert_matches(run("native", "conv2d_backward_input", g, w, x_shape, *settings),
+                   reference.conv2d_backward_input(g, w, x_shape, *settings), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x_shape, *settings))
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w_shape, *settings),
+                   reference.conv2d_backward_weight(g, x, w_shape, *settings), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w_shape, *settings))
+
+
+def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_avx512,
+                                                                monkeypatch):
+    """Each thread owns whole tiles of the weight gradient and sums the samples into
+    them in order: the bits do not depend on the number of threads. A chunk of samples
+    is summed as one long product, so a smaller chunk sums in another order (the same
+    values to float32 rounding)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 6, 9, 9)).astype(np.float32)
+    g = rng.standard_normal((7, 40, 9, 9)).astype(np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    from tlcore import _native
+    results = []
+    for work in (1, 2**62):  # every loop on every thread, then on the calling thread
+        _native.set_parallel_min_work(work)
+        try:
+            results.append(run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3),
+                               *geometry))
+        finally:
+            _native.set_parallel_min_work(native.threads.PARALLEL_MIN_WORK)
+    np.testing.assert_array_equal(results[0], results[1])
+    monkeypatch.setattr(native, "AVX512_CHUNK_BYTES", 1)  # one sample at a time
+    one_by_one = run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3), *geometry)
+    expected = reference.conv2d_backward_weight(g, x, (40, 6, 3, 3), *geometry)
+    scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), (40, 6, 3, 3), *geometry)
+    for result in (results[0], one_by_one):
+        assert_matches(result, expected, 1e-5, scale)
+
+
+@pytest.mark.parametrize("x_shape, stride, padding, dilation", [
+    ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1)),  # read straight from the padded sample
+    ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1)),    # packed, a masked load per output row
+    ((2, 6, 9, 11), (1, 1), (2, 0), (1, 2)),   # packed, rows of 7: gathers
+    ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1)),    # packed, stride 2: gathers
+])
+def test_avx512_conv_each_way_of_reading_columns(every_call_on_avx512, x_shape, stride,
+                                                 padding, dilation):
+    """The geometries of bench/kernels.py's conv2 and conv3 and one for each other way
+    that csrc/conv_avx512.c reads the columns of a sample, with 40 output channels
+    (tiles of 12 rows and one of 4) against the reference."""
+    rng = np.random.default_rng(2)
+    settings = (stride, padding, dilation, 1)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((40, x_shape[1], 3, 3)).astype(np.float32)
+    out = reference.conv2d_forward(x, w, *settings)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
+                   reference.conv2d_forward(ax, aw, *settings))
+    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *settings),
+                   reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
+                   reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
