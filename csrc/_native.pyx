@@ -10,8 +10,9 @@ Most GEMMs are not here: the wrapper, tlcore/kernels/native.py, runs them throug
 numpy's BLAS. This module does everything around them, the loops that numpy would run
 single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
-backward, and gradient reversal. The exception is float32 convolution on a CPU with
-AVX-512F: csrc/conv_avx512.c does it whole, packing and products (conv_avx512_*).
+backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
+convolution, done whole by csrc/conv_avx512.c (conv_avx512_*), and the hinge-max
+forward fused with its score GEMM, csrc/hinge_avx512.c (hinge_forward_avx512).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -497,6 +498,51 @@ def paired_scores(const real[:, ::1] f, const real[:, ::1] g, real[::1] out):
         for d in range(dim):
             total = total + f[n, d] * g[n, d]
         out[n] = total
+
+
+# ------------------------------------ the hinge forward fused with its GEMM (C file)
+
+cdef extern from "hinge_avx512.h":
+    int tl_hinge_avx512_supported() nogil
+    long tl_hinge_forward_scratch(long classes, long dim, int threads) nogil
+    int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, long dim,
+                             const int64_t *target, float margin, float *loss,
+                             int64_t *negative, float *scratch, int threads) nogil
+
+
+def hinge_avx512_supported():
+    """True if the CPU runs AVX-512F and this build has csrc/hinge_avx512.c's kernels."""
+    return bool(tl_hinge_avx512_supported())
+
+
+def hinge_forward_avx512_scratch(Py_ssize_t n, Py_ssize_t classes, Py_ssize_t dim):
+    """The floats of scratch that hinge_forward_avx512 needs for these sizes."""
+    return tl_hinge_forward_scratch(classes, dim, _threads(n * classes))
+
+
+def hinge_forward_avx512(const float[:, ::1] f, const float[:, ::1] g,
+                         const int64_t[::1] target, double margin, float[::1] loss,
+                         int64_t[::1] negative, float[::1] scratch):
+    """(loss, negative) of the hinge-max loss on S = f @ g.T without forming S: blocks
+    of rows of S computed and scanned in cache (csrc/hinge_avx512.c). target must hold
+    class indices in [0, C) (checked by the caller)."""
+    cdef Py_ssize_t n = f.shape[0], classes = g.shape[0], dim = f.shape[1]
+    cdef int threads = _threads(n * classes), status
+    _check(tl_hinge_avx512_supported(), "hinge_forward_avx512: this CPU has no AVX-512F")
+    _check(g.shape[1] == dim and target.shape[0] == n and loss.shape[0] == n
+           and negative.shape[0] == n, "hinge_forward_avx512: f, g, target, loss and "
+           "negative do not match")
+    _check(classes >= 2 and dim >= 1, "hinge_forward_avx512: needs C >= 2 and D >= 1")
+    _check(scratch.shape[0] >= tl_hinge_forward_scratch(classes, dim, threads),
+           "hinge_forward_avx512: scratch too small")
+    if n == 0:
+        return
+    with nogil:
+        status = tl_hinge_forward_f32(&f[0, 0], &g[0, 0], n, classes, dim, &target[0],
+                                      <float>margin, &loss[0], &negative[0], &scratch[0],
+                                      threads)
+    if status != 0:
+        raise MemoryError("hinge_forward_avx512: no memory for the step offsets")
 
 
 cdef inline real _range_max(const real* row, Py_ssize_t start, Py_ssize_t end, real best,

@@ -14,11 +14,8 @@ with K = C_in*kh*kw and P = out_h*out_w. The input gradient is the forward of dY
 the kernel flipped (tlcore/kernels/native.py sets that up for stride 1). The sums are
 the same, in another order: the results match the reference to float32 rounding.
 
-The one inner kernel (``tile``) computes a block of MR x NR outputs,
-c[i, j] (+)= sum_t a[i, t] b[t, j], holding the block in 24 of the 32 vector registers:
-each step t loads two vectors of b and broadcasts MR values of a (Goto and van de
-Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008). The
-forward's b, the columns, is read one of three ways:
+The products are csrc/tiles_avx512.h's register-tile GEMM. The forward's b, the
+columns, is read one of three ways:
   - at stride 1 where the padded width wastes little: not packed at all; step r of b
     is the padded sample from tap r's offset, the output computed over the padded
     width and the extra columns dropped (``reads_padded``);
@@ -29,51 +26,19 @@ Threads: the forward gives each thread whole samples; the weight gradient gives 
 thread whole tiles of dW^T and sums the samples into them in order. So no two threads
 write one element, and the result is the same at any number of threads.
 
-The kernels are compiled for AVX-512F through a function attribute, so the rest of the
-module keeps the default target; tl_conv_avx512_supported() asks the CPU at run time.
 */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conv_avx512.h"
-
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define TL_AVX512 1
-#include <immintrin.h>
-#endif
-
-#ifdef _OPENMP
-#include <omp.h>
-#define TL_THREAD omp_get_thread_num()
-#else
-#define TL_THREAD 0
-#endif
+#include "tiles_avx512.h"
 
 int tl_conv_avx512_supported(void)
 {
-#ifdef TL_AVX512
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#else
-    return 0;
-#endif
+    return tl_avx512_supported();
 }
 
 #ifdef TL_AVX512
-
-#define MR 12          /* rows of a tile: values of a broadcast per step */
-#define NR 32          /* columns of a tile: two vectors of 16 floats */
-#ifndef KC
-#define KC 256         /* steps per call: a KC x NR panel of b (32 KB) stays in L1 */
-#endif
-
-/* Lanes lo <= j < hi of a 16-float vector, for 0 <= lo and hi <= 16. */
-static __mmask16 lanes(long lo, long hi)
-{
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
-}
 
 /* dst[j] = src[j] for j < n, a vector (masked at the end) at a time. */
 __attribute__((target("avx512f")))
@@ -109,23 +74,6 @@ static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
         for (long y = 0; y < g->height; y++)
             copy_floats(xp + (c * hp + y + g->ph) * wp + g->pw,
                         x + (c * g->height + y) * g->width, g->width);
-}
-
-/* The operands of the inner kernel are packed in panels, so that each step reads
-   consecutive memory: an "a panel" holds MR rows of a, step by step (a[t*MR + i]); a
-   "b panel" holds NR columns of b, step by step (b[t*NR + j]). Rows and columns past
-   the matrix's edge are 0 in the panels. */
-static long panels(long size, long width) { return (size + width - 1) / width; }
-
-/* a (m, k) row-major with leading dimension lda, as panels of MR rows. */
-static void pack_a(const float *a, long lda, long m, long k, float *dst)
-{
-    for (long i0 = 0; i0 < m; i0 += MR) {
-        float *panel = dst + i0 * k;
-        for (long i = 0; i < MR; i++)
-            for (long t = 0; t < k; t++)
-                panel[t * MR + i] = i0 + i < m ? a[(i0 + i) * lda + t] : 0;
-    }
 }
 
 /* taps[r] for column row r = (c*kh + p)*kw + q: where tap (c, p, q) of an output pixel
@@ -202,86 +150,6 @@ static void pack_column_row(const float *xp, int tap, const int *corners,
     }
 }
 
-/* c[i, j] (+)= sum_{t < depth} a[t*MR + i] * b[steps[t] + j] for i < rows and j < cols,
-   the block held in mr x nv vector registers (at most 12 x 2 of the 32), and stored
-   with a mask on the columns. Step t of b is NR consecutive floats at b + steps[t]: in
-   a packed panel steps[t] = t*NR; read straight from a padded sample, the offset of
-   the kernel tap that column row t shifts by. mr (4, 8 or 12, >= rows) and nv (1 or 2,
-   16*nv >= cols) are constants at each call, so the compiler makes one loop for each
-   pair: a tile at the matrix's edge does not compute rows and vectors it throws away. */
-__attribute__((target("avx512f"), always_inline))
-static inline void tile_of(const int mr, const int nv, long depth, const float *a,
-                           const float *b, const long *steps, long rows, long cols,
-                           float *c, long ldc, int accumulate)
-{
-    __m512 acc[MR][2];
-    __mmask16 mask[2] = {lanes(0, cols), lanes(0, cols - 16)};
-    for (int i = 0; i < mr; i++)
-        for (int v = 0; v < nv; v++)
-            acc[i][v] = _mm512_setzero_ps();
-    for (long t = 0; t < depth; t++, a += MR) {
-        const float *bt = b + steps[t];
-        __m512 bv[2];
-        for (int v = 0; v < nv; v++)
-            bv[v] = _mm512_loadu_ps(bt + 16 * v);
-#pragma GCC unroll 12
-        for (int i = 0; i < mr; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-            for (int v = 0; v < nv; v++)
-                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-        }
-    }
-    for (int i = 0; i < mr && i < rows; i++)
-        for (int v = 0; v < nv; v++) {
-            float *ci = c + i * ldc + 16 * v;
-            if (accumulate)
-                acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mask[v], ci));
-            _mm512_mask_storeu_ps(ci, mask[v], acc[i][v]);
-        }
-}
-
-__attribute__((target("avx512f")))
-static void tile(long depth, const float *a, const float *b, const long *steps, long rows,
-                 long cols, float *c, long ldc, int accumulate)
-{
-    int wide = cols > 16;
-    if (rows > 8) {
-        if (wide) tile_of(12, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(12, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-    } else if (rows > 4) {
-        if (wide) tile_of(8, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(8, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-    } else {
-        if (wide) tile_of(4, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(4, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-    }
-}
-
-/* c (m, n) (+)= a (m, k) @ b (k, n); c row-major with leading dimension ldc, a in
-   panels, b's columns j0.. at b + j0*column_step, its step t at steps[t] from there.
-   KC steps at a time: each slice of b stays in L1 while every a panel uses it. */
-__attribute__((target("avx512f")))
-static void gemm(long m, long n, long k, const float *a, const float *b, long column_step,
-                 const long *steps, float *c, long ldc, int accumulate)
-{
-    for (long k0 = 0; k0 < k; k0 += KC) {
-        long depth = k - k0 < KC ? k - k0 : KC;
-        for (long j0 = 0; j0 < n; j0 += NR)
-            for (long i0 = 0; i0 < m; i0 += MR)
-                tile(depth, a + i0 * k + k0 * MR, b + j0 * column_step, steps + k0,
-                     m - i0 < MR ? m - i0 : MR, n - j0 < NR ? n - j0 : NR,
-                     c + i0 * ldc + j0, ldc, accumulate || k0 > 0);
-    }
-}
-
-/* The steps of a packed b panel: t*NR. NULL if out of memory. */
-static long *panel_steps(long k)
-{
-    long *steps = malloc((k > 0 ? k : 1) * sizeof(long));
-    for (long t = 0; steps && t < k; t++) steps[t] = t * NR;
-    return steps;
-}
-
 /* At stride 1, column row (c, p, q) of a sample is its padded planes read from the
    offset of tap (c, p, q), if the output is computed over the padded width: out_h rows
    of W + 2pw, the last 2pw - (kw-1)*dw of each row thrown away. No packing at all,
@@ -317,15 +185,15 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
     long per_thread = forward_per_thread(c_out, g), s;
     int padded = reads_padded(g);
     float *w_panels = scratch, *own = scratch + panels(c_out, MR) * MR * depth;
-    long *steps = panel_steps(depth);
+    long *steps = malloc((depth > 0 ? depth : 1) * sizeof(long));
     int *taps = tap_offsets(g), *corners = pixel_corners(g);
     vector_reads *reads = pixel_reads(g);
     if (!steps || !taps || !corners) {
         free(steps); free(taps); free(corners); free(reads);
         return -1;
     }
-    if (padded)  /* step r of b: the padded sample from tap r's offset */
-        for (long r = 0; r < depth; r++) steps[r] = taps[r];
+    for (long r = 0; r < depth; r++)  /* read padded: step r from tap r's offset */
+        steps[r] = taps[r];
     pack_a(weight, depth, c_out, depth, w_panels);
 #pragma omp parallel for num_threads(threads) schedule(guided)
     for (s = 0; s < n; s++) {  /* own scratch: the padded sample, then c's rows or b */
@@ -341,7 +209,7 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
         } else {  /* b's panels into rest */
             for (long r = 0; r < depth; r++)
                 pack_column_row(xp, taps[r], corners, reads, pixels, depth, r, rest);
-            gemm(c_out, pixels, depth, w_panels, rest, depth, steps, out_s, pixels, 0);
+            gemm(c_out, pixels, depth, w_panels, rest, depth, NULL, out_s, pixels, 0);
         }
     }
     free(steps);
@@ -408,9 +276,9 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
     long a_size = panels(depth, MR) * MR * span, b_size = panels(c_out, NR) * NR * span;
     long row_tiles = panels(depth, MR), col_tiles = panels(c_out, NR);
     float *a = scratch, *b = a + a_size, *padded = b + b_size;
-    long *steps = panel_steps(span);
     int *taps = tap_offsets(g);
-    if (!steps || !taps) { free(steps); free(taps); return -1; }
+    if (!taps)
+        return -1;
     memset(grad_w_t, 0, depth * c_out * sizeof(float));
 #pragma omp parallel num_threads(threads)
     for (long s0 = 0; s0 < n; s0 += chunk) {
@@ -427,11 +295,10 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
         for (t = 0; t < row_tiles * col_tiles; t++) {  /* the chunk's samples in order */
             long i0 = t / col_tiles * MR, j0 = t % col_tiles * NR;
             gemm(depth - i0 < MR ? depth - i0 : MR, c_out - j0 < NR ? c_out - j0 : NR,
-                 count * pixels, a + i0 * span, b + j0 * span, 0, steps,
+                 count * pixels, a + i0 * span, b + j0 * span, 0, NULL,
                  grad_w_t + i0 * c_out + j0, c_out, 1);
         }
     }
-    free(steps);
     free(taps);
     return 0;
 }

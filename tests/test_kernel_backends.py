@@ -287,6 +287,52 @@ def test_hinge_max_forward_matches_reference(backend, dtype, rtol, n, c, ties, n
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
+@given(n=st.integers(1, 60), c=st.integers(2, 70), d=st.sampled_from([1, 3, 17, 300]),
+       ties=st.booleans(), noncontiguous=st.booleans(), margin=st.floats(0.0, 2.0),
+       seed=st.integers(0, 2**16))
+@example(n=1, c=2, d=1, ties=True, noncontiguous=False, margin=1.0, seed=0)
+@example(n=60, c=70, d=300, ties=False, noncontiguous=True, margin=1.0, seed=1)  # 2 blocks
+def test_embedding_hinge_max_forward_matches_reference(backend, dtype, rtol, n, c, d, ties,
+                                                       noncontiguous, margin, seed):
+    """The forward from the embeddings, across the fused kernel's blocks (48 rows, 32
+    classes, 256 steps of D). With ties (small integers: exact scores in any order) the
+    arg-max is the reference's exactly; otherwise a backend's scores are the same sums
+    in another order, so its pick must be a maximum to rounding, and the loss match."""
+    rng = np.random.default_rng(seed)
+    f = strided(values(rng, (n, d), dtype, ties), noncontiguous)
+    g = strided(values(rng, (c, d), dtype, ties), noncontiguous)
+    target = rng.integers(0, c, n)
+    loss, negative = reference.embedding_hinge_max_forward(f, g, target, margin)
+    got_loss, got_negative = run(backend, "embedding_hinge_max_forward", f, g, target, margin)
+    assert got_negative.dtype == np.int64 and got_loss.dtype == loss.dtype
+    rows = np.arange(n)
+    scores, scale = f @ g.T, np.abs(f) @ np.abs(g).T
+    if ties:
+        np.testing.assert_array_equal(got_negative, negative)
+    else:
+        assert np.all(got_negative != target)
+        tolerance = rtol * scale.max(axis=1)
+        np.testing.assert_array_less(scores[rows, negative] - scores[rows, got_negative],
+                                     tolerance + np.finfo(dtype).tiny)
+    assert_matches(got_loss, loss, rtol, margin + scale[rows, target] + scale.max(axis=1))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_embedding_hinge_max_forward_nan_scores_follow_the_reference(backend):
+    """A NaN score is the arg-max (the first one), and its loss stays NaN."""
+    f = np.ones((3, 4), np.float32)
+    f[1, 2] = np.nan  # every score of sample 1 is NaN
+    g = np.arange(20, dtype=np.float32).reshape(5, 4)
+    target = np.array([4, 0, 1])
+    loss, negative = reference.embedding_hinge_max_forward(f, g, target, 1.0)
+    got_loss, got_negative = run(backend, "embedding_hinge_max_forward", f, g, target, 1.0)
+    np.testing.assert_array_equal(got_negative, negative)
+    np.testing.assert_array_equal(got_loss, loss)  # NaN where the reference has NaN
+    assert np.isnan(got_loss[1]) and got_negative[1] == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
 @given(n=st.integers(1, 12), c=st.integers(2, 5), d=st.integers(1, 9),
        noncontiguous=st.booleans(), seed=st.integers(0, 2**16))
 @example(n=1, c=2, d=1, noncontiguous=False, seed=0)  # a single row

@@ -89,11 +89,11 @@ def _hinge_arrays(n, d, c):
 
 
 def _hinge_step(kernel, a):
-    """The loss's forward and backward on the embeddings: S = f g^T, the per-sample hinge
-    and the fused sparse backward (mean reduction)."""
+    """The fused loss's forward and backward on the embeddings, as
+    ops.embedding_hinge_max_loss runs them: the forward from f and g (S = f g^T and the
+    per-sample hinge), then the fused sparse backward (mean reduction)."""
     f, g, target = a["f"], a["g"], a["target"]
-    scores = kernel("embedding_scores")(f, g)
-    loss, negative = kernel("hinge_max_forward")(scores, target, 1.0)
+    loss, negative = kernel("embedding_hinge_max_forward")(f, g, target, 1.0)
     weight = (loss > 0).astype(f.dtype) / f.shape[0]
     return kernel("hinge_max_backward")(f, g, target, negative, weight)
 

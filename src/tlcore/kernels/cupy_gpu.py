@@ -170,6 +170,12 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
+@register("embedding_hinge_max_forward", "cupy")
+def embedding_hinge_max_forward(f, g, target, margin):
+    """hinge_max_forward(embedding_scores(f, g), ...): cuBLAS's GEMM, then the scan."""
+    return hinge_max_forward(embedding_scores(f, g), target, margin)
+
+
 @register("hinge_max_backward", "cupy")
 def hinge_max_backward(f, g, target, negative, weight):
     """grad_f[n] = w (g[m] - g[y]) and grad_g by a sorted, deterministic segmented sum

@@ -281,6 +281,28 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
+_HAS_AVX512_HINGE = _native.hinge_avx512_supported()
+
+
+@register("embedding_hinge_max_forward", "native", floats=(0, 1))
+def embedding_hinge_max_forward(f, g, target, margin):
+    """(loss, negative) from the embeddings. Float32 on a CPU with AVX-512F: fused with
+    the score GEMM (csrc/hinge_avx512.c), blocks of rows of S computed and scanned in
+    cache, S never formed; measured on 2 cores at N4096 D256 C1000 (bench/kernels.py's
+    hinge step) against BLAS's GEMM then the scan: see the README. Else those two."""
+    dtype = np.result_type(f, g)
+    n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
+    target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
+    if not (_HAS_AVX512_HINGE and dtype == np.float32 and n and classes >= 2 and dim):
+        return hinge_max_forward(embedding_scores(f, g), target, margin)
+    f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
+    loss, negative = np.empty(n, dtype), np.empty(n, np.int64)
+    floats = _native.hinge_forward_avx512_scratch(n, classes, dim)
+    _native.hinge_forward_avx512(f, g, target, float(margin), loss, negative,
+                                 workspace("cols", (floats,), dtype))
+    return loss, negative
+
+
 @register("hinge_max_backward", "native", floats=(0, 1, 4))
 def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed

@@ -182,6 +182,12 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
+@register("embedding_hinge_max_forward", "numba", floats=(0, 1))
+def embedding_hinge_max_forward(f, g, target, margin):
+    """hinge_max_forward(embedding_scores(f, g), ...): BLAS's GEMM, then the scan."""
+    return hinge_max_forward(embedding_scores(f, g), target, margin)
+
+
 @jit
 def _hinge_grad_f(g, target, negative, weight, grad_f):
     for n in prange(grad_f.shape[0]):

@@ -23,6 +23,7 @@ def grad_reverse_backward(grad, lambda_, out=None):
 # y by the dot product f(x) . g(y) of their embeddings. Contracts for every backend:
 #   embedding_scores(f, g, paired=False) -> scores
 #   hinge_max_forward(scores, target, margin) -> (loss, negative)
+#   embedding_hinge_max_forward(f, g, target, margin) -> (loss, negative)
 #   hinge_max_backward(f, g, target, negative, weight) -> (grad_f, grad_g)
 
 
@@ -55,6 +56,15 @@ def hinge_max_forward(scores, target, margin):
     negative = others.argmax(axis=1)
     loss = np.maximum(margin - scores[rows, target] + others[rows, negative], 0)
     return loss.astype(scores.dtype, copy=False), negative.astype(np.int64, copy=False)
+
+
+@register("embedding_hinge_max_forward", "numpy")
+def embedding_hinge_max_forward(f, g, target, margin):
+    """hinge_max_forward(f @ g.T, target, margin) from the embeddings f (N, D) and g
+    (C, D): the forward of the fused loss. A backend may compute it without forming the
+    (N, C) scores; its scores are then the same sums in another order, equal to these
+    to rounding (and a near-tie may pick the other class)."""
+    return hinge_max_forward(embedding_scores(f, g), target, margin)
 
 
 @register("hinge_max_backward", "numpy")

@@ -96,8 +96,9 @@ class HingeMaxLoss(Function):
 
 
 class EmbeddingHingeMaxLoss(Function):
-    """hinge_max_loss(f @ g.T, target, margin), fused: the backward never forms the
-    (N, C) gradient of the scores. With w_n the upstream gradient of loss[n] (zero
+    """hinge_max_loss(f @ g.T, target, margin), fused: the forward is one kernel from
+    the embeddings (which may never form the (N, C) scores), and the backward never
+    forms the (N, C) gradient of the scores. With w_n the upstream gradient of loss[n] (zero
     where the margin is met), y = target[n] and m = the hardest other class:
 
         dL/df[n] = w_n (g[m] - g[y]),   dL/dg[m] += w_n f[n],   dL/dg[y] -= w_n f[n]
@@ -112,10 +113,12 @@ class EmbeddingHingeMaxLoss(Function):
         if g.shape[0] < 2:
             raise ValueError(f"embedding_hinge_max_loss needs at least 2 class embeddings "
                              f"in g, got g of shape {g.shape}")
-        scores = kernels.get("embedding_scores", f, g)(f, g)
-        target = _check_scores(scores, target)
-        losses, self.negative = kernels.get("hinge_max_forward", scores, target)(
-            scores, target, self.margin)
+        xp = backend.array_module(f)
+        # the scores' shape, to check the targets against, without forming the scores
+        shape_of_scores = xp.broadcast_to(xp.zeros((), f.dtype), (f.shape[0], g.shape[0]))
+        target = _check_scores(shape_of_scores, target)
+        losses, self.negative = kernels.get("embedding_hinge_max_forward", f, g)(
+            f, g, target, self.margin)
         self.f, self.g, self.target, self.active = f, g, target, losses > 0
         out, self.scale = _reduce(losses, self.reduction)
         return out
