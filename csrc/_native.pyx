@@ -70,9 +70,12 @@ cdef Py_ssize_t parallel_min_work = 32768
 
 
 def set_parallel_min_work(Py_ssize_t elements):
-    """Loops over fewer than ``elements`` elements run on one thread."""
+    """Loops over fewer than ``elements`` elements run on one thread. Returns the value
+    it replaces."""
     global parallel_min_work
+    previous = parallel_min_work
     parallel_min_work = elements
+    return previous
 
 
 cdef inline int _threads(Py_ssize_t work) noexcept nogil:
@@ -220,6 +223,8 @@ def conv_avx512_supported():
 
 
 cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_size):
+    """The C geometry, after checking what the C code trusts: positive sizes, strides
+    and dilations, padding >= 0, and the output size that these give."""
     cdef tl_conv_geometry g
     g.channels, g.height, g.width = x_shape[1], x_shape[2], x_shape[3]
     g.kh, g.kw = kernel
@@ -227,6 +232,15 @@ cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_
     g.ph, g.pw = padding
     g.dh, g.dw = dilation
     g.out_h, g.out_w = out_size
+    _check(min(g.channels, g.height, g.width, g.kh, g.kw) >= 1,
+           f"conv_avx512: x {tuple(x_shape)} and kernel {tuple(kernel)} must not be empty")
+    _check(min(g.sh, g.sw, g.dh, g.dw) >= 1 and min(g.ph, g.pw) >= 0,
+           f"conv_avx512: stride {tuple(stride)} and dilation {tuple(dilation)} must be "
+           f">= 1, padding {tuple(padding)} >= 0")
+    _check(g.out_h == (g.height + 2 * g.ph - g.dh * (g.kh - 1) - 1) // g.sh + 1
+           and g.out_w == (g.width + 2 * g.pw - g.dw * (g.kw - 1) - 1) // g.sw + 1
+           and min(g.out_h, g.out_w) >= 1,
+           f"conv_avx512: output size {tuple(out_size)} does not follow from the geometry")
     return g
 
 

@@ -11,8 +11,9 @@ NCHW directly; the columns stay in the core's cache, or are never formed at all.
     weight gradient  dW^T (K, C_out)  += cols[s] (K, P) @ dY[s]^T (P, C_out), s in order
 
 with K = C_in*kh*kw and P = out_h*out_w. The input gradient is the forward of dY with
-the kernel flipped (tlcore/kernels/native.py sets that up for stride 1). The sums are
-the same, in another order: the results match the reference to float32 rounding.
+the kernel flipped (tlcore/kernels/native.py sets that up at stride 1, dilation 1 and
+padding below the kernel). The sums are the same, in another order: the results match
+the reference to float32 rounding.
 
 The products are csrc/tiles_avx512.h's register-tile GEMM. The forward's b, the
 columns, is read one of three ways:

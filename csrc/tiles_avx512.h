@@ -17,7 +17,11 @@ TL_AVX512 is not defined (not x86-64, or not GCC/clang), none of this is compile
 
 #include <stdlib.h>
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+/* x86-64 with a 64-bit long (not Windows), and a compiler with the AVX-512 intrinsics
+   used here (GCC 7, clang 5): elsewhere the stubs are built and the callers fall back. */
+#if defined(__x86_64__) && !defined(_WIN32) && \
+    ((defined(__clang__) && __clang_major__ >= 5) || \
+     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 7))
 #define TL_AVX512 1
 #include <immintrin.h>
 #endif

@@ -4,6 +4,8 @@ lowered so that every drawn case takes it (the tiles' edges, strides, dilation, 
 past the kernel for the forward and the weight gradient; the input gradient takes it at
 stride 1). Skipped, with the reason, where the native module or AVX-512F is missing."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,7 +33,19 @@ def every_call_on_avx512():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(native, "AVX512_MIN_DEPTH", 1)
         patch.setattr(native, "AVX512_MIN_CHANNELS", 1)
+        patch.setattr(native, "AVX512_MIN_SAMPLES", 1)
         yield
+
+
+@contextlib.contextmanager
+def parallel_from(work):
+    """Loops over at least ``work`` elements run on every thread, inside the block."""
+    from tlcore import _native
+    before = _native.set_parallel_min_work(work)
+    try:
+        yield
+    finally:
+        _native.set_parallel_min_work(before)
 
 
 def one_group(case):
@@ -75,15 +89,11 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
     x = rng.standard_normal((7, 6, 9, 9)).astype(np.float32)
     g = rng.standard_normal((7, 40, 9, 9)).astype(np.float32)
     geometry = ((1, 1), (1, 1), (1, 1), 1)
-    from tlcore import _native
     results = []
     for work in (1, 2**62):  # every loop on every thread, then on the calling thread
-        _native.set_parallel_min_work(work)
-        try:
+        with parallel_from(work):
             results.append(run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3),
                                *geometry))
-        finally:
-            _native.set_parallel_min_work(native.threads.PARALLEL_MIN_WORK)
     np.testing.assert_array_equal(results[0], results[1])
     monkeypatch.setattr(native, "AVX512_CHUNK_BYTES", 1)  # one sample at a time
     one_by_one = run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3), *geometry)
@@ -119,3 +129,52 @@ def test_avx512_conv_each_way_of_reading_columns(every_call_on_avx512, x_shape, 
     assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
                    reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
                    reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+
+
+def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512):
+    """Every loop parallel (the small cases above run on one thread), images wider than
+    a tile (40 pixels), an odd batch: forward, input gradient, weight gradient."""
+    rng = np.random.default_rng(3)
+    settings = ((1, 1), (1, 1), (1, 1), 1)
+    x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)
+    w = rng.standard_normal((17, 6, 3, 3)).astype(np.float32)
+    with parallel_from(1):
+        out = run("native", "conv2d_forward", x, w, *settings)
+        g = rng.standard_normal(out.shape).astype(np.float32)
+        grad_x = run("native", "conv2d_backward_input", g, w, x.shape, *settings)
+        grad_w = run("native", "conv2d_backward_weight", g, x, w.shape, *settings)
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert_matches(out, reference.conv2d_forward(x, w, *settings), 1e-4,
+                   reference.conv2d_forward(ax, aw, *settings))
+    assert_matches(grad_x, reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
+    assert_matches(grad_w, reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+
+
+def test_avx512_conv_refuses_a_grad_out_of_the_wrong_shape(every_call_on_avx512):
+    """A direct kernel call with grad_out smaller than the output: a clear error, not a
+    read past the buffer."""
+    rng = np.random.default_rng(4)
+    settings = ((1, 1), (1, 1), (1, 1), 1)
+    x = rng.standard_normal((2, 6, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((8, 6, 3, 3)).astype(np.float32)
+    small = rng.standard_normal((2, 8, 7, 7)).astype(np.float32)
+    with pytest.raises(ValueError, match="grad_out must have the output's shape"):
+        run("native", "conv2d_backward_input", small, w, x.shape, *settings)
+    with pytest.raises(ValueError, match="grad_out must have the output's shape"):
+        run("native", "conv2d_backward_weight", small, x, w.shape, *settings)
+
+
+def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up():
+    """The C code trusts its geometry; the wrapper checks it first."""
+    from tlcore import _native
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    scratch = np.zeros(1 << 16, np.float32)
+    for out_shape, stride, padding in [((1, 3, 4, 4), (1, 1), (0, 0)),   # 3x3 is right
+                                       ((1, 3, 3, 3), (1, 1), (-1, 0)),  # negative padding
+                                       ((1, 3, 3, 3), (0, 1), (0, 0))]:  # zero stride
+        out = np.zeros(out_shape, np.float32)
+        with pytest.raises(ValueError, match="conv_avx512"):
+            _native.conv_avx512_forward(x, w, stride, padding, (1, 1), out, scratch)

@@ -9,8 +9,9 @@ go to numpy's BLAS; the compiled module does the loops around them, in parallel
 (OpenMP) and without temporaries: im2col writes the GEMM's columns directly, col2im adds
 them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
-Float32 convolution with one group and 4 or more input channels, on a CPU with AVX-512F,
-is a whole kernel too (csrc/conv_avx512.c; see "conv2d" below for why and when).
+Float32 convolution with one group and enough input channels, on a CPU with AVX-512F,
+is a whole kernel too (csrc/conv_avx512.c; see "conv2d" below for why and when), and so
+is the hinge-max forward from the embeddings (csrc/hinge_avx512.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
@@ -79,7 +80,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 # ----------------------------------------------------------------------------- conv2d
 # Float32 with groups = 1 on a CPU with AVX-512F (csrc/conv_avx512.c): each thread pads
-# one sample into its own cache-sized scratch and multiplies its columns (read in place
+# one sample into its own scratch and multiplies its columns (read in place
 # or packed there) by a register-blocked kernel that writes NCHW directly, so the
 # columns never go to memory; the input gradient is the forward of grad_out with the
 # kernel flipped (stride 1, dilation 1, padding < kernel). Measured on 2 cores against
@@ -98,17 +99,42 @@ AVX512_CHUNK_BYTES = 2 * 2**20
 # input channel) took 12 ms there against 7.6 ms through im2col and BLAS.
 AVX512_MIN_DEPTH = 32
 AVX512_MIN_CHANNELS = 4
+# Each thread of the forward holds one sample's columns (or its output over the padded
+# width): above this, per thread, the im2col route's chunks bound the memory instead.
+AVX512_SAMPLE_BYTES = 8 * 2**20
+# The forward splits the batch between threads: with fewer samples than this (None: the
+# number of threads) the others would idle, so im2col and BLAS, which use them all, run.
+AVX512_MIN_SAMPLES = None
 
 
 def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
     """True if this call goes to csrc/conv_avx512.c: float32, one group, no empty axis,
-    enough input channels for the tiles, and a padded sample that 32-bit offsets reach."""
+    enough input channels for the tiles (C_in >= AVX512_MIN_CHANNELS and C_in*kh*kw >=
+    AVX512_MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes)."""
     c_in, (height, width), (kh, kw) = x_shape[1], x_shape[2:], weight_shape[2:]
     padded = c_in * (height + 2 * padding[0]) * (width + 2 * padding[1])
     return (AVX512_CONV and _HAS_AVX512 and groups == 1 and dtype == np.float32
             and c_in >= AVX512_MIN_CHANNELS and c_in * kh * kw >= AVX512_MIN_DEPTH
             and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0
-            and padded < 2**31 - 2**20)
+            and padded < 2**31 - 2**20 and 16 * out_size[0] * out_size[1] < 2**31)
+
+
+def _avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation, out_size):
+    """The floats of scratch for csrc/conv_avx512.c's forward, or None where it should not
+    run: fewer samples than AVX512_MIN_SAMPLES, or more than AVX512_SAMPLE_BYTES of
+    scratch per thread."""
+    threads = _native.max_threads()
+    if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
+        return None
+    floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
+                                                 dilation, out_size)
+    return floats if 4 * floats <= AVX512_SAMPLE_BYTES * threads + 2**20 else None
+
+
+def _check_grad_out(op, grad_out, expected):
+    if tuple(grad_out.shape) != tuple(expected):
+        raise ValueError(f"{op}: grad_out must have the output's shape {tuple(expected)}, "
+                         f"got {tuple(grad_out.shape)}")
 
 
 def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
@@ -138,10 +164,12 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight.shape, stride, padding,
                                                   dilation, dtype)
-    if _avx512(dtype, groups, x.shape, weight.shape, (out_h, out_w), padding):
+    floats = (_avx512_forward_scratch(x.shape, c_out, kernel, stride, padding, dilation,
+                                      (out_h, out_w))
+              if _avx512(dtype, groups, x.shape, weight.shape, (out_h, out_w), padding)
+              else None)
+    if floats is not None:
         out = np.empty((n, c_out, out_h, out_w), dtype)
-        floats = _native.conv_avx512_forward_scratch(x.shape, c_out, kernel, stride, padding,
-                                                     dilation, (out_h, out_w))
         _native.conv_avx512_forward(x, weight, stride, padding, dilation, out,
                                     workspace("cols", (floats,), dtype))
         return out
@@ -180,20 +208,23 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x_shape, weight.shape, stride, padding,
                                                   dilation, dtype)
+    _check_grad_out("conv2d_backward_input", grad_out, (n, c_out, out_h, out_w))
     (kh, kw), (ph, pw) = kernel, padding
     pad = (kh - 1 - ph, kw - 1 - pw)
+    floats = None
     if (tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and min(pad) >= 0
             and _avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w), padding)
             and _avx512(dtype, groups, (n, c_out, out_h, out_w), (x_shape[1], c_out, kh, kw),
                         x_shape[2:], pad)):
+        floats = _avx512_forward_scratch((n, c_out, out_h, out_w), x_shape[1], kernel,
+                                         (1, 1), pad, (1, 1), x_shape[2:])
+    if floats is not None:
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
         # j + pw - q] weight[o, c, p, q]
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         grad_out = np.ascontiguousarray(grad_out, dtype)
         grad_x = np.empty(x_shape, dtype)
-        floats = _native.conv_avx512_forward_scratch(grad_out.shape, x_shape[1], kernel,
-                                                     (1, 1), pad, (1, 1), x_shape[2:])
         _native.conv_avx512_forward(grad_out, flipped, (1, 1), pad, (1, 1), grad_x,
                                     workspace("cols", (floats,), dtype))
         return grad_x
@@ -224,6 +255,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight_shape, stride, padding,
                                                   dilation, dtype)
     pixels = out_h * out_w
+    _check_grad_out("conv2d_backward_weight", grad_out, (n, c_out, out_h, out_w))
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
@@ -288,8 +320,9 @@ _HAS_AVX512_HINGE = _native.hinge_avx512_supported()
 def embedding_hinge_max_forward(f, g, target, margin):
     """(loss, negative) from the embeddings. Float32 on a CPU with AVX-512F: fused with
     the score GEMM (csrc/hinge_avx512.c), blocks of rows of S computed and scanned in
-    cache, S never formed; measured on 2 cores at N4096 D256 C1000 (bench/kernels.py's
-    hinge step) against BLAS's GEMM then the scan: see the README. Else those two."""
+    cache, S never formed (bench/hinge_memory.py: 0 MB of peak growth against 314 MB for
+    numba's composition at N 4096 D 64 C 20000, and half its time). Else BLAS's GEMM,
+    then the scan."""
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
