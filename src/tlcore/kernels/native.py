@@ -90,7 +90,8 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # on the columns im2col writes in the order the GEMM reads them: cols (C*kh*kw,
 # m*Ho*Wo), a group's rows consecutive. AVX512_CONV = False: im2col always.
 AVX512_CONV = True
-_HAS_AVX512 = _native.conv_avx512_supported()
+# one check serves both AVX-512 kernels: they are built under the same guard
+_HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
 # The packed columns and gradient rows of the samples that the weight gradient sums at a
 # time, at most: they are written, then read at once by every thread, from cache.
 AVX512_CHUNK_BYTES = 2 * 2**20
@@ -313,9 +314,6 @@ def hinge_max_forward(scores, target, margin):
     return loss, negative
 
 
-_HAS_AVX512_HINGE = _native.hinge_avx512_supported()
-
-
 @register("embedding_hinge_max_forward", "native", floats=(0, 1))
 def embedding_hinge_max_forward(f, g, target, margin):
     """(loss, negative) from the embeddings. Float32 on a CPU with AVX-512F: fused with
@@ -326,7 +324,7 @@ def embedding_hinge_max_forward(f, g, target, margin):
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
-    if not (_HAS_AVX512_HINGE and dtype == np.float32 and n and classes >= 2 and dim):
+    if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim):
         return hinge_max_forward(embedding_scores(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     loss, negative = np.empty(n, dtype), np.empty(n, np.int64)
