@@ -15,16 +15,22 @@ from test_kernel_backends import assert_matches, conv_cases, run, strided
 from tlcore import kernels
 from tlcore.kernels import reference
 
-missing = kernels.unavailable().get("native")
-if missing is not None:
-    pytest.skip(f"kernel backend 'native' is not available here: {missing}",
-                allow_module_level=True)
 
-from tlcore.kernels import native  # noqa: E402  (only where the module was built)
+def _missing():
+    """Why these tests cannot run on this machine, or None (then ``native`` is loaded)."""
+    global native
+    reason = kernels.unavailable().get("native")
+    if reason is not None:
+        return f"kernel backend 'native' is not available here: {reason}"
+    from tlcore.kernels import native
+    if not native._HAS_AVX512:
+        return "this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)"
+    return None
 
-if not native._HAS_AVX512:
-    pytest.skip("this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)",
-                allow_module_level=True)
+
+native = None
+REASON = _missing()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 
 @pytest.fixture(scope="module")
