@@ -11,8 +11,9 @@ numpy's BLAS. This module does everything around them, the loops that numpy woul
 single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
 backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
-convolution, done whole by csrc/conv_avx512.c (conv_avx512_*), and the hinge-max
-forward fused with its score GEMM, csrc/hinge_avx512.c (hinge_forward_avx512).
+convolution (the forward at column stride 1, and the weight gradient), done whole by
+csrc/conv_avx512.c (conv_avx512_*), and the hinge-max forward fused with its score GEMM,
+csrc/hinge_avx512.c (hinge_forward_avx512).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -213,7 +214,7 @@ cdef extern from "conv_avx512.h":
                                          long chunk) nogil
     int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                     long c_out, const tl_conv_geometry *g,
-                                    float *grad_w_t, float *scratch, long chunk,
+                                    float *grad_w, float *scratch, long chunk,
                                     int threads) nogil
 
 
@@ -255,15 +256,16 @@ def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilatio
 def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
                         stride, padding, dilation, float[:, :, :, ::1] out,
                         float[::1] scratch):
-    """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1: one
-    sample per thread at a time, its columns packed in the thread's part of scratch
-    (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c."""
+    """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1 and
+    column stride 1: one sample per thread at a time, zero-padded in the thread's part of
+    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c."""
     cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[0]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]),
                                         (weight.shape[2], weight.shape[3]), stride,
                                         padding, dilation, (out.shape[2], out.shape[3]))
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
     _check(tl_conv_avx512_supported(), "conv_avx512_forward: this CPU has no AVX-512F")
+    _check(g.sw == 1, f"conv_avx512_forward: stride {tuple(stride)} must have column stride 1")
     _check(weight.shape[1] == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
            "conv_avx512_forward: x, weight and out do not match")
     _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, threads),
@@ -288,27 +290,29 @@ def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding,
 
 def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
                                 const float[:, :, :, ::1] x, kernel, stride, padding,
-                                dilation, out_size, float[:, ::1] grad_w_t,
+                                dilation, out_size, float[:, :, :, ::1] grad_w,
                                 float[::1] scratch, Py_ssize_t chunk):
-    """grad_w_t (C*kh*kw, C_out) = the sum over the samples n, in order, of
-    im2col(x[n]) @ grad_out[n]^T, groups = 1: the weight gradient, transposed. Each
-    thread owns whole tiles of it, so the sum is the same at any number of threads."""
+    """grad_w (kh, kw, C, C_out) = the weight gradient, groups = 1, with its axes in that
+    order: grad_w[p, q, c, o] sums, over the samples in order and the output pixels,
+    grad_out times the input under tap (p, q). Each thread owns whole tiles of it, so the
+    sum is the same at any number of threads."""
     cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), kernel,
                                         stride, padding, dilation, out_size)
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
     _check(tl_conv_avx512_supported(), "conv_avx512_backward_weight: this CPU has no AVX-512F")
     _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
-           and grad_w_t.shape[0] == g.channels * g.kh * g.kw and grad_w_t.shape[1] == c_out,
-           "conv_avx512_backward_weight: grad_out, x and grad_w_t do not match")
+           and grad_w.shape[0] == g.kh and grad_w.shape[1] == g.kw
+           and grad_w.shape[2] == g.channels and grad_w.shape[3] == c_out,
+           "conv_avx512_backward_weight: grad_out, x and grad_w do not match")
     _check(chunk >= 1 and scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
            "conv_avx512_backward_weight: scratch too small")
-    if grad_w_t.shape[0] == 0 or c_out == 0:
+    if g.channels == 0 or c_out == 0:
         return
     cdef int status
     with nogil:
         status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
-                                             &g, &grad_w_t[0, 0], &scratch[0], chunk,
+                                             &g, &grad_w[0, 0, 0, 0], &scratch[0], chunk,
                                              threads)
     if status != 0:
         raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")

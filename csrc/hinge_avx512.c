@@ -84,17 +84,13 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
     {
 #pragma omp for schedule(static)
         for (p = 0; p < wide / NR; p++)  /* g^T in panels of NR classes */
-            for (long d = 0; d < dim; d++)
-                for (long j = 0; j < NR; j++) {
-                    long c = p * NR + j;
-                    g_panels[p * NR * dim + d * NR + j] = c < classes ? g[c * dim + d] : 0;
-                }
+            pack_b_panel(g, dim, classes, dim, p, g_panels);
 #pragma omp for schedule(guided)
         for (b = 0; b < blocks; b++) {
             long n0 = b * ROWS, rows = n - n0 < ROWS ? n - n0 : ROWS;
             float *a = own + TL_THREAD * per_thread, *s = a + ROWS * dim;
             pack_a(f + n0 * dim, dim, rows, dim, a);
-            gemm(rows, classes, dim, a, g_panels, dim, NULL, s, wide, 0);
+            gemm(rows, classes, dim, a, g_panels, s, wide, 0);
             for (long i = 0; i < rows; i++)
                 scan_row(s + i * wide, classes, target[n0 + i], margin, loss + n0 + i,
                          negative + n0 + i);

@@ -1,12 +1,14 @@
 /* The register-tile GEMM on AVX-512 that csrc/conv_avx512.c and csrc/hinge_avx512.c
 share: static functions, compiled into each file that includes this one.
 
-The one inner kernel (``tile``) computes a block of MR x NR outputs,
-c[i, j] (+)= sum_t a[i, t] b[t, j], holding the block in 24 of the 32 vector registers:
-each step t loads two vectors of b and broadcasts MR values of a (Goto and van de
-Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008). Measured
-alone on one core of the 2-core machine: 100 to 150 GFLOP/s in float32, as fast as
-numpy's OpenBLAS on one thread or faster.
+The one inner kernel (``tile``) computes a block of up to 14 rows x NR columns,
+c[i, j] (+)= sum_t a[i, t] b[t, j], holding the block in up to 28 of the 32 vector
+registers: each step t loads two vectors of b and broadcasts the rows' values of a
+(Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS
+2008). b is always a packed panel; a is a packed panel (the hinge's rows of f) or read
+in place, step t at its own offset (a convolution's padded image). Measured alone on
+one core of the 2-core machine: 100 to 170 GFLOP/s in float32, as fast as numpy's
+OpenBLAS on one thread.
 
 The kernels are compiled for AVX-512F through a function attribute, so the rest of the
 module keeps the default target; tl_avx512_supported() asks the CPU at run time. Where
@@ -46,10 +48,11 @@ static inline int tl_avx512_supported(void)
 
 #ifdef TL_AVX512
 
-#define MR 12          /* rows of a tile: values of a broadcast per step */
-#define NR 32          /* columns of a tile: two vectors of 16 floats */
+#define MR 12          /* rows of a packed a panel */
+#define NR 32          /* columns of a packed b panel: two vectors of 16 floats */
+#define TILE_ROWS 14   /* the most rows a tile holds: 14 x 2 vectors in 28 registers */
 #ifndef KC
-#define KC 256         /* steps per call: a KC x NR panel of b (32 KB) stays in L1 */
+#define KC 256         /* gemm's steps per call: a KC x NR panel of b (32 KB) stays in L1 */
 #endif
 
 /* Lanes lo <= j < hi of a 16-float vector, for 0 <= lo and hi <= 16. */
@@ -77,32 +80,47 @@ static inline void pack_a(const float *a, long lda, long m, long k, float *dst)
     }
 }
 
-/* c[i, j] (+)= sum_{t < depth} a[t*MR + i] * b[steps[t] + j] for i < rows and j < cols,
-   the block held in mr x nv vector registers (at most 12 x 2 of the 32), and stored
-   with a mask on the columns. Step t of b is NR consecutive floats at b + steps[t] (read
-   straight from a padded sample: the offset of the kernel tap that column row t shifts
-   by), or at b + t*NR where steps is NULL (a packed panel). mr (4, 8 or 12, >= rows)
-   and nv (1 or 2, 16*nv >= cols) are constants at each call, so the compiler makes one
-   loop for each pair: a tile at the matrix's edge does not compute rows and vectors it
-   throws away. */
+/* b (k, n) given by its transpose bt (n, k), leading dimension ldb, as panels of NR
+   columns: dst[j0*k + t*NR + j] = bt[(j0 + j)*ldb + t]. Panel p (columns p*NR..) alone
+   with panel(p), so that threads can share the work. */
+static inline void pack_b_panel(const float *bt, long ldb, long n, long k, long p,
+                                float *dst)
+{
+    float *panel = dst + p * NR * k;
+    for (long j = 0; j < NR; j++) {
+        const float *row = bt + (p * NR + j) * ldb;  /* read along rows: b's columns */
+        for (long t = 0; t < k; t++)
+            panel[t * NR + j] = p * NR + j < n ? row[t] : 0;
+    }
+}
+
+/* c[i, j] (+)= sum_{t < depth} a_t[i] * b[t*NR + j] for i < rows and j < cols, the block
+   held in mr x nv vector registers (at most 14 x 2 of the 32) and stored with a mask on
+   the columns; c row-major, leading dimension ldc. Step t of a is mr consecutive
+   floats: at a + t*MR (a packed panel), or, given steps, at a + steps[t] (read straight
+   from a padded image: a kernel tap's offset, or a pixel's). mr (4, 8, 12 or 14, >=
+   rows) and nv (1 or 2, 16*nv >= cols) are constants at each call, so the compiler
+   makes one loop for each pair: a tile at the matrix's edge does not compute rows and
+   vectors it throws away. The values of a past rows (up to 3 floats) are read, not
+   used. */
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_of(const int mr, const int nv, long depth, const float *a,
-                           const float *b, const long *steps, long rows, long cols,
-                           float *c, long ldc, int accumulate)
+                           const int *steps, const float *b, long rows, long cols, float *c,
+                           long ldc, int accumulate)
 {
-    __m512 acc[MR][2];
+    __m512 acc[TILE_ROWS][2];
     __mmask16 mask[2] = {lanes(0, cols), lanes(0, cols - 16)};
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++)
             acc[i][v] = _mm512_setzero_ps();
-    for (long t = 0; t < depth; t++, a += MR) {
-        const float *bt = steps ? b + steps[t] : b + t * NR;
+    for (long t = 0; t < depth; t++, b += NR) {
+        const float *at = steps ? a + steps[t] : a + t * MR;
         __m512 bv[2];
         for (int v = 0; v < nv; v++)
-            bv[v] = _mm512_loadu_ps(bt + 16 * v);
-#pragma GCC unroll 12
+            bv[v] = _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 14
         for (int i = 0; i < mr; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
+            __m512 ai = _mm512_set1_ps(at[i]);
             for (int v = 0; v < nv; v++)
                 acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
@@ -116,38 +134,37 @@ static inline void tile_of(const int mr, const int nv, long depth, const float *
         }
 }
 
+/* tile_of with mr and nv the smallest that hold rows (<= TILE_ROWS) and cols (<= NR). */
 __attribute__((target("avx512f")))
-static inline void tile(long depth, const float *a, const float *b, const long *steps, long rows,
-                 long cols, float *c, long ldc, int accumulate)
+static inline void tile(long depth, const float *a, const int *steps, const float *b,
+                        long rows, long cols, float *c, long ldc, int accumulate)
 {
+#define TILE(mr, nv) tile_of(mr, nv, depth, a, steps, b, rows, cols, c, ldc, accumulate)
     int wide = cols > 16;
-    if (rows > 8) {
-        if (wide) tile_of(12, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(12, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+    if (rows > 12) {
+        if (wide) TILE(14, 2); else TILE(14, 1);
+    } else if (rows > 8) {
+        if (wide) TILE(12, 2); else TILE(12, 1);
     } else if (rows > 4) {
-        if (wide) tile_of(8, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(8, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+        if (wide) TILE(8, 2); else TILE(8, 1);
     } else {
-        if (wide) tile_of(4, 2, depth, a, b, steps, rows, cols, c, ldc, accumulate);
-        else tile_of(4, 1, depth, a, b, steps, rows, cols, c, ldc, accumulate);
+        if (wide) TILE(4, 2); else TILE(4, 1);
     }
+#undef TILE
 }
 
-/* c (m, n) (+)= a (m, k) @ b (k, n); c row-major with leading dimension ldc, a in
-   panels, b's columns j0.. at b + j0*column_step, its step t there: at steps[t], or,
-   with steps NULL, packed (t*NR; the compiler then drops the offset's load per step).
-   KC steps at a time: each slice of b stays in L1 while every a panel uses it. */
+/* c (m, n) (+)= a (m, k) @ b (k, n), both packed in panels, c row-major with leading
+   dimension ldc. KC steps at a time: each slice of b stays in L1 while every a panel
+   uses it. */
 __attribute__((target("avx512f")))
-static inline void gemm(long m, long n, long k, const float *a, const float *b,
-                        long column_step, const long *steps, float *c, long ldc,
-                        int accumulate)
+static inline void gemm(long m, long n, long k, const float *a, const float *b, float *c,
+                        long ldc, int accumulate)
 {
     for (long k0 = 0; k0 < k; k0 += KC) {
         long depth = k - k0 < KC ? k - k0 : KC;
         for (long j0 = 0; j0 < n; j0 += NR)
             for (long i0 = 0; i0 < m; i0 += MR)
-                tile(depth, a + i0 * k + k0 * MR,
-                     b + j0 * column_step + (steps ? 0 : k0 * NR), steps ? steps + k0 : NULL,
+                tile(depth, a + i0 * k + k0 * MR, NULL, b + j0 * k + k0 * NR,
                      m - i0 < MR ? m - i0 : MR, n - j0 < NR ? n - j0 : NR,
                      c + i0 * ldc + j0, ldc, accumulate || k0 > 0);
     }

@@ -1,8 +1,9 @@
 """The native backend's float32 convolution on AVX-512 (csrc/conv_avx512.c) against the
 reference, on every geometry the conv tests draw, with groups = 1: its thresholds are
 lowered so that every drawn case takes it (the tiles' edges, strides, dilation, padding
-past the kernel for the forward and the weight gradient; the input gradient takes it at
-stride 1). Skipped, with the reason, where the native module or AVX-512F is missing."""
+past the kernel for the weight gradient; the forward takes it at column stride 1, the
+input gradient at stride 1). Skipped, with the reason, where the native module or
+AVX-512F is missing."""
 
 import contextlib
 
@@ -65,9 +66,9 @@ def one_group(case):
 def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncontiguous,
                                        seed):
     x_shape, w_shape, *settings = case
-    if wide:  # past one register tile: 12 rows, 32 columns, a KC of 256 steps
+    if wide:  # past one tile's 12 channels and 32 output channels, and 128 steps a pass
         x_shape = (x_shape[0], 30, *x_shape[2:])
-        w_shape = (13, 30, *w_shape[2:])
+        w_shape = (40, 30, *w_shape[2:])
     rng = np.random.default_rng(seed)
     x = strided(rng.standard_normal(x_shape).astype(np.float32), noncontiguous)
     w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
@@ -109,17 +110,35 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
         assert_matches(result, expected, 1e-5, scale)
 
 
-@pytest.mark.parametrize("x_shape, stride, padding, dilation", [
-    ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1)),  # read straight from the padded sample
-    ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1)),    # packed, a masked load per output row
-    ((2, 6, 9, 11), (1, 1), (2, 0), (1, 2)),   # packed, rows of 7: gathers
-    ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1)),    # packed, stride 2: gathers
+@pytest.fixture
+def avx512_calls(monkeypatch):
+    """{name: calls} of the compiled AVX-512 convolution, counted during the test."""
+    from tlcore import _native
+    calls = {}
+    for name in ("conv_avx512_forward", "conv_avx512_backward_weight"):
+        def counted(*args, name=name, compiled=getattr(_native, name)):
+            calls[name] = calls.get(name, 0) + 1
+            return compiled(*args)
+        monkeypatch.setattr(_native, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("x_shape, stride, padding, dilation, forwards", [
+    ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1), 2),  # conv2 of the bench: rows of 14, a tile
+    ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1), 2),    # conv3: rows of 8
+    ((2, 6, 4, 13), (1, 1), (0, 0), (1, 1), 2),   # rows of 11: 12 rows of registers
+    ((2, 6, 3, 6), (1, 1), (0, 0), (1, 1), 2),    # rows of 4
+    ((2, 6, 9, 31), (1, 1), (2, 0), (1, 2), 1),   # rows of 27: tiles of 13 and 14; dilated
+    ((2, 6, 5, 5), (2, 1), (0, 1), (1, 1), 1),    # row stride 2, rows of 5
+    ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1), 0),    # column stride 2: the forward is im2col's
 ])
-def test_avx512_conv_each_way_of_reading_columns(every_call_on_avx512, x_shape, stride,
-                                                 padding, dilation):
-    """The geometries of bench/kernels.py's conv2 and conv3 and one for each other way
-    that csrc/conv_avx512.c reads the columns of a sample, with 40 output channels
-    (tiles of 12 rows and one of 4) against the reference."""
+def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, x_shape,
+                                          stride, padding, dilation, forwards):
+    """The forward splits each output row into tiles of at most 14 pixels (held in 4, 8,
+    12 or 14 rows of registers): rows of each kind, with 40 output channels (a panel of
+    32 and one of 8), against the reference. The weight gradient takes the AVX-512 code
+    at every geometry; ``forwards`` of the forward and the input gradient (at stride 1
+    and dilation 1) take it."""
     rng = np.random.default_rng(2)
     settings = (stride, padding, dilation, 1)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -135,11 +154,14 @@ def test_avx512_conv_each_way_of_reading_columns(every_call_on_avx512, x_shape, 
     assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
                    reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
                    reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+    assert avx512_calls.get("conv_avx512_forward", 0) == forwards
+    assert avx512_calls["conv_avx512_backward_weight"] == 1
 
 
 def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512):
-    """Every loop parallel (the small cases above run on one thread), images wider than
-    a tile (40 pixels), an odd batch: forward, input gradient, weight gradient."""
+    """Every loop parallel (the small cases above run on one thread), rows wider than a
+    tile (40 pixels: three tiles), an odd batch: forward, input gradient, weight
+    gradient."""
     rng = np.random.default_rng(3)
     settings = ((1, 1), (1, 1), (1, 1), 1)
     x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)
@@ -180,7 +202,8 @@ def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up():
     scratch = np.zeros(1 << 16, np.float32)
     for out_shape, stride, padding in [((1, 3, 4, 4), (1, 1), (0, 0)),   # 3x3 is right
                                        ((1, 3, 3, 3), (1, 1), (-1, 0)),  # negative padding
-                                       ((1, 3, 3, 3), (0, 1), (0, 0))]:  # zero stride
+                                       ((1, 3, 3, 3), (0, 1), (0, 0)),   # zero stride
+                                       ((1, 3, 3, 2), (1, 2), (0, 0))]:  # column stride 2
         out = np.zeros(out_shape, np.float32)
         with pytest.raises(ValueError, match="conv_avx512"):
             _native.conv_avx512_forward(x, w, stride, padding, (1, 1), out, scratch)

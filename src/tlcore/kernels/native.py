@@ -80,28 +80,28 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 # ----------------------------------------------------------------------------- conv2d
 # Float32 with groups = 1 on a CPU with AVX-512F (csrc/conv_avx512.c): each thread pads
-# one sample into its own scratch and multiplies its columns (read in place
-# or packed there) by a register-blocked kernel that writes NCHW directly, so the
-# columns never go to memory; the input gradient is the forward of grad_out with the
-# kernel flipped (stride 1, dilation 1, padding < kernel). Measured on 2 cores against
-# this im2col route, forward and both backwards of bench/kernels.py's shapes, medians of
-# 30 in three alternating runs: conv2 10.4 to 11.5 ms against 19.1 to 20.1, conv3 5.8
-# to 7.4 against 10.2 to 12.6. Everything else: one GEMM per chunk of samples and group,
-# on the columns im2col writes in the order the GEMM reads them: cols (C*kh*kw,
-# m*Ho*Wo), a group's rows consecutive. AVX512_CONV = False: im2col always.
+# one sample into its own scratch, and a register-tile kernel multiplies the inputs it
+# reads there in place by the packed weights (the forward, at column stride 1) or by the
+# packed output gradient (the weight gradient, any geometry), so no column matrix goes
+# to memory; the input gradient is the forward of grad_out with the kernel flipped
+# (stride 1, dilation 1, padding < kernel). Everything else: one GEMM per chunk of
+# samples and group, on the columns im2col writes in the order the GEMM reads them:
+# cols (C*kh*kw, m*Ho*Wo), a group's rows consecutive. AVX512_CONV = False: im2col
+# always.
 AVX512_CONV = True
 # one check serves both AVX-512 kernels: they are built under the same guard
 _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
-# The packed columns and gradient rows of the samples that the weight gradient sums at a
-# time, at most: they are written, then read at once by every thread, from cache.
-AVX512_CHUNK_BYTES = 2 * 2**20
+# The padded samples and packed gradient rows that the weight gradient sums at a time, at
+# most: they are written, then read by every thread's tiles, from the core's L2 cache.
+AVX512_CHUNK_BYTES = 2**19
 # Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
-# products are too thin for the register tiles (12 x 32): conv1 of bench/kernels.py (one
-# input channel) took 12 ms there against 7.6 ms through im2col and BLAS.
+# products are too thin for the register tiles (up to 14 x 32; the input gradient's
+# tiles hold C_in channels): conv1 of bench/kernels.py (one input channel) took 8.5 ms
+# there against 6.0 to 6.5 ms through im2col and BLAS.
 AVX512_MIN_DEPTH = 32
 AVX512_MIN_CHANNELS = 4
-# Each thread of the forward holds one sample's columns (or its output over the padded
-# width): above this, per thread, the im2col route's chunks bound the memory instead.
+# Each thread of the forward holds one padded sample and its output: above this, per
+# thread, the im2col route's chunks bound the memory instead.
 AVX512_SAMPLE_BYTES = 8 * 2**20
 # The forward splits the batch between threads: with fewer samples than this (None: the
 # number of threads) the others would idle, so im2col and BLAS, which use them all, run.
@@ -167,7 +167,8 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
                                                   dilation, dtype)
     floats = (_avx512_forward_scratch(x.shape, c_out, kernel, stride, padding, dilation,
                                       (out_h, out_w))
-              if _avx512(dtype, groups, x.shape, weight.shape, (out_h, out_w), padding)
+              if stride[1] == 1 and _avx512(dtype, groups, x.shape, weight.shape,
+                                            (out_h, out_w), padding)
               else None)
     if floats is not None:
         out = np.empty((n, c_out, out_h, out_w), dtype)
@@ -263,11 +264,11 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
         per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1)
         chunk = max(1, min(n, AVX512_CHUNK_BYTES // (4 * per_sample)))
         floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk)
-        grad_w_t = np.empty((rows, c_out), dtype)
+        grad_w = np.empty((*kernel, x.shape[1], c_out), dtype)  # (kh, kw, C, C_out)
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
-                                            (out_h, out_w), grad_w_t,
+                                            (out_h, out_w), grad_w,
                                             workspace("cols", (floats,), dtype), chunk)
-        return np.ascontiguousarray(grad_w_t.T).reshape(weight_shape)
+        return np.ascontiguousarray(grad_w.transpose(3, 2, 0, 1))
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
     step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
     g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
