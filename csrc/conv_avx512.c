@@ -67,19 +67,19 @@ static long padded_room(const tl_conv_geometry *g)
     return g->channels * padded_height(g) * padded_width(g) + TILE_ROWS;
 }
 
-/* xp (C, Hp, Wp) = the sample x (C, H, W) zero-padded by (ph, pw), and the room zero. */
+/* xp (C, Hp, Wp) = the sample x (C, H, W) padded by (ph, pw): its inside only, so the
+   border and the room after it must have been zeroed before (once per buffer). */
 static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
 {
     long hp = padded_height(g), wp = padded_width(g);
-    memset(xp, 0, padded_room(g) * sizeof(float));
     for (long c = 0; c < g->channels; c++)
         for (long y = 0; y < g->height; y++)
             copy_floats(xp + (c * hp + y + g->ph) * wp + g->pw,
                         x + (c * g->height + y) * g->width, g->width);
 }
 
-/* xh (Hp, Wp, C) = the sample x (C, H, W) zero-padded, channels last: one gather of 16
-   channels per pixel. The room after it zero. */
+/* xh (Hp, Wp, C) = the sample x (C, H, W) padded, channels last: one gather of 16
+   channels per pixel. Its inside only, as pad_sample. */
 __attribute__((target("avx512f")))
 static void pad_sample_channels_last(const float *x, const tl_conv_geometry *g, float *xh)
 {
@@ -87,7 +87,6 @@ static void pad_sample_channels_last(const float *x, const tl_conv_geometry *g, 
     __m512i channels = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7,
                                                            6, 5, 4, 3, 2, 1, 0),
                                           _mm512_set1_epi32((int)plane));
-    memset(xh, 0, padded_room(g) * sizeof(float));
     for (long y = 0; y < g->height; y++)
         for (long j = 0; j < g->width; j++)
             for (long c0 = 0; c0 < c_in; c0 += 16) {
@@ -163,6 +162,7 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
 #pragma omp for schedule(static)
         for (s = 0; s < wide / NR; s++)  /* W^T: step r of b is W's column r */
             pack_b_panel(weight, depth, c_out, depth, s, w_panels);
+        memset(own + TL_THREAD * per_thread, 0, padded_room(g) * sizeof(float));
 #pragma omp for schedule(guided)
         for (s = 0; s < n; s++) {
             float *xp = own + TL_THREAD * per_thread, *block = xp + padded_room(g);
@@ -237,6 +237,7 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
     if (!steps)
         return -1;
     memset(grad_w, 0, taps * c_in * c_out * sizeof(float));
+    memset(xh, 0, (n < chunk ? n : chunk) * padded_room(g) * sizeof(float));
 #pragma omp parallel num_threads(threads)
     for (long s0 = 0; s0 < n; s0 += chunk) {
         long count = n - s0 < chunk ? n - s0 : chunk, s, t;

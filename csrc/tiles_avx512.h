@@ -69,28 +69,40 @@ static inline __mmask16 lanes(long lo, long hi)
    the matrix's edge are 0 in the panels. */
 static inline long panels(long size, long width) { return (size + width - 1) / width; }
 
-/* a (m, k) row-major with leading dimension lda, as panels of MR rows. */
+/* a (m, k) row-major with leading dimension lda, as panels of MR rows: one gather of the
+   MR rows per step. */
+__attribute__((target("avx512f")))
 static inline void pack_a(const float *a, long lda, long m, long k, float *dst)
 {
+    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                       5, 4, 3, 2, 1, 0),
+                                      _mm512_set1_epi32((int)lda));
     for (long i0 = 0; i0 < m; i0 += MR) {
+        __mmask16 m_rows = lanes(0, m - i0 < MR ? m - i0 : MR), m_panel = lanes(0, MR);
         float *panel = dst + i0 * k;
-        for (long i = 0; i < MR; i++)
-            for (long t = 0; t < k; t++)
-                panel[t * MR + i] = i0 + i < m ? a[(i0 + i) * lda + t] : 0;
+        for (long t = 0; t < k; t++)
+            _mm512_mask_storeu_ps(panel + t * MR, m_panel, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), m_rows, rows, a + i0 * lda + t, 4));
     }
 }
 
 /* b (k, n) given by its transpose bt (n, k), leading dimension ldb, as panels of NR
-   columns: dst[j0*k + t*NR + j] = bt[(j0 + j)*ldb + t]. Panel p (columns p*NR..) alone
-   with panel(p), so that threads can share the work. */
+   columns: dst[p*NR*k + t*NR + j] = bt[(p*NR + j)*ldb + t], 0 past n; one gather of 16
+   columns per vector. Panel p alone, so that threads can share the work. */
+__attribute__((target("avx512f")))
 static inline void pack_b_panel(const float *bt, long ldb, long n, long k, long p,
                                 float *dst)
 {
-    float *panel = dst + p * NR * k;
-    for (long j = 0; j < NR; j++) {
-        const float *row = bt + (p * NR + j) * ldb;  /* read along rows: b's columns */
+    __m512i columns = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7,
+                                                          6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32((int)ldb));
+    for (int v = 0; v < 2; v++) {
+        long j0 = p * NR + 16 * v;
+        __mmask16 m = lanes(0, n - j0);
+        float *panel = dst + p * NR * k + 16 * v;
         for (long t = 0; t < k; t++)
-            panel[t * NR + j] = p * NR + j < n ? row[t] : 0;
+            _mm512_storeu_ps(panel + t * NR, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), m, columns, bt + (m ? j0 * ldb : 0) + t, 4));
     }
 }
 
