@@ -58,12 +58,18 @@ def main(argv=None):
     parser = argument_parser(__doc__, "kernels", "calls per runner and case")
     parser.set_defaults(repeats=20)
     parser.add_argument("--backends", help="comma-separated backends (default: all found)")
+    parser.add_argument("--cases", help="comma-separated cases, by their first word "
+                        "(conv3, hinge, ...; default: all)")
     args = parser.parse_args(argv)
     backends = args.backends.split(",") if args.backends else None
+    only = args.cases.split(",") if args.cases else None
     peer = ("torch", torch_peer) if torch is not None else None
     if torch is None:
         print("PyTorch is not installed: no peer column", file=sys.stderr)
-    result = benchmark.run(backends, args.repeats, peer=peer)
+    try:
+        result = benchmark.run(backends, args.repeats, peer=peer, only=only)
+    except ValueError as bad:  # an unknown case
+        parser.error(f"--cases: {bad}")
     result["machine"]["bench"] = machine_info()
     result["machine"]["torch_threads"] = torch.get_num_threads() if torch else None
     print(benchmark.format_table(result))

@@ -208,8 +208,8 @@ cdef extern from "conv_avx512.h":
     int tl_conv_avx512_supported() nogil
     long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
     int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                            const tl_conv_geometry *g, float *out, float *scratch,
-                            int threads) nogil
+                            int transposed, const tl_conv_geometry *g, float *out,
+                            float *scratch, int threads) nogil
     long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
                                          long chunk) nogil
     int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
@@ -255,18 +255,21 @@ def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilatio
 
 def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
                         stride, padding, dilation, float[:, :, :, ::1] out,
-                        float[::1] scratch):
+                        float[::1] scratch, bint transposed=False):
     """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1 and
     column stride 1: one sample per thread at a time, zero-padded in the thread's part of
-    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c."""
-    cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[0]
+    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c.
+    transposed: weight is (C, C_out, kh, kw), and the kernel is weight[:, :, ::-1,
+    ::-1].transpose(1, 0, 2, 3) (the input gradient of a convolution by weight)."""
+    cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[1] if transposed else weight.shape[0]
+    cdef Py_ssize_t c_in = weight.shape[0] if transposed else weight.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]),
                                         (weight.shape[2], weight.shape[3]), stride,
                                         padding, dilation, (out.shape[2], out.shape[3]))
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
     _check(tl_conv_avx512_supported(), "conv_avx512_forward: this CPU has no AVX-512F")
     _check(g.sw == 1, f"conv_avx512_forward: stride {tuple(stride)} must have column stride 1")
-    _check(weight.shape[1] == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
+    _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
            "conv_avx512_forward: x, weight and out do not match")
     _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, threads),
            "conv_avx512_forward: scratch too small")
@@ -274,8 +277,8 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
         return
     cdef int status
     with nogil:
-        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out, &g,
-                                     &out[0, 0, 0, 0], &scratch[0], threads)
+        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                     transposed, &g, &out[0, 0, 0, 0], &scratch[0], threads)
     if status != 0:
         raise MemoryError("conv_avx512_forward: no memory for the step offsets")
 
@@ -292,18 +295,18 @@ def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
                                 const float[:, :, :, ::1] x, kernel, stride, padding,
                                 dilation, out_size, float[:, :, :, ::1] grad_w,
                                 float[::1] scratch, Py_ssize_t chunk):
-    """grad_w (kh, kw, C, C_out) = the weight gradient, groups = 1, with its axes in that
-    order: grad_w[p, q, c, o] sums, over the samples in order and the output pixels,
-    grad_out times the input under tap (p, q). Each thread owns whole tiles of it, so the
-    sum is the same at any number of threads."""
+    """grad_w (C_out, C, kh, kw) = the weight gradient, groups = 1: grad_w[o, c, p, q]
+    sums, over the samples in order and the output pixels, grad_out times the input under
+    tap (p, q). Each thread owns whole tiles of it, so the sum is the same at any number
+    of threads."""
     cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), kernel,
                                         stride, padding, dilation, out_size)
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
     _check(tl_conv_avx512_supported(), "conv_avx512_backward_weight: this CPU has no AVX-512F")
     _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
-           and grad_w.shape[0] == g.kh and grad_w.shape[1] == g.kw
-           and grad_w.shape[2] == g.channels and grad_w.shape[3] == c_out,
+           and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
+           and grad_w.shape[2] == g.kh and grad_w.shape[3] == g.kw,
            "conv_avx512_backward_weight: grad_out, x and grad_w do not match")
     _check(chunk >= 1 and scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
            "conv_avx512_backward_weight: scratch too small")

@@ -146,22 +146,38 @@ static void transpose_block(const float *block, long ld, long c_out, long pixels
         }
 }
 
+/* columns[r] for column row r = (c, p, q) of a kernel given transposed (channels, c_out,
+   kh, kw) and read flipped: where W'[o, r] = weight[c, o, kh-1-p, kw-1-q] lies, less o's
+   offset o*kh*kw. NULL if out of memory. */
+static int *flipped_columns(long c_out, const tl_conv_geometry *g)
+{
+    long taps = g->kh * g->kw, depth = g->channels * taps;
+    int *columns = malloc((depth > 0 ? depth : 1) * sizeof(int));
+    for (long r = 0; columns && r < depth; r++)
+        columns[r] = (int)(r / taps * c_out * taps + taps - 1 - r % taps);
+    return columns;
+}
+
 int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        const tl_conv_geometry *g, float *out, float *scratch, int threads)
+                        int transposed, const tl_conv_geometry *g, float *out,
+                        float *scratch, int threads)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
     long sample = g->channels * g->height * g->width, wp = padded_width(g), s;
     long wide = panels(c_out, NR) * NR, per_thread = forward_per_thread(c_out, g);
     long pieces = panels(g->out_w, TILE_ROWS);  /* of each output row, as even as can be */
     float *w_panels = scratch, *own = scratch + wide * depth;
-    int *taps = tap_offsets(g);
-    if (!taps)
+    int *taps = tap_offsets(g), *columns = transposed ? flipped_columns(c_out, g) : NULL;
+    if (!taps || (transposed && !columns)) {
+        free(taps); free(columns);
         return -1;
+    }
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
         for (s = 0; s < wide / NR; s++)  /* W^T: step r of b is W's column r */
-            pack_b_panel(weight, depth, c_out, depth, s, w_panels);
+            pack_b_panel(weight, transposed ? g->kh * g->kw : depth, columns, c_out, depth,
+                         s, w_panels);
         memset(own + TL_THREAD * per_thread, 0, padded_room(g) * sizeof(float));
 #pragma omp for schedule(guided)
         for (s = 0; s < n; s++) {
@@ -181,13 +197,14 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
         }
     }
     free(taps);
+    free(columns);
     return 0;
 }
 
 long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
 {
-    long pixels = g->out_h * g->out_w;
-    return chunk * (panels(c_out, NR) * NR * pixels + padded_room(g));
+    long pixels = g->out_h * g->out_w, depth = g->channels * g->kh * g->kw;
+    return depth * c_out + chunk * (panels(c_out, NR) * NR * pixels + padded_room(g));
 }
 
 /* One sample's steps of b's panels: b[o0*span + t*NR + j] = dy[o0 + j, t], 0 past
@@ -229,33 +246,41 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                 float *scratch, long chunk, int threads)
 {
     long c_in = g->channels, taps = g->kh * g->kw, pixels = g->out_h * g->out_w;
-    long sample = c_in * g->height * g->width, span = chunk * pixels;
+    long sample = c_in * g->height * g->width, span = chunk * pixels, o;
     long row_tiles = panels(c_in, MR), col_tiles = panels(c_out, NR);
     long tiles = taps * row_tiles * col_tiles;
-    float *b = scratch, *xh = b + col_tiles * NR * span;
+    float *sums = scratch, *b = sums + taps * c_in * c_out, *xh = b + col_tiles * NR * span;
     int *steps = sample_pixel_steps(g, chunk);
     if (!steps)
         return -1;
-    memset(grad_w, 0, taps * c_in * c_out * sizeof(float));
+    memset(sums, 0, taps * c_in * c_out * sizeof(float));  /* (kh, kw, C, C_out) */
     memset(xh, 0, (n < chunk ? n : chunk) * padded_room(g) * sizeof(float));
 #pragma omp parallel num_threads(threads)
-    for (long s0 = 0; s0 < n; s0 += chunk) {
-        long count = n - s0 < chunk ? n - s0 : chunk, s, t;
+    {
+        for (long s0 = 0; s0 < n; s0 += chunk) {
+            long count = n - s0 < chunk ? n - s0 : chunk, s, t;
 #pragma omp for schedule(guided)
-        for (s = 0; s < count; s++) {  /* its steps s*P.. of b (dY^T), and its a (x_hwc) */
-            pad_sample_channels_last(x + (s0 + s) * sample, g, xh + s * padded_room(g));
-            pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels, span,
-                                 b + s * pixels * NR);
-        }
+            for (s = 0; s < count; s++) {  /* its steps s*P.. of b (dY^T) and of a (x_hwc) */
+                pad_sample_channels_last(x + (s0 + s) * sample, g, xh + s * padded_room(g));
+                pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels,
+                                     span, b + s * pixels * NR);
+            }
 #pragma omp for schedule(guided)
-        for (t = 0; t < tiles; t++) {  /* tap, 12 input channels, 32 output channels */
-            long tap = t / (row_tiles * col_tiles), c0 = t / col_tiles % row_tiles * MR;
-            long o0 = t % col_tiles * NR;
-            long shift = (tap / g->kw * g->dh * padded_width(g) + tap % g->kw * g->dw) * c_in;
-            tile(count * pixels, xh + shift + c0, steps, b + o0 * span,
-                 c_in - c0 < MR ? c_in - c0 : MR, c_out - o0 < NR ? c_out - o0 : NR,
-                 grad_w + (tap * c_in + c0) * c_out + o0, c_out, 1);
+            for (t = 0; t < tiles; t++) {  /* a tap, 12 input channels, 32 output channels */
+                long tap = t / (row_tiles * col_tiles), c0 = t / col_tiles % row_tiles * MR;
+                long o0 = t % col_tiles * NR;
+                long shift = (tap / g->kw * g->dh * padded_width(g) + tap % g->kw * g->dw)
+                             * c_in;
+                tile(count * pixels, xh + shift + c0, steps, b + o0 * span,
+                     c_in - c0 < MR ? c_in - c0 : MR, c_out - o0 < NR ? c_out - o0 : NR,
+                     sums + (tap * c_in + c0) * c_out + o0, c_out, 1);
+            }
         }
+#pragma omp for schedule(static)
+        for (o = 0; o < c_out; o++)  /* grad_w[o, c, tap] = sums[tap, c, o] */
+            for (long c = 0; c < c_in; c++)
+                for (long tap = 0; tap < taps; tap++)
+                    grad_w[(o * c_in + c) * taps + tap] = sums[(tap * c_in + c) * c_out + o];
     }
     free(steps);
     return 0;
@@ -276,10 +301,11 @@ long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long
 }
 
 int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        const tl_conv_geometry *g, float *out, float *scratch, int threads)
+                        int transposed, const tl_conv_geometry *g, float *out,
+                        float *scratch, int threads)
 {
-    (void)x; (void)n; (void)weight; (void)c_out; (void)g; (void)out; (void)scratch;
-    (void)threads;
+    (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)g; (void)out;
+    (void)scratch; (void)threads;
     return -1;
 }
 

@@ -14,17 +14,19 @@ typedef struct {
 int tl_conv_avx512_supported(void);
 
 /* out (n, c_out, out_h*out_w) = weight (c_out, K) @ columns(x[s]) for each sample s,
-   K = channels*kh*kw, at column stride sw = 1 only. scratch: tl_conv_forward_scratch(...)
-   floats. */
+   K = channels*kh*kw, at column stride sw = 1 only. With transposed, weight is
+   (channels, c_out, kh, kw) and read flipped: the kernel is weight[:, :, ::-1,
+   ::-1].transpose(1, 0, 2, 3), as in the input gradient of a convolution by weight.
+   scratch: tl_conv_forward_scratch(...) floats. */
 long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads);
 int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        const tl_conv_geometry *g, float *out, float *scratch,
-                        int threads);
+                        int transposed, const tl_conv_geometry *g, float *out,
+                        float *scratch, int threads);
 
-/* grad_w (kh, kw, channels, c_out) = the weight gradient, its axes in that order:
-   grad_w[p, q, c, o] = sum over the samples s, in order, and the output pixels t of
-   grad_out[s, o, t] x_padded[s, c, tap (p, q) of pixel t]. Any stride, padding and
-   dilation. scratch: tl_conv_backward_weight_scratch(...) floats. */
+/* grad_w (c_out, channels, kh, kw) = the weight gradient: grad_w[o, c, p, q] = the sum
+   over the samples s, in order, and the output pixels t of grad_out[s, o, t]
+   x_padded[s, c, tap (p, q) of pixel t]. Any stride, padding and dilation. scratch:
+   tl_conv_backward_weight_scratch(...) floats. */
 long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk);
 int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                 long c_out, const tl_conv_geometry *g, float *grad_w,

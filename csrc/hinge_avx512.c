@@ -84,7 +84,7 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
     {
 #pragma omp for schedule(static)
         for (p = 0; p < wide / NR; p++)  /* g^T in panels of NR classes */
-            pack_b_panel(g, dim, classes, dim, p, g_panels);
+            pack_b_panel(g, dim, NULL, classes, dim, p, g_panels);
 #pragma omp for schedule(guided)
         for (b = 0; b < blocks; b++) {
             long n0 = b * ROWS, rows = n - n0 < ROWS ? n - n0 : ROWS;

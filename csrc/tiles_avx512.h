@@ -86,23 +86,25 @@ static inline void pack_a(const float *a, long lda, long m, long k, float *dst)
     }
 }
 
-/* b (k, n) given by its transpose bt (n, k), leading dimension ldb, as panels of NR
-   columns: dst[p*NR*k + t*NR + j] = bt[(p*NR + j)*ldb + t], 0 past n; one gather of 16
-   columns per vector. Panel p alone, so that threads can share the work. */
+/* b (k, n) given by its transpose bt (n, k), as panels of NR columns: dst[p*NR*k +
+   t*NR + j] = b[t, p*NR + j], 0 past n; b[t, j] at bt[j*ldb + t], or, given columns, at
+   bt[j*ldb + columns[t]] (a kernel read flipped). One gather of 16 columns per vector.
+   Panel p alone, so that threads can share the work. */
 __attribute__((target("avx512f")))
-static inline void pack_b_panel(const float *bt, long ldb, long n, long k, long p,
-                                float *dst)
+static inline void pack_b_panel(const float *bt, long ldb, const int *columns, long n,
+                                long k, long p, float *dst)
 {
-    __m512i columns = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7,
-                                                          6, 5, 4, 3, 2, 1, 0),
-                                         _mm512_set1_epi32((int)ldb));
+    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                       5, 4, 3, 2, 1, 0),
+                                      _mm512_set1_epi32((int)ldb));
     for (int v = 0; v < 2; v++) {
         long j0 = p * NR + 16 * v;
         __mmask16 m = lanes(0, n - j0);
+        const float *first = bt + (m ? j0 * ldb : 0);  /* b's column j0 */
         float *panel = dst + p * NR * k + 16 * v;
         for (long t = 0; t < k; t++)
             _mm512_storeu_ps(panel + t * NR, _mm512_mask_i32gather_ps(
-                _mm512_setzero_ps(), m, columns, bt + (m ? j0 * ldb : 0) + t, 4));
+                _mm512_setzero_ps(), m, rows, first + (columns ? columns[t] : t), 4));
     }
 }
 

@@ -52,6 +52,13 @@ def test_a_peer_runs_in_the_same_blocks_and_gets_a_ratio(tiny):
     assert "x fake" in benchmark.format_table(result)
 
 
+def test_only_the_named_cases_run_and_an_unknown_name_is_refused(tiny):
+    result = benchmark.run(["numpy"], repeats=2, progress=None, only=["paired", "conv1"])
+    assert {r["case"].split()[0] for r in result["rows"]} == {"paired", "conv1"}
+    with pytest.raises(ValueError, match="no case named conv9; the cases are conv1, grad"):
+        benchmark.run(["numpy"], repeats=2, progress=None, only=["conv9"])
+
+
 def test_goals_take_the_best_cpu_backend():
     rows = [{"case": "conv2 N1", "runner": "numpy", "is_backend": True, "x_peer": 0.8,
              "x_floor": 0.5},

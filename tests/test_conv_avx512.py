@@ -116,9 +116,9 @@ def avx512_calls(monkeypatch):
     from tlcore import _native
     calls = {}
     for name in ("conv_avx512_forward", "conv_avx512_backward_weight"):
-        def counted(*args, name=name, compiled=getattr(_native, name)):
+        def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
             calls[name] = calls.get(name, 0) + 1
-            return compiled(*args)
+            return compiled(*args, **kwargs)
         monkeypatch.setattr(_native, name, counted)
     return calls
 

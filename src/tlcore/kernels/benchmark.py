@@ -221,17 +221,26 @@ def _runner(case, backend, arrays):
     return on_gpu
 
 
-def run(backends=None, repeats=20, peer=None, progress=print):
+def run(backends=None, repeats=20, peer=None, progress=print, only=None):
     """Time every case on ``backends`` (default: all available). ``peer`` is an optional
     (name, make) pair: ``make(case)`` returns a callable doing the case's work in another
     library, or None (bench/kernels.py passes PyTorch's). It runs in the same blocks.
+    ``only``: names of cases to time (their first word: "conv3", "hinge"), default all.
     Returns the result dict (rows, goals, machine)."""
     backends = list(backends or registry.available())
     for name in backends:
         registry.check_available(name)
+    chosen = cases()
+    if only is not None:
+        names = {case.name.split()[0] for case in chosen}
+        unknown = sorted(set(only) - names)
+        if unknown:
+            raise ValueError(f"only: no case named {', '.join(unknown)}; the cases are "
+                             f"{', '.join(sorted(names))}")
+        chosen = [case for case in chosen if case.name.split()[0] in only]
     peer_name, make_peer = peer or ("", lambda case: None)
     rows = []
-    for case in cases():
+    for case in chosen:
         runners, skipped = {}, []
         for backend in backends:
             arrays = _on_gpu(case.arrays) if backend == "cupy" else case.arrays

@@ -223,12 +223,11 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     if floats is not None:
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
-        # j + pw - q] weight[o, c, p, q]
-        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        # j + pw - q] weight[o, c, p, q] (the kernel read flipped in place: transposed)
         grad_out = np.ascontiguousarray(grad_out, dtype)
         grad_x = np.empty(x_shape, dtype)
-        _native.conv_avx512_forward(grad_out, flipped, (1, 1), pad, (1, 1), grad_x,
-                                    workspace("cols", (floats,), dtype))
+        _native.conv_avx512_forward(grad_out, weight, (1, 1), pad, (1, 1), grad_x,
+                                    workspace("cols", (floats,), dtype), transposed=True)
         return grad_x
     pixels = out_h * out_w
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
@@ -264,11 +263,11 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
         per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1)
         chunk = max(1, min(n, AVX512_CHUNK_BYTES // (4 * per_sample)))
         floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk)
-        grad_w = np.empty((*kernel, x.shape[1], c_out), dtype)  # (kh, kw, C, C_out)
+        grad_w = np.empty(weight_shape, dtype)
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
                                             workspace("cols", (floats,), dtype), chunk)
-        return np.ascontiguousarray(grad_w.transpose(3, 2, 0, 1))
+        return grad_w
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
     step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
     g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
