@@ -241,6 +241,24 @@ static int *sample_pixel_steps(const tl_conv_geometry *g, long chunk)
     return steps;
 }
 
+/* grad_w[o, r] = sums[r % taps, r / taps, o] for 16 output channels o.. and every column
+   row r = c*taps + tap: one load of the 16 channels from a row of sums, one scatter into
+   their rows of grad_w. In that order each line of sums is read once, and the writes
+   advance along 16 rows of grad_w. */
+__attribute__((target("avx512f")))
+static void move_output_channels(const float *sums, long c_out, long depth, long taps,
+                                 long o, float *grad_w)
+{
+    long c_in = depth / taps;
+    __mmask16 m = lanes(0, c_out - o);
+    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                       5, 4, 3, 2, 1, 0),
+                                      _mm512_set1_epi32((int)depth));
+    for (long r = 0; r < depth; r++)
+        _mm512_mask_i32scatter_ps(grad_w + o * depth + r, m, rows, _mm512_maskz_loadu_ps(
+            m, sums + (r % taps * c_in + r / taps) * c_out + o), 4);
+}
+
 int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                 long c_out, const tl_conv_geometry *g, float *grad_w,
                                 float *scratch, long chunk, int threads)
@@ -277,10 +295,8 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
             }
         }
 #pragma omp for schedule(static)
-        for (o = 0; o < c_out; o++)  /* grad_w[o, c, tap] = sums[tap, c, o] */
-            for (long c = 0; c < c_in; c++)
-                for (long tap = 0; tap < taps; tap++)
-                    grad_w[(o * c_in + c) * taps + tap] = sums[(tap * c_in + c) * c_out + o];
+        for (o = 0; o < c_out; o += 16)  /* grad_w[o, c, tap] = sums[tap, c, o] */
+            move_output_channels(sums, c_out, c_in * taps, taps, o, grad_w);
     }
     free(steps);
     return 0;

@@ -260,7 +260,8 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1)
+        fixed = _native.conv_avx512_backward_weight_scratch(*geometry, 0)  # the sums
+        per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1) - fixed
         chunk = max(1, min(n, AVX512_CHUNK_BYTES // (4 * per_sample)))
         floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk)
         grad_w = np.empty(weight_shape, dtype)
