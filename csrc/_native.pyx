@@ -168,14 +168,16 @@ cdef inline void _im2col_plane(const real* plane, Py_ssize_t height, Py_ssize_t 
 
 
 def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
-           kernel, stride, padding, dilation, real[:, ::1] cols):
-    """cols[(c, p, q), (n, i, j)] = xpad[start + n, c, i*sh + p*dh, j*sw + q*dw] for the
+           kernel, stride, padding, dilation, real[:, :, :] cols):
+    """cols[(c, p, q), n, (i, j)] = xpad[start + n, c, i*sh + p*dh, j*sw + q*dw] for the
     ``count`` samples from ``start``; xpad is x zero-padded by (ph, pw), never formed.
 
-    cols is (C*kh*kw, count*Ho*Wo): the columns of the convolution GEMM, in the order
+    cols is (C*kh*kw, count, Ho*Wo): the columns of the convolution GEMM, in the order
     that the weight, reshaped to (C_out, C*kh*kw), multiplies (a group's rows are
-    consecutive, as its channels are). One task per (row, sample): Ho*Wo values read
-    from one input plane.
+    consecutive, as its channels are). Any strides but the last: a (C*kh*kw,
+    count*Ho*Wo) matrix for one GEMM over the samples side by side, or the transpose of
+    (count, C*kh*kw, Ho*Wo) for one GEMM per sample. One task per (row, sample): Ho*Wo
+    values read from one input plane.
     """
     cdef Py_ssize_t c_in = x.shape[1], height = x.shape[2], width = x.shape[3]
     cdef Py_ssize_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1]
@@ -184,19 +186,20 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
     cdef Py_ssize_t out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     cdef Py_ssize_t pixels = out_h * out_w, t, r, n, c, p, q
     _check(0 <= start and start + count <= x.shape[0], "im2col: samples out of range")
-    _check(cols.shape[0] == c_in * kh * kw and cols.shape[1] == count * pixels,
-           f"im2col: cols must be ({c_in * kh * kw}, {count * pixels}), "
-           f"got ({cols.shape[0]}, {cols.shape[1]})")
-    if cols.shape[0] == 0 or cols.shape[1] == 0:
+    _check(cols.shape[0] == c_in * kh * kw and cols.shape[1] == count
+           and cols.shape[2] == pixels and (cols.strides[2] == sizeof(real) or pixels < 2),
+           f"im2col: cols must be ({c_in * kh * kw}, {count}, {pixels}) with its last axis "
+           f"contiguous, got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
+    if cols.shape[0] == 0 or count == 0 or pixels == 0:
         return
     for t in prange(c_in * kh * kw * count, nogil=True, schedule="guided",
-                    num_threads=_threads(cols.shape[0] * cols.shape[1])):
+                    num_threads=_threads(cols.shape[0] * count * pixels)):
         r = t // count
         n = t - r * count
         c = r // (kh * kw)
         p = (r // kw) % kh
         q = r % kw
-        _im2col_plane(&x[start + n, c, 0, 0], height, width, &cols[r, n * pixels],
+        _im2col_plane(&x[start + n, c, 0, 0], height, width, &cols[r, n, 0],
                       out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
 
 
@@ -343,12 +346,13 @@ cdef inline void _col2im_plane(const real* src, real* plane, Py_ssize_t height,
                 row_out[j * sw] += row_in[j]
 
 
-def col2im(const real[:, ::1] grad_cols, Py_ssize_t start, Py_ssize_t count,
+def col2im(const real[:, :, :] grad_cols, Py_ssize_t start, Py_ssize_t count,
            kernel, stride, padding, dilation, real[:, :, :, ::1] grad_x):
     """The adjoint of im2col: grad_x[start + n, c] = sum over (p, q, i, j) of
-    grad_cols[(c, p, q), (n, i, j)] placed at (i*sh + p*dh - ph, j*sw + q*dw - pw), the
-    padding dropped. One task per input plane (n, c), which only it writes: the planes
-    are zeroed and filled in one pass, without a padded buffer or atomics.
+    grad_cols[(c, p, q), n, (i, j)] placed at (i*sh + p*dh - ph, j*sw + q*dw - pw), the
+    padding dropped; grad_cols (C*kh*kw, count, Ho*Wo) with any strides but the last, as
+    im2col's cols. One task per input plane (n, c), which only it writes: the planes are
+    zeroed and filled in one pass, without a padded buffer or atomics.
     """
     cdef Py_ssize_t c_in = grad_x.shape[1], height = grad_x.shape[2], width = grad_x.shape[3]
     cdef Py_ssize_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1]
@@ -358,20 +362,23 @@ def col2im(const real[:, ::1] grad_cols, Py_ssize_t start, Py_ssize_t count,
     cdef Py_ssize_t pixels = out_h * out_w, t, n, c, p, q
     cdef real* plane
     _check(0 <= start and start + count <= grad_x.shape[0], "col2im: samples out of range")
-    _check(grad_cols.shape[0] == c_in * kh * kw and grad_cols.shape[1] == count * pixels,
-           f"col2im: grad_cols must be ({c_in * kh * kw}, {count * pixels}), "
-           f"got ({grad_cols.shape[0]}, {grad_cols.shape[1]})")
+    _check(grad_cols.shape[0] == c_in * kh * kw and grad_cols.shape[1] == count
+           and grad_cols.shape[2] == pixels
+           and (grad_cols.strides[2] == sizeof(real) or pixels < 2),
+           f"col2im: grad_cols must be ({c_in * kh * kw}, {count}, {pixels}) with its last "
+           f"axis contiguous, got ({grad_cols.shape[0]}, {grad_cols.shape[1]}, "
+           f"{grad_cols.shape[2]})")
     if count == 0 or c_in * height * width == 0:
         return
     for t in prange(count * c_in, nogil=True, schedule="guided",
-                    num_threads=_threads(grad_cols.shape[0] * grad_cols.shape[1])):
+                    num_threads=_threads(grad_cols.shape[0] * count * pixels)):
         n = t // c_in
         c = t - n * c_in
         plane = &grad_x[start + n, c, 0, 0]
         memset(plane, 0, height * width * sizeof(real))
         for p in range(kh):
             for q in range(kw):
-                _col2im_plane(&grad_cols[(c * kh + p) * kw + q, n * pixels], plane,
+                _col2im_plane(&grad_cols[(c * kh + p) * kw + q, n, 0], plane,
                               height, width, out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
 
 

@@ -160,7 +160,7 @@ def test_conv2d_kernels_match_reference(backend, dtype, rtol, case, noncontiguou
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("c_in", [2, 9])  # K <= P and K > P: both weight-gradient paths
+@pytest.mark.parametrize("c_in", [2, 9])  # K <= P and K > P: a GEMM per sample, or one
 def test_conv2d_kernels_in_chunks_match_reference(backend, c_in, monkeypatch):
     """A batch whose columns exceed CONV2D_CHUNK_BYTES goes in chunks of samples (here
     forced to one sample per chunk): the results must not change."""

@@ -185,7 +185,7 @@ def test_the_compiled_module_checks_the_sizes_it_writes():
         _native.swap01(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)))
     with pytest.raises(ValueError, match="im2col: cols must be"):
         _native.im2col(np.zeros((1, 1, 4, 4)), 0, 1, (3, 3), (1, 1), (1, 1), (1, 1),
-                       np.zeros((9, 15)))
+                       np.zeros((9, 1, 15)))
     with pytest.raises(ValueError, match="scale: dst has|dst has 2 elements"):
         _native.scale(np.zeros(3), 1.0, np.zeros(2))
 

@@ -155,10 +155,20 @@ def _gemm(a, b, out):
     return out
 
 
+def _per_sample(rows, groups, pixels):
+    """One GEMM per sample, the columns (m, K, P), where a group's K <= P (few input
+    channels, large images: conv1 of bench/kernels.py); else one over the samples side
+    by side, the columns (K, m*P). The first writes the output in NCHW order directly and
+    reads grad_out in place; the second has larger GEMMs, which BLAS's threads share
+    (as numba_cpu.py's convolution chooses; measured at conv1 there: 2x faster)."""
+    return rows // groups <= pixels
+
+
 @register("conv2d_forward", "native", floats=(0, 1))
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
-    """Per chunk: im2col, out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols (BLAS), then
-    swap01 moves out_rows, as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo)."""
+    """Per chunk: im2col, then out (m, G, C_out/G, Ho*Wo) = w_rows @ cols per sample
+    (BLAS), or out_rows (G, C_out/G, m*Ho*Wo) = w_rows @ cols and swap01 moves out_rows,
+    as (C_out, m, Ho*Wo), into out[chunk] (m, C_out, Ho*Wo): see _per_sample."""
     dtype = np.result_type(x, weight)
     x, weight = np.ascontiguousarray(x, dtype), np.ascontiguousarray(weight, dtype)
     n, c_out = x.shape[0], weight.shape[0]
@@ -176,14 +186,23 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
                                     workspace("cols", (floats,), dtype))
         return out
     pixels = out_h * out_w
+    per_sample = _per_sample(rows, groups, pixels)
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
     out = np.empty((n, c_out, pixels), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
-    out_rows_buffer = workspace("rows", (c_out * size * pixels,), dtype)
+    out_rows_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
+        if per_sample:
+            cols = cols_buffer[:rows * m * pixels].reshape(m, rows, pixels)
+            _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
+                           cols.transpose(1, 0, 2))
+            np.matmul(w_rows, cols.reshape(m, groups, rows // groups, pixels),
+                      out=out[chunk].reshape(m, groups, c_out // groups, pixels))
+            continue
         cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
-        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation, cols)
+        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
+                       cols.reshape(rows, m, pixels))
         out_rows = out_rows_buffer[:c_out * m * pixels].reshape(groups, c_out // groups,
                                                                 m * pixels)
         _gemm(w_rows, cols.reshape(groups, rows // groups, m * pixels), out_rows)
@@ -230,18 +249,27 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
                                     workspace("cols", (floats,), dtype), transposed=True)
         return grad_x
     pixels = out_h * out_w
+    per_sample = _per_sample(rows, groups, pixels)
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     w_cols = weight.reshape(groups, c_out // groups, rows // groups).transpose(0, 2, 1)
     grad_x = np.empty(x_shape, dtype)
-    g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
+    g_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
-        g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
-        grad_cols = cols_buffer[:rows * m * pixels].reshape(groups, rows // groups, m * pixels)
-        _gemm(w_cols, g_rows, grad_cols)
-        _native.col2im(grad_cols.reshape(rows, m * pixels), chunk.start, m, kernel, stride,
-                       padding, dilation, grad_x)
+        if per_sample:  # grad_cols (m, G, K/G, P) = w_cols @ grad_out[n], read in place
+            grad_cols = cols_buffer[:rows * m * pixels].reshape(m, groups, rows // groups,
+                                                                pixels)
+            np.matmul(w_cols, grad_out[chunk].reshape(m, groups, c_out // groups, pixels),
+                      out=grad_cols)
+            grad_cols = grad_cols.reshape(m, rows, pixels).transpose(1, 0, 2)
+        else:
+            g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
+            grad_cols = cols_buffer[:rows * m * pixels].reshape(groups, rows // groups,
+                                                                m * pixels)
+            _gemm(w_cols, g_rows, grad_cols)
+            grad_cols = grad_cols.reshape(rows, m, pixels)
+        _native.col2im(grad_cols, chunk.start, m, kernel, stride, padding, dilation, grad_x)
     return grad_x
 
 
@@ -269,15 +297,25 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
                                             workspace("cols", (floats,), dtype), chunk)
         return grad_w
+    per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
     step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
-    g_buffer = workspace("rows", (c_out * size * pixels,), dtype)
+    g_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
+        if per_sample:  # sum over n of cols_n @ grad_out[n]^T, grad_out read in place
+            cols = cols_buffer[:rows * m * pixels].reshape(m, rows, pixels)
+            _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
+                           cols.transpose(1, 0, 2))
+            g = grad_out[chunk].reshape(m, groups, c_out // groups, pixels)
+            grad_w += np.matmul(cols.reshape(m, groups, rows // groups, pixels),
+                                g.transpose(0, 1, 3, 2)).sum(axis=0)
+            continue
         g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
         cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
-        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation, cols)
+        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
+                       cols.reshape(rows, m, pixels))
         _gemm(cols.reshape(groups, rows // groups, m * pixels), g_rows.transpose(0, 2, 1), step)
         if step is not grad_w:
             grad_w += step
