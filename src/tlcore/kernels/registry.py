@@ -39,12 +39,14 @@ _MODULES = {
 # For CPU arrays, the first available backend of this order serves a kernel. Measured on
 # 2 cores (bench/kernels.py; tlcore run digits-cnn --seeds 0 with TLCORE_KERNELS set):
 # - native is compiled ahead of time: no JIT on first use, no numba import. It was the
-#   fastest at the small shapes of the experiments (digits-cnn: 5.4 s against 7.0 s for
-#   numpy and 6.9 s for numba), and at the bench shapes the fastest for gradient
-#   reversal and the paired scores, and second for conv2d, max pooling and the hinge loss.
-# - numba was the fastest at the bench shapes for conv2d, max pooling and the hinge
-#   loss, but it compiles each kernel on first use (tens of seconds with a cold cache)
-#   and its import costs about half a second.
+#   fastest at the small shapes of the experiments (digits-cnn, wall time of the whole
+#   run, two runs each: 3.1 to 3.9 s against 6.2 to 7.1 s for numpy and 5.1 to 5.5 s for
+#   numba). At the bench shapes (three runs of --repeats 60) it was the fastest for
+#   conv2d (on AVX-512, twice numba's speed at conv2 and conv3, and even with it at
+#   conv1), gradient reversal, the paired scores and the small hinge loss, within noise
+#   of numba at the large hinge loss, and second for max pooling (1.9 ms against 1.0).
+# - numba compiles each kernel on first use (tens of seconds with a cold cache) and its
+#   import costs about half a second.
 # - numpy, the reference, is always there.
 CPU_PREFERENCE = ("native", "numba", "numpy")
 
