@@ -18,7 +18,8 @@ csrc/hinge_avx512.c (hinge_forward_avx512).
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
 bits at any number of threads). Arrays arrive C-contiguous with the shapes checked by
-the wrapper; only the sizes that could write out of bounds are checked again here.
+the wrapper (im2col and col2im take views whose last axis alone must be contiguous);
+only the sizes that could write out of bounds are checked again here.
 
 Scheduling is "guided" everywhere: on a busy 2-core machine, a thread the OS has not
 scheduled yet does not hold back a fixed half of the loop. Whether idle OpenMP threads
@@ -189,7 +190,8 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
     _check(cols.shape[0] == c_in * kh * kw and cols.shape[1] == count
            and cols.shape[2] == pixels and (cols.strides[2] == sizeof(real) or pixels < 2),
            f"im2col: cols must be ({c_in * kh * kw}, {count}, {pixels}) with its last axis "
-           f"contiguous, got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]})")
+           f"contiguous, got ({cols.shape[0]}, {cols.shape[1]}, {cols.shape[2]}), the last "
+           f"axis's stride {cols.strides[2]} bytes")
     if cols.shape[0] == 0 or count == 0 or pixels == 0:
         return
     for t in prange(c_in * kh * kw * count, nogil=True, schedule="guided",
@@ -226,9 +228,15 @@ def conv_avx512_supported():
     return bool(tl_conv_avx512_supported())
 
 
+# The C code keeps offsets within a padded sample, and vector lanes' offsets (16 times a
+# row's length), in 32-bit ints.
+cdef long _INT32_LIMIT = 2**31 - 1
+
+
 cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_size):
     """The C geometry, after checking what the C code trusts: positive sizes, strides
-    and dilations, padding >= 0, and the output size that these give."""
+    and dilations, padding >= 0, the output size that these give, and 32-bit offsets
+    (a padded sample, 16 output planes, 16 rows of im2col columns)."""
     cdef tl_conv_geometry g
     g.channels, g.height, g.width = x_shape[1], x_shape[2], x_shape[3]
     g.kh, g.kw = kernel
@@ -245,6 +253,11 @@ cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_
            and g.out_w == (g.width + 2 * g.pw - g.dw * (g.kw - 1) - 1) // g.sw + 1
            and min(g.out_h, g.out_w) >= 1,
            f"conv_avx512: output size {tuple(out_size)} does not follow from the geometry")
+    _check(g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw) + 16 <= _INT32_LIMIT
+           and 16 * g.out_h * g.out_w <= _INT32_LIMIT
+           and 16 * g.channels * g.kh * g.kw <= _INT32_LIMIT,
+           f"conv_avx512: x {tuple(x_shape)} and kernel {tuple(kernel)} are too large for "
+           f"its 32-bit offsets")
     return g
 
 
@@ -289,8 +302,9 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
 def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,
                                         out_size, chunk):
     """The floats of scratch that conv_avx512_backward_weight needs, ``chunk`` samples
-    packed at a time."""
+    packed at a time (chunk 0: the part that does not grow with it)."""
     cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size)
+    _check(chunk >= 0, f"conv_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
     return tl_conv_backward_weight_scratch(c_out, &g, chunk)
 
 
@@ -311,7 +325,11 @@ def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
            and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
            and grad_w.shape[2] == g.kh and grad_w.shape[3] == g.kw,
            "conv_avx512_backward_weight: grad_out, x and grad_w do not match")
-    _check(chunk >= 1 and scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
+    _check(chunk >= 1 and chunk * (g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw)
+                                    + 16) <= _INT32_LIMIT,
+           f"conv_avx512_backward_weight: chunk must be >= 1, and its padded samples within "
+           f"32-bit offsets, got {chunk}")
+    _check(scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
            "conv_avx512_backward_weight: scratch too small")
     if g.channels == 0 or c_out == 0:
         return
@@ -367,7 +385,7 @@ def col2im(const real[:, :, :] grad_cols, Py_ssize_t start, Py_ssize_t count,
            and (grad_cols.strides[2] == sizeof(real) or pixels < 2),
            f"col2im: grad_cols must be ({c_in * kh * kw}, {count}, {pixels}) with its last "
            f"axis contiguous, got ({grad_cols.shape[0]}, {grad_cols.shape[1]}, "
-           f"{grad_cols.shape[2]})")
+           f"{grad_cols.shape[2]}), the last axis's stride {grad_cols.strides[2]} bytes")
     if count == 0 or c_in * height * width == 0:
         return
     for t in prange(count * c_in, nogil=True, schedule="guided",
@@ -561,6 +579,8 @@ def hinge_forward_avx512(const float[:, ::1] f, const float[:, ::1] g,
            and negative.shape[0] == n, "hinge_forward_avx512: f, g, target, loss and "
            "negative do not match")
     _check(classes >= 2 and dim >= 1, "hinge_forward_avx512: needs C >= 2 and D >= 1")
+    _check(16 * dim <= _INT32_LIMIT,
+           f"hinge_forward_avx512: D = {dim} is too large for its 32-bit offsets")
     _check(scratch.shape[0] >= tl_hinge_forward_scratch(classes, dim, threads),
            "hinge_forward_avx512: scratch too small")
     if n == 0:

@@ -61,7 +61,7 @@ static long padded_height(const tl_conv_geometry *g) { return g->height + 2 * g-
 static long padded_width(const tl_conv_geometry *g) { return g->width + 2 * g->pw; }
 
 /* A padded sample's floats, with room after it for a tile's rows past its block (a
-   tile reads up to TILE_ROWS - 1 floats past the last one it keeps). */
+   tile reads up to 3 floats past the last one it keeps: csrc/tiles_avx512.h). */
 static long padded_room(const tl_conv_geometry *g)
 {
     return g->channels * padded_height(g) * padded_width(g) + TILE_ROWS;

@@ -207,3 +207,23 @@ def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up():
         out = np.zeros(out_shape, np.float32)
         with pytest.raises(ValueError, match="conv_avx512"):
             _native.conv_avx512_forward(x, w, stride, padding, (1, 1), out, scratch)
+
+
+def test_offsets_past_32_bits_are_refused_before_any_memory_is_touched():
+    """The C code keeps offsets in 32-bit ints: the Python gate sends such shapes to im2col,
+    and the compiled wrappers refuse them (shapes only: nothing this large is allocated)."""
+    from tlcore import _native
+    big_x, big_w = (1, 16, 3000, 3000), (16, 16, 3000, 3000)  # 16*C*kh*kw > 2**31
+    assert not native._avx512(np.float32, 1, big_x, big_w, (1, 1), (0, 0))
+    geometry = ((3000, 3000), (1, 1), (0, 0), (1, 1), (1, 1))
+    with pytest.raises(ValueError, match="too large for its 32-bit offsets"):
+        _native.conv_avx512_forward_scratch(big_x, 16, *geometry)
+    with pytest.raises(ValueError, match="chunk must be >= 0, got -5"):
+        _native.conv_avx512_backward_weight_scratch((1, 2, 5, 5), 3, (3, 3), (1, 1), (1, 1),
+                                                    (1, 1), (5, 5), -5)
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        _native.conv_avx512_backward_weight(np.zeros((1, 3, 25), np.float32), x, (3, 3),
+                                            (1, 1), (1, 1), (1, 1), (5, 5),
+                                            np.zeros((3, 2, 3, 3), np.float32),
+                                            np.zeros(1 << 16, np.float32), 0)

@@ -84,10 +84,10 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # reads there in place by the packed weights (the forward, at column stride 1) or by the
 # packed output gradient (the weight gradient, any geometry), so no column matrix goes
 # to memory; the input gradient is the forward of grad_out with the kernel flipped
-# (stride 1, dilation 1, padding < kernel). Everything else: one GEMM per chunk of
-# samples and group, on the columns im2col writes in the order the GEMM reads them:
-# cols (C*kh*kw, m*Ho*Wo), a group's rows consecutive. AVX512_CONV = False: im2col
-# always.
+# (stride 1, dilation 1, padding < kernel). Everything else: per chunk of samples and
+# group, im2col writes the columns in the order the GEMM reads them, a group's rows
+# consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <= Ho*Wo, else
+# one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col always.
 AVX512_CONV = True
 # one check serves both AVX-512 kernels: they are built under the same guard
 _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
@@ -100,8 +100,9 @@ AVX512_CHUNK_BYTES = 2**19
 # there against 6.0 to 6.5 ms through im2col and BLAS.
 AVX512_MIN_DEPTH = 32
 AVX512_MIN_CHANNELS = 4
-# Each thread of the forward holds one padded sample and its output: above this, per
-# thread, the im2col route's chunks bound the memory instead.
+# The forward's scratch (the packed weights, and per thread a padded sample and its
+# output) at most this much per thread, plus 1 MiB: above it, the im2col route's chunks
+# bound the memory instead.
 AVX512_SAMPLE_BYTES = 8 * 2**20
 # The forward splits the batch between threads: with fewer samples than this (None: the
 # number of threads) the others would idle, so im2col and BLAS, which use them all, run.
@@ -111,19 +112,21 @@ AVX512_MIN_SAMPLES = None
 def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
     """True if this call goes to csrc/conv_avx512.c: float32, one group, no empty axis,
     enough input channels for the tiles (C_in >= AVX512_MIN_CHANNELS and C_in*kh*kw >=
-    AVX512_MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes)."""
+    AVX512_MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes,
+    16 rows of columns)."""
     c_in, (height, width), (kh, kw) = x_shape[1], x_shape[2:], weight_shape[2:]
     padded = c_in * (height + 2 * padding[0]) * (width + 2 * padding[1])
     return (AVX512_CONV and _HAS_AVX512 and groups == 1 and dtype == np.float32
             and c_in >= AVX512_MIN_CHANNELS and c_in * kh * kw >= AVX512_MIN_DEPTH
             and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0
-            and padded < 2**31 - 2**20 and 16 * out_size[0] * out_size[1] < 2**31)
+            and padded < 2**31 - 2**20 and 16 * out_size[0] * out_size[1] < 2**31
+            and 16 * c_in * kh * kw < 2**31)
 
 
 def _avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation, out_size):
     """The floats of scratch for csrc/conv_avx512.c's forward, or None where it should not
-    run: fewer samples than AVX512_MIN_SAMPLES, or more than AVX512_SAMPLE_BYTES of
-    scratch per thread."""
+    run: fewer samples than AVX512_MIN_SAMPLES, or more scratch than AVX512_SAMPLE_BYTES
+    per thread and 1 MiB."""
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
         return None
@@ -221,8 +224,11 @@ def _grad_rows(grad_out, chunk, groups, buffer):
 
 @register("conv2d_backward_input", "native", floats=(0, 1))
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
-    """Per chunk: grad_cols (G, C/G*kh*kw, m*Ho*Wo) = w_rows^T @ g_rows (BLAS, the
-    transpose a flag of the GEMM, not a copy), then col2im adds them into grad_x."""
+    """On AVX-512 (float32, one group, stride 1, dilation 1): the forward of grad_out
+    with the kernel read flipped. Else per chunk: grad_cols = w_rows^T @ grad_out per
+    sample, or w_rows^T @ g_rows (G, C/G*kh*kw, m*Ho*Wo) over the chunk (BLAS, the
+    transpose a flag of the GEMM, not a copy; see _per_sample), then col2im adds them
+    into grad_x."""
     dtype = np.result_type(grad_out, weight)
     weight = np.ascontiguousarray(weight, dtype)
     n, c_out = x_shape[0], weight.shape[0]
@@ -275,8 +281,10 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
 
 @register("conv2d_backward_weight", "native", floats=(0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
-    """grad_w = sum over chunks of cols @ g_rows^T (BLAS), per group (C/G*kh*kw, C_out/G):
-    the orientation BLAS runs fastest here (as in the reference), transposed at the end."""
+    """On AVX-512 (float32, one group): csrc/conv_avx512.c, which writes grad_w (C_out, C,
+    kh, kw) itself. Else grad_w = the sum over chunks of cols @ g_rows^T, or over samples
+    of cols_n @ grad_out[n]^T (see _per_sample), per group (C/G*kh*kw, C_out/G): the
+    orientation BLAS runs fastest here (as in the reference), transposed at the end."""
     dtype = np.result_type(grad_out, x)
     x = np.ascontiguousarray(x, dtype)
     n, c_out = x.shape[0], weight_shape[0]
@@ -363,7 +371,8 @@ def embedding_hinge_max_forward(f, g, target, margin):
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
-    if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim):
+    if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
+            and 16 * dim < 2**31):  # 32-bit offsets of 16 rows
         return hinge_max_forward(embedding_scores(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     loss, negative = np.empty(n, dtype), np.empty(n, np.int64)
