@@ -78,24 +78,29 @@ static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
                         x + (c * g->height + y) * g->width, g->width);
 }
 
-/* xh (Hp, Wp, C) = the sample x (C, H, W) padded, channels last: one gather of 16
-   channels per pixel. Its inside only, as pad_sample. */
+/* dst[i*dst_ld + j] = src[j*src_ld + i] for i < rows, j < cols: a transpose, one gather
+   of 16 j at a time. */
 __attribute__((target("avx512f")))
+static void transpose_floats(const float *src, long src_ld, long rows, long cols,
+                             float *dst, long dst_ld)
+{
+    __m512i along = lane_offsets(src_ld);
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j += 16) {
+            __mmask16 m = lanes(0, cols - j);
+            _mm512_mask_storeu_ps(dst + i * dst_ld + j, m, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), m, along, src + j * src_ld + i, 4));
+        }
+}
+
+/* xh (Hp, Wp, C) = the sample x (C, H, W) padded, channels last: each row of pixels
+   transposed. Its inside only, as pad_sample. */
 static void pad_sample_channels_last(const float *x, const tl_conv_geometry *g, float *xh)
 {
-    long wp = padded_width(g), c_in = g->channels, plane = g->height * g->width;
-    __m512i channels = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7,
-                                                           6, 5, 4, 3, 2, 1, 0),
-                                          _mm512_set1_epi32((int)plane));
+    long c_in = g->channels;
     for (long y = 0; y < g->height; y++)
-        for (long j = 0; j < g->width; j++)
-            for (long c0 = 0; c0 < c_in; c0 += 16) {
-                __mmask16 m = lanes(0, c_in - c0);
-                _mm512_mask_storeu_ps(
-                    xh + ((y + g->ph) * wp + j + g->pw) * c_in + c0, m,
-                    _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, channels,
-                                             x + c0 * plane + y * g->width + j, 4));
-            }
+        transpose_floats(x + y * g->width, g->height * g->width, g->width, c_in,
+                         xh + ((y + g->ph) * padded_width(g) + g->pw) * c_in, c_in);
 }
 
 /* taps[r] for column row r = (c*kh + p)*kw + q: where tap (c, p, q) of an output pixel
@@ -127,23 +132,6 @@ long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
 {
     long depth = g->channels * g->kh * g->kw;
     return panels(c_out, NR) * NR * depth + threads * forward_per_thread(c_out, g);
-}
-
-/* out[o, t] = block[t*ld + o] for o < c_out, t < pixels: one gather of 16 pixels at a
-   time, into the channel planes of NCHW. */
-__attribute__((target("avx512f")))
-static void transpose_block(const float *block, long ld, long c_out, long pixels,
-                            float *out)
-{
-    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                       5, 4, 3, 2, 1, 0),
-                                      _mm512_set1_epi32((int)ld));
-    for (long o = 0; o < c_out; o++)
-        for (long t = 0; t < pixels; t += 16) {
-            __mmask16 m = lanes(0, pixels - t);
-            _mm512_mask_storeu_ps(out + o * pixels + t, m, _mm512_mask_i32gather_ps(
-                _mm512_setzero_ps(), m, rows, block + t * ld + o, 4));
-        }
 }
 
 /* columns[r] for column row r = (c, p, q) of a kernel given transposed (channels, c_out,
@@ -193,7 +181,8 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
                                  w_panels + o0 * depth + r0 * NR, j1 - j0, NR,
                                  block + (i * g->out_w + j0) * wide + o0, wide, r0 > 0);
                         }
-            transpose_block(block, wide, c_out, pixels, out + s * c_out * pixels);
+            transpose_floats(block, wide, c_out, pixels, out + s * c_out * pixels,
+                             pixels);  /* into NCHW */
         }
     }
     free(taps);
@@ -213,9 +202,7 @@ __attribute__((target("avx512f")))
 static void pack_gradient_panels(const float *dy, long c_out, long pixels, long span,
                                  float *b)
 {
-    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                       5, 4, 3, 2, 1, 0),
-                                      _mm512_set1_epi32((int)pixels));
+    __m512i rows = lane_offsets(pixels);
     for (long o0 = 0; o0 < c_out; o0 += NR)
         for (int v = 0; v < 2; v++) {
             __mmask16 m = lanes(0, c_out - o0 - 16 * v);
@@ -251,9 +238,7 @@ static void move_output_channels(const float *sums, long c_out, long depth, long
 {
     long c_in = depth / taps;
     __mmask16 m = lanes(0, c_out - o);
-    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                       5, 4, 3, 2, 1, 0),
-                                      _mm512_set1_epi32((int)depth));
+    __m512i rows = lane_offsets(depth);
     for (long r = 0; r < depth; r++)
         _mm512_mask_i32scatter_ps(grad_w + o * depth + r, m, rows, _mm512_maskz_loadu_ps(
             m, sums + (r % taps * c_in + r / taps) * c_out + o), 4);

@@ -63,6 +63,16 @@ static inline __mmask16 lanes(long lo, long hi)
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
 }
 
+/* The offsets k*stride of lanes k = 0..15, for a gather or a scatter with a stride
+   (32-bit: the callers keep 16*stride within an int). */
+__attribute__((target("avx512f")))
+static inline __m512i lane_offsets(long stride)
+{
+    return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+                                               2, 1, 0),
+                              _mm512_set1_epi32((int)stride));
+}
+
 /* The operands of the inner kernel are packed in panels, so that each step reads
    consecutive memory: an "a panel" holds MR rows of a, step by step (a[t*MR + i]); a
    "b panel" holds NR columns of b, step by step (b[t*NR + j]). Rows and columns past
@@ -74,9 +84,7 @@ static inline long panels(long size, long width) { return (size + width - 1) / w
 __attribute__((target("avx512f")))
 static inline void pack_a(const float *a, long lda, long m, long k, float *dst)
 {
-    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                       5, 4, 3, 2, 1, 0),
-                                      _mm512_set1_epi32((int)lda));
+    __m512i rows = lane_offsets(lda);
     for (long i0 = 0; i0 < m; i0 += MR) {
         __mmask16 m_rows = lanes(0, m - i0 < MR ? m - i0 : MR), m_panel = lanes(0, MR);
         float *panel = dst + i0 * k;
@@ -94,9 +102,7 @@ __attribute__((target("avx512f")))
 static inline void pack_b_panel(const float *bt, long ldb, const int *columns, long n,
                                 long k, long p, float *dst)
 {
-    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                       5, 4, 3, 2, 1, 0),
-                                      _mm512_set1_epi32((int)ldb));
+    __m512i rows = lane_offsets(ldb);
     for (int v = 0; v < 2; v++) {
         long j0 = p * NR + 16 * v;
         __mmask16 m = lanes(0, n - j0);
