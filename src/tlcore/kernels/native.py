@@ -167,6 +167,21 @@ def _per_sample(rows, groups, pixels):
     return rows // groups <= pixels
 
 
+def _columns(x, chunk, kernel, stride, padding, dilation, rows, pixels, per_sample,
+             buffer):
+    """im2col of the samples x[chunk] into ``buffer``: (m, K, P) per sample or (K, m*P)
+    side by side, as _per_sample chooses."""
+    m = chunk.stop - chunk.start
+    if per_sample:
+        cols = buffer[:rows * m * pixels].reshape(m, rows, pixels)
+        view = cols.transpose(1, 0, 2)
+    else:
+        cols = buffer[:rows * m * pixels].reshape(rows, m * pixels)
+        view = cols.reshape(rows, m, pixels)
+    _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation, view)
+    return cols
+
+
 @register("conv2d_forward", "native", floats=(0, 1))
 def conv2d_forward(x, weight, stride, padding, dilation, groups):
     """Per chunk: im2col, then out (m, G, C_out/G, Ho*Wo) = w_rows @ cols per sample
@@ -193,19 +208,16 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
     out = np.empty((n, c_out, pixels), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
-    out_rows_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
+    out_rows_buffer = None if per_sample else workspace("rows", (c_out * size * pixels,),
+                                                        dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
+        cols = _columns(x, chunk, kernel, stride, padding, dilation, rows, pixels, per_sample,
+                        cols_buffer)
         if per_sample:
-            cols = cols_buffer[:rows * m * pixels].reshape(m, rows, pixels)
-            _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
-                           cols.transpose(1, 0, 2))
             np.matmul(w_rows, cols.reshape(m, groups, rows // groups, pixels),
                       out=out[chunk].reshape(m, groups, c_out // groups, pixels))
             continue
-        cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
-        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
-                       cols.reshape(rows, m, pixels))
         out_rows = out_rows_buffer[:c_out * m * pixels].reshape(groups, c_out // groups,
                                                                 m * pixels)
         _gemm(w_rows, cols.reshape(groups, rows // groups, m * pixels), out_rows)
@@ -259,7 +271,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     w_cols = weight.reshape(groups, c_out // groups, rows // groups).transpose(0, 2, 1)
     grad_x = np.empty(x_shape, dtype)
-    g_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
+    g_buffer = None if per_sample else workspace("rows", (c_out * size * pixels,), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
@@ -308,22 +320,18 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
     step = np.empty_like(grad_w) if len(chunks) > 1 else grad_w
-    g_buffer = workspace("rows", (0 if per_sample else c_out * size * pixels,), dtype)
+    g_buffer = None if per_sample else workspace("rows", (c_out * size * pixels,), dtype)
     cols_buffer = workspace("cols", (rows * size * pixels,), dtype)
     for chunk in chunks:
         m = chunk.stop - chunk.start
+        cols = _columns(x, chunk, kernel, stride, padding, dilation, rows, pixels, per_sample,
+                        cols_buffer)
         if per_sample:  # sum over n of cols_n @ grad_out[n]^T, grad_out read in place
-            cols = cols_buffer[:rows * m * pixels].reshape(m, rows, pixels)
-            _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
-                           cols.transpose(1, 0, 2))
             g = grad_out[chunk].reshape(m, groups, c_out // groups, pixels)
             grad_w += np.matmul(cols.reshape(m, groups, rows // groups, pixels),
                                 g.transpose(0, 1, 3, 2)).sum(axis=0)
             continue
         g_rows = _grad_rows(grad_out, chunk, groups, g_buffer)
-        cols = cols_buffer[:rows * m * pixels].reshape(rows, m * pixels)
-        _native.im2col(x, chunk.start, m, kernel, stride, padding, dilation,
-                       cols.reshape(rows, m, pixels))
         _gemm(cols.reshape(groups, rows // groups, m * pixels), g_rows.transpose(0, 2, 1), step)
         if step is not grad_w:
             grad_w += step
