@@ -173,7 +173,8 @@ def test_fused_loss_equals_the_composition_and_passes_gradcheck(reduction, n, c,
 
 @pytest.mark.parametrize("backend", [name for name in kernels.available() if name != "cupy"])
 def test_fused_loss_gives_the_reference_result_on_every_kernel_backend(backend):
-    """CPU backends; the cupy kernels are checked on GPU arrays in test_gpu.py."""
+    """CPU backends, and gradcheck through each; the cupy kernels are checked on GPU
+    arrays in test_gpu.py."""
     rng = np.random.default_rng(7)
     f, g, target = _embeddings_away_from_kinks(rng, 9, 5, 4, 1.0, strided=True)
     results = []
@@ -185,6 +186,9 @@ def test_fused_loss_gives_the_reference_result_on_every_kernel_backend(backend):
         results.append((loss.item(), a.grad, b.grad))
     for reference, other in zip(*results):
         np.testing.assert_allclose(other, reference, rtol=1e-12, atol=1e-12)
+    with kernels.use(backend):  # the backend's own forward and backward kernels
+        assert gradcheck(lambda a, b: ops.embedding_hinge_max_loss(a, b, target, 1.0),
+                         [leaf(f), leaf(g)])
 
 
 def test_fused_loss_keeps_float32_and_sums_grad_of_classes_shared_by_samples():
