@@ -57,8 +57,10 @@ def extensions():
         print("WARNING: Cython not found; tlcore._native will not be built", file=sys.stderr)
         return []
     from setuptools import Extension
-    sources = ["csrc/_native.pyx", "csrc/conv_avx512.c", "csrc/hinge_avx512.c"]
-    headers = ["csrc/conv_avx512.h", "csrc/hinge_avx512.h", "csrc/tiles_avx512.h"]
+    sources = ["csrc/_native.pyx", "csrc/conv_avx512.c", "csrc/hinge_avx512.c",
+               "csrc/winograd_avx512.c"]
+    headers = ["csrc/conv_avx512.h", "csrc/hinge_avx512.h", "csrc/tiles_avx512.h",
+               "csrc/winograd_avx512.h"]
     return cythonize([Extension("tlcore._native", sources, include_dirs=["csrc"],
                                 depends=headers)],
                      compiler_directives={"language_level": "3"})

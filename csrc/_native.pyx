@@ -12,7 +12,8 @@ single-threaded or through temporaries: im2col / col2im, the axis swaps that put
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
 backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
 convolution (the forward at column stride 1, and the weight gradient), done whole by
-csrc/conv_avx512.c (conv_avx512_*), and the hinge-max forward fused with its score GEMM,
+csrc/conv_avx512.c (conv_avx512_*) or, for a 3x3 kernel at stride 1, by Winograd's
+F(2x2, 3x3) in csrc/winograd_avx512.c (winograd_avx512_*), and the hinge-max forward fused with its score GEMM,
 csrc/hinge_avx512.c (hinge_forward_avx512).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
@@ -297,6 +298,50 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
                                      transposed, &g, &out[0, 0, 0, 0], &scratch[0], threads)
     if status != 0:
         raise MemoryError("conv_avx512_forward: no memory for the step offsets")
+
+
+cdef extern from "winograd_avx512.h":
+    long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
+    int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
+                                int transposed, const tl_conv_geometry *g, float *out,
+                                float *scratch, int threads) nogil
+
+
+def winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size):
+    """The floats of scratch that winograd_avx512_forward needs for these shapes."""
+    cdef tl_conv_geometry g = _geometry(x_shape, (3, 3), (1, 1), padding, (1, 1), out_size)
+    return tl_winograd_forward_scratch(c_out, &g, _threads(x_shape[0] * c_out * out_size[0]
+                                                           * out_size[1]))
+
+
+def winograd_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
+                            padding, float[:, :, :, ::1] out, float[::1] scratch,
+                            bint transposed=False):
+    """conv_avx512_forward's product for a 3x3 kernel at stride 1 and dilation 1, by
+    Winograd's F(2x2, 3x3) in csrc/winograd_avx512.c: one sample per thread at a time,
+    in the thread's part of scratch (winograd_avx512_forward_scratch floats)."""
+    cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[1] if transposed else weight.shape[0]
+    cdef Py_ssize_t c_in = weight.shape[0] if transposed else weight.shape[1]
+    _check(weight.shape[2] == 3 and weight.shape[3] == 3,
+           f"winograd_avx512_forward: weight must be a 3x3 kernel, got "
+           f"{weight.shape[2]}x{weight.shape[3]}")
+    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), (3, 3),
+                                        (1, 1), padding, (1, 1), (out.shape[2], out.shape[3]))
+    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    _check(tl_conv_avx512_supported(), "winograd_avx512_forward: this CPU has no AVX-512F")
+    _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
+           "winograd_avx512_forward: x, weight and out do not match")
+    _check(scratch.shape[0] >= tl_winograd_forward_scratch(c_out, &g, threads),
+           "winograd_avx512_forward: scratch too small")
+    if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
+        return
+    cdef int status
+    with nogil:
+        status = tl_winograd_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                         transposed, &g, &out[0, 0, 0, 0], &scratch[0],
+                                         threads)
+    if status != 0:
+        raise MemoryError("winograd_avx512_forward: no memory for the tile offsets")
 
 
 def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,

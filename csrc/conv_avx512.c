@@ -47,16 +47,6 @@ int tl_conv_avx512_supported(void)
 
 #ifdef TL_AVX512
 
-/* dst[j] = src[j] for j < n, a vector (masked at the end) at a time. */
-__attribute__((target("avx512f")))
-static void copy_floats(float *dst, const float *src, long n)
-{
-    for (long j = 0; j < n; j += 16) {
-        __mmask16 m = lanes(0, n - j);
-        _mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j));
-    }
-}
-
 /* The rows and columns of a zero-padded sample: (H + 2ph, W + 2pw). */
 static long padded_height(const tl_conv_geometry *g) { return g->height + 2 * g->ph; }
 static long padded_width(const tl_conv_geometry *g) { return g->width + 2 * g->pw; }
@@ -77,21 +67,6 @@ static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
         for (long y = 0; y < g->height; y++)
             copy_floats(xp + (c * hp + y + g->ph) * wp + g->pw,
                         x + (c * g->height + y) * g->width, g->width);
-}
-
-/* dst[i*dst_ld + j] = src[j*src_ld + i] for i < rows, j < cols: a transpose, one gather
-   of 16 j at a time. */
-__attribute__((target("avx512f")))
-static void transpose_floats(const float *src, long src_ld, long rows, long cols,
-                             float *dst, long dst_ld)
-{
-    __m512i along = lane_offsets(src_ld);
-    for (long i = 0; i < rows; i++)
-        for (long j = 0; j < cols; j += 16) {
-            __mmask16 m = lanes(0, cols - j);
-            _mm512_mask_storeu_ps(dst + i * dst_ld + j, m, _mm512_mask_i32gather_ps(
-                _mm512_setzero_ps(), m, along, src + j * src_ld + i, 4));
-        }
 }
 
 /* xh (Hp, Wp, C) = the sample x (C, H, W) padded, channels last: each row of pixels

@@ -73,6 +73,31 @@ static inline __m512i lane_offsets(long stride)
                               _mm512_set1_epi32((int)stride));
 }
 
+/* dst[j] = src[j] for j < n, a vector (masked at the end) at a time. */
+__attribute__((target("avx512f")))
+static inline void copy_floats(float *dst, const float *src, long n)
+{
+    for (long j = 0; j < n; j += 16) {
+        __mmask16 m = lanes(0, n - j);
+        _mm512_mask_storeu_ps(dst + j, m, _mm512_maskz_loadu_ps(m, src + j));
+    }
+}
+
+/* dst[i*dst_ld + j] = src[j*src_ld + i] for i < rows, j < cols: a transpose, one gather
+   of 16 j at a time. */
+__attribute__((target("avx512f")))
+static inline void transpose_floats(const float *src, long src_ld, long rows, long cols,
+                             float *dst, long dst_ld)
+{
+    __m512i along = lane_offsets(src_ld);
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j += 16) {
+            __mmask16 m = lanes(0, cols - j);
+            _mm512_mask_storeu_ps(dst + i * dst_ld + j, m, _mm512_mask_i32gather_ps(
+                _mm512_setzero_ps(), m, along, src + j * src_ld + i, 4));
+        }
+}
+
 /* The operands of the inner kernel are packed in panels, so that each step reads
    consecutive memory: an "a panel" holds MR rows of a, step by step (a[t*MR + i]); a
    "b panel" holds NR columns of b, step by step (b[t*NR + j]). Rows and columns past

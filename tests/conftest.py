@@ -1,4 +1,5 @@
-"""Shared test set-up: a bounded hypothesis profile, and the GPU marker's skip."""
+"""Shared test set-up: a bounded hypothesis profile, the GPU marker's skip, and the
+fixtures of the native AVX-512 convolution's tests."""
 
 import os
 
@@ -11,6 +12,34 @@ settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="module")
+def every_call_on_avx512():
+    """The native backend's AVX-512 convolution for every call: its thresholds lowered
+    (for tests skipped where the native module or AVX-512F is missing). The same for
+    every input hypothesis draws, so module-scoped."""
+    from tlcore.kernels import native
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(native, "AVX512_MIN_DEPTH", 1)
+        patch.setattr(native, "AVX512_MIN_CHANNELS", 1)
+        patch.setattr(native, "AVX512_MIN_SAMPLES", 1)
+        yield
+
+
+@pytest.fixture
+def avx512_calls(monkeypatch):
+    """{name: calls} of the compiled AVX-512 convolution kernels, counted during the
+    test."""
+    from tlcore import _native
+    calls = {}
+    for name in ("conv_avx512_forward", "conv_avx512_backward_weight",
+                 "winograd_avx512_forward"):
+        def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return compiled(*args, **kwargs)
+        monkeypatch.setattr(_native, name, counted)
+    return calls
 
 
 def _gpu_reason():

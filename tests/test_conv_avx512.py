@@ -34,16 +34,6 @@ REASON = _missing()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 
-@pytest.fixture(scope="module")
-def every_call_on_avx512():
-    """The same for every input hypothesis draws, so module-scoped."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(native, "AVX512_MIN_DEPTH", 1)
-        patch.setattr(native, "AVX512_MIN_CHANNELS", 1)
-        patch.setattr(native, "AVX512_MIN_SAMPLES", 1)
-        yield
-
-
 @contextlib.contextmanager
 def parallel_from(work):
     """Loops over at least ``work`` elements run on every thread, inside the block."""
@@ -110,19 +100,6 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
         assert_matches(result, expected, 1e-5, scale)
 
 
-@pytest.fixture
-def avx512_calls(monkeypatch):
-    """{name: calls} of the compiled AVX-512 convolution, counted during the test."""
-    from tlcore import _native
-    calls = {}
-    for name in ("conv_avx512_forward", "conv_avx512_backward_weight"):
-        def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
-            calls[name] = calls.get(name, 0) + 1
-            return compiled(*args, **kwargs)
-        monkeypatch.setattr(_native, name, counted)
-    return calls
-
-
 @pytest.mark.parametrize("x_shape, stride, padding, dilation, forwards", [
     ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1), 2),  # conv2 of the bench: rows of 14, a tile
     ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1), 2),    # conv3: rows of 8
@@ -132,13 +109,14 @@ def avx512_calls(monkeypatch):
     ((2, 6, 5, 5), (2, 1), (0, 1), (1, 1), 1),    # row stride 2, rows of 5
     ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1), 0),    # column stride 2: the forward is im2col's
 ])
-def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, x_shape,
-                                          stride, padding, dilation, forwards):
+def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, monkeypatch,
+                                          x_shape, stride, padding, dilation, forwards):
     """The forward splits each output row into tiles of at most 14 pixels (held in 4, 8,
     12 or 14 rows of registers): rows of each kind, with 40 output channels (a panel of
     32 and one of 8), against the reference. The weight gradient takes the AVX-512 code
     at every geometry; ``forwards`` of the forward and the input gradient (at stride 1
-    and dilation 1) take it."""
+    and dilation 1) take it, with Winograd's route (tests/test_winograd_avx512.py) off."""
+    monkeypatch.setattr(native, "WINOGRAD", False)
     rng = np.random.default_rng(2)
     settings = (stride, padding, dilation, 1)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -158,10 +136,11 @@ def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, x_
     assert avx512_calls["conv_avx512_backward_weight"] == 1
 
 
-def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512):
+def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512, monkeypatch):
     """Every loop parallel (the small cases above run on one thread), rows wider than a
-    tile (40 pixels: three tiles), an odd batch: forward, input gradient, weight
-    gradient."""
+    tile (40 pixels: three tiles), an odd batch: forward, input gradient (the direct
+    tiles: Winograd's route off), weight gradient."""
+    monkeypatch.setattr(native, "WINOGRAD", False)
     rng = np.random.default_rng(3)
     settings = ((1, 1), (1, 1), (1, 1), 1)
     x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)

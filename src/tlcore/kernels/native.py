@@ -10,8 +10,8 @@ go to numpy's BLAS; the compiled module does the loops around them, in parallel
 them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
 Float32 convolution with one group and enough input channels, on a CPU with AVX-512F,
-is a whole kernel too (csrc/conv_avx512.c; see "conv2d" below for why and when), and so
-is the hinge-max forward from the embeddings (csrc/hinge_avx512.c).
+is a whole kernel too (csrc/conv_avx512.c and csrc/winograd_avx512.c; see "conv2d"
+below for why and when), and so is the hinge-max forward from the embeddings (csrc/hinge_avx512.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
@@ -84,11 +84,17 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # reads there in place by the packed weights (the forward, at column stride 1) or by the
 # packed output gradient (the weight gradient, any geometry), so no column matrix goes
 # to memory; the input gradient is the forward of grad_out with the kernel flipped
-# (stride 1, dilation 1, padding < kernel). Everything else: per chunk of samples and
+# (stride 1, dilation 1, padding < kernel). A 3x3 forward at stride 1 (so also its input
+# gradient) takes Winograd's F(2x2, 3x3) instead (csrc/winograd_avx512.c). Everything else: per chunk of samples and
 # group, im2col writes the columns in the order the GEMM reads them, a group's rows
 # consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <= Ho*Wo, else
 # one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col always.
 AVX512_CONV = True
+# A 3x3 kernel at stride 1 (forward, and input gradient) on AVX-512 takes Winograd's
+# F(2x2, 3x3) (csrc/winograd_avx512.c): measured at the bench's conv3 forward, 0.80 ms
+# against the direct tiles' 1.20 (conv2: 1.47 against 1.89). WINOGRAD = False: the
+# direct tiles always.
+WINOGRAD = True
 # one check serves both AVX-512 kernels: they are built under the same guard
 _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
 # The padded samples and packed gradient rows that the weight gradient sums at a time, at
@@ -123,16 +129,40 @@ def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
             and 16 * c_in * kh * kw < 2**31)
 
 
+def _winograd(kernel, stride, dilation):
+    """True if an AVX-512 forward with this geometry takes Winograd's F(2x2, 3x3)
+    (csrc/winograd_avx512.c, 2.25x fewer multiply-adds) rather than the direct tiles: a
+    3x3 kernel at stride 1 and dilation 1."""
+    return (WINOGRAD and tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1))
+
+
 def _avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation, out_size):
-    """The floats of scratch for csrc/conv_avx512.c's forward, or None where it should not
-    run: fewer samples than AVX512_MIN_SAMPLES, or more scratch than AVX512_SAMPLE_BYTES
-    per thread and 1 MiB."""
+    """The floats of scratch for the AVX-512 forward (Winograd's or the direct one), or
+    None where it should not run: fewer samples than AVX512_MIN_SAMPLES, or more scratch
+    than AVX512_SAMPLE_BYTES per thread and 1 MiB."""
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
         return None
-    floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
-                                                 dilation, out_size)
+    if _winograd(kernel, stride, dilation):
+        floats = _native.winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size)
+    else:
+        floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
+                                                     dilation, out_size)
     return floats if 4 * floats <= AVX512_SAMPLE_BYTES * threads + 2**20 else None
+
+
+def _avx512_forward(x, weight, stride, padding, dilation, out, floats, transposed=False):
+    """out = the forward of x by weight (read flipped where transposed) on AVX-512, with
+    ``floats`` of scratch from _avx512_forward_scratch."""
+    scratch = workspace("cols", (floats,), np.float32)
+    if _winograd(weight.shape[2:], stride, dilation):
+        _native.winograd_avx512_forward(x, weight, padding, out, scratch,
+                                        transposed=transposed)
+    else:
+        _native.conv_avx512_forward(x, weight, stride, padding, dilation, out, scratch,
+                                    transposed=transposed)
+    return out
 
 
 def _check_grad_out(op, grad_out, expected):
@@ -199,10 +229,8 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
                                             (out_h, out_w), padding)
               else None)
     if floats is not None:
-        out = np.empty((n, c_out, out_h, out_w), dtype)
-        _native.conv_avx512_forward(x, weight, stride, padding, dilation, out,
-                                    workspace("cols", (floats,), dtype))
-        return out
+        return _avx512_forward(x, weight, stride, padding, dilation,
+                               np.empty((n, c_out, out_h, out_w), dtype), floats)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
@@ -261,11 +289,8 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
         # j + pw - q] weight[o, c, p, q] (the kernel read flipped in place: transposed)
-        grad_out = np.ascontiguousarray(grad_out, dtype)
-        grad_x = np.empty(x_shape, dtype)
-        _native.conv_avx512_forward(grad_out, weight, (1, 1), pad, (1, 1), grad_x,
-                                    workspace("cols", (floats,), dtype), transposed=True)
-        return grad_x
+        return _avx512_forward(np.ascontiguousarray(grad_out, dtype), weight, (1, 1), pad,
+                               (1, 1), np.empty(x_shape, dtype), floats, transposed=True)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)

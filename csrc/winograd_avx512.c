@@ -1,0 +1,263 @@
+/* Float32 3x3 convolution at stride 1 by Winograd's minimal filtering F(2x2, 3x3), on
+AVX-512, for tlcore._native (Lavin and Gray, "Fast algorithms for convolutional neural
+networks", CVPR 2016).
+
+Two outputs of a 3-tap correlation, y_i = sum_j d_{i+j} g_j, need 4 inputs d and take 4
+products instead of 6:
+
+    y = A^T [(G g) * (B^T d)]        (* elementwise)
+
+        B^T = | 1  0 -1  0 |    G = | 1    0    0  |    A^T = | 1  1  1  0 |
+              | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+              | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+              | 0  1  0 -1 |        | 0    0    1  |
+
+In two dimensions a "tile", 2x2 output pixels, reads a 4x4 patch d of each input channel,
+and Y = A^T [(G w G^T) * (B^T d B)] A: 16 products per tile and channel pair where the
+direct sum takes 36, 2.25x fewer. Summed over the input channels, the 16 elementwise
+products are 16 independent GEMMs, one per position xi of the transformed 4x4 patch:
+
+    U_xi[c, o]   = (G w[o, c] G^T)_xi     the kernel, transformed once per call
+    V_xi[t, c]   = (B^T d[c, t] B)_xi     a sample's patches, transformed
+    M[t, xi, o]  = sum_c V_xi[t, c] U_xi[c, o]
+    Y[t, o]      = A^T M[t, :, o] A       back to the tile's 2x2 pixels
+
+The GEMMs run on csrc/tiles_avx512.h's register tile (rows: tiles, columns: output
+channels); the transforms are additions, 16 tiles or channels at a time in a vector. The
+sums are rounded otherwise than the direct ones' (the transforms add and subtract before
+the products), to float32 rounding of the terms' sizes.
+
+Threads: the kernel's transform is shared between them; then each thread takes whole
+samples. No two threads write one element: the same bits at any number of threads.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_avx512.h"
+#include "tiles_avx512.h"
+#include "winograd_avx512.h"
+
+#ifdef TL_AVX512
+
+#define POSITIONS 16  /* xi: the transformed patch is 4x4 */
+
+/* The three transforms along one axis, on vectors: t = B^T d, u = G g, y = A^T m. */
+__attribute__((target("avx512f"), always_inline))
+static inline void input_1d(const __m512 d[4], __m512 t[4])
+{
+    t[0] = _mm512_sub_ps(d[0], d[2]);
+    t[1] = _mm512_add_ps(d[1], d[2]);
+    t[2] = _mm512_sub_ps(d[2], d[1]);
+    t[3] = _mm512_sub_ps(d[1], d[3]);
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel_1d(const __m512 g[3], __m512 u[4])
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 outer = _mm512_add_ps(g[0], g[2]);
+    u[0] = g[0];
+    u[1] = _mm512_mul_ps(_mm512_add_ps(outer, g[1]), half);
+    u[2] = _mm512_mul_ps(_mm512_sub_ps(outer, g[1]), half);
+    u[3] = g[2];
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void output_1d(const __m512 m[4], __m512 y[2])
+{
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]);
+    y[1] = _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]);
+}
+
+/* The tiles of a sample's output, rows x columns of 2x2 pixels (the last ones may hang
+   over the edge), and the padded sample they read: (2*rows + 2, 2*columns + 2) per
+   channel, zeros past the padding too. */
+static long tile_rows(const tl_conv_geometry *g) { return (g->out_h + 1) / 2; }
+static long tile_columns(const tl_conv_geometry *g) { return (g->out_w + 1) / 2; }
+static long plane_width(const tl_conv_geometry *g) { return 2 * tile_columns(g) + 2; }
+static long plane(const tl_conv_geometry *g) { return (2 * tile_rows(g) + 2) * plane_width(g); }
+
+/* The leading dimension of V_xi's rows of tiles: the tile reads up to 3 floats past the
+   last tile it keeps (csrc/tiles_avx512.h), so 3 more, rounded to a vector. */
+static long tile_stride(const tl_conv_geometry *g)
+{
+    return panels(tile_rows(g) * tile_columns(g) + 3, 16) * 16;
+}
+
+/* Per thread: the padded sample, V (16, C, tile_stride), M (tiles, 16, wide) and the
+   output pixel-major (P, wide). */
+static long per_thread(long c_out, const tl_conv_geometry *g)
+{
+    long wide = panels(c_out, NR) * NR, tiles = tile_rows(g) * tile_columns(g);
+    return g->channels * plane(g) + POSITIONS * g->channels * tile_stride(g)
+           + tiles * POSITIONS * wide + g->out_h * g->out_w * wide;
+}
+
+long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+{
+    return POSITIONS * g->channels * panels(c_out, NR) * NR + threads * per_thread(c_out, g);
+}
+
+/* U_xi for input channel c and output channels o0..o0+15, into the b panels of the tile:
+   u[(xi*wide/NR + o/NR)*C*NR + c*NR + o%NR], 0 past c_out. The kernel w[o, c] is
+   weight[o, c] (C_out, C, 3, 3), or, transposed, weight[c, o] flipped (C, C_out, 3, 3)
+   read backwards: one gather of 16 output channels per tap. */
+__attribute__((target("avx512f")))
+static void transform_kernel(const float *weight, long c_out, long c_in, int transposed,
+                             long c, long o0, float *u)
+{
+    long wide = panels(c_out, NR) * NR;
+    __mmask16 m = lanes(0, c_out - o0);
+    __m512i along = lane_offsets(transposed ? 9 : c_in * 9);
+    const float *first = weight + (!m ? 0 : transposed ? (c * c_out + o0) * 9
+                                                       : (o0 * c_in + c) * 9);
+    __m512 w[3][3], rows[3][4], column[3], t[4];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            w[i][j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, along,
+                                               first + (transposed ? 8 - 3 * i - j : 3 * i + j),
+                                               4);
+    for (int i = 0; i < 3; i++)  /* w G^T: along each row */
+        kernel_1d(w[i], rows[i]);
+    for (int k = 0; k < 4; k++) {  /* G (w G^T): along each column */
+        for (int i = 0; i < 3; i++)
+            column[i] = rows[i][k];
+        kernel_1d(column, t);
+        for (int q = 0; q < 4; q++)
+            _mm512_storeu_ps(u + ((q * 4 + k) * (wide / NR) + o0 / NR) * c_in * NR + c * NR
+                             + o0 % NR, t[q]);
+    }
+}
+
+/* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + 16, tiles) of the padded sample
+   xp (C planes), tile t's patch at corner[t]: v[(xi*C + c)*ld + t]. One gather of 16
+   tiles per patch element. */
+__attribute__((target("avx512f")))
+static void transform_patches(const float *xp, const tl_conv_geometry *g, const int *corner,
+                              long t0, long tiles, long ld, float *v)
+{
+    long c_in = g->channels, wb = plane_width(g);
+    __mmask16 m = lanes(0, tiles - t0);
+    __m512i at = _mm512_maskz_loadu_epi32(m, corner + t0);
+    for (long c = 0; c < c_in; c++) {
+        const float *base = xp + c * plane(g);
+        __m512 d[4], e[4][4], row[4], t[4];
+        for (int s = 0; s < 4; s++) {  /* B^T d: along each column s of the patches */
+            for (int r = 0; r < 4; r++)
+                d[r] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at,
+                                                base + r * wb + s, 4);
+            input_1d(d, t);
+            for (int q = 0; q < 4; q++)
+                e[q][s] = t[q];
+        }
+        for (int q = 0; q < 4; q++) {  /* (B^T d) B: along each row */
+            for (int s = 0; s < 4; s++)
+                row[s] = e[q][s];
+            input_1d(row, t);
+            for (int k = 0; k < 4; k++)
+                _mm512_mask_storeu_ps(v + ((q * 4 + k) * c_in + c) * ld + t0, m, t[k]);
+        }
+    }
+}
+
+/* The output pixels of every tile, pixel-major: block[pixel, o] = (A^T M[t, :, o] A) at
+   the tile's 2x2 pixels inside the output, M (tiles, 16, wide). */
+__attribute__((target("avx512f")))
+static void transform_back(const float *mt, long c_out, const tl_conv_geometry *g,
+                           float *block)
+{
+    long wide = panels(c_out, NR) * NR, columns = tile_columns(g);
+    long tiles = tile_rows(g) * columns;
+    for (long t = 0; t < tiles; t++)
+        for (long o = 0; o < c_out; o += 16) {
+            const float *m = mt + t * POSITIONS * wide + o;
+            __m512 column[4], y[2], u[2][4], out[2];
+            for (int k = 0; k < 4; k++) {  /* A^T M: along each column k */
+                for (int q = 0; q < 4; q++)
+                    column[q] = _mm512_loadu_ps(m + (q * 4 + k) * wide);
+                output_1d(column, y);
+                u[0][k] = y[0];
+                u[1][k] = y[1];
+            }
+            for (int a = 0; a < 2; a++) {  /* (A^T M) A: along each row */
+                long i = 2 * (t / columns) + a;
+                output_1d(u[a], out);
+                for (int b = 0; b < 2; b++) {
+                    long j = 2 * (t % columns) + b;
+                    if (i < g->out_h && j < g->out_w)
+                        _mm512_storeu_ps(block + (i * g->out_w + j) * wide + o, out[b]);
+                }
+            }
+        }
+}
+
+int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
+                            int transposed, const tl_conv_geometry *g, float *out,
+                            float *scratch, int threads)
+{
+    long c_in = g->channels, sample = c_in * g->height * g->width, pixels = g->out_h * g->out_w;
+    long wide = panels(c_out, NR) * NR, columns = tile_columns(g), wb = plane_width(g);
+    long tiles = tile_rows(g) * columns, ld = tile_stride(g), own = per_thread(c_out, g);
+    long vectors = wide / 16, pieces = panels(tiles, TILE_ROWS), s, k;
+    float *u = scratch, *mine = scratch + POSITIONS * c_in * wide;
+    int *corner = malloc(tiles * sizeof(int)), *steps = malloc(c_in * sizeof(int));
+    if (!corner || !steps) {
+        free(corner); free(steps);
+        return -1;
+    }
+    for (long t = 0; t < tiles; t++)
+        corner[t] = (int)(2 * (t / columns) * wb + 2 * (t % columns));
+    for (long c = 0; c < c_in; c++)
+        steps[c] = (int)(c * ld);
+#pragma omp parallel num_threads(threads)
+    {
+        float *xp = mine + TL_THREAD * own, *v = xp + c_in * plane(g);
+        float *mt = v + POSITIONS * c_in * ld, *block = mt + tiles * POSITIONS * wide;
+#pragma omp for schedule(static)
+        for (k = 0; k < c_in * vectors; k++)
+            transform_kernel(weight, c_out, c_in, transposed, k / vectors, k % vectors * 16, u);
+        memset(xp, 0, (c_in * plane(g) + POSITIONS * c_in * ld) * sizeof(float));
+#pragma omp for schedule(guided)
+        for (s = 0; s < n; s++) {
+            for (long c = 0; c < c_in; c++)  /* the inside of the padded sample */
+                for (long y = 0; y < g->height; y++)
+                    copy_floats(xp + c * plane(g) + (y + g->ph) * wb + g->pw,
+                                x + s * sample + (c * g->height + y) * g->width, g->width);
+            for (long t0 = 0; t0 < tiles; t0 += 16)
+                transform_patches(xp, g, corner, t0, tiles, ld, v);
+            for (long xi = 0; xi < POSITIONS; xi++)
+                for (long o0 = 0; o0 < c_out; o0 += NR)
+                    for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
+                        long t0 = p * tiles / pieces, t1 = (p + 1) * tiles / pieces;
+                        tile(c_in, v + xi * c_in * ld + t0, steps,
+                             u + (xi * (wide / NR) + o0 / NR) * c_in * NR, t1 - t0,
+                             c_out - o0 < NR ? c_out - o0 : NR,
+                             mt + (t0 * POSITIONS + xi) * wide + o0, POSITIONS * wide, 0);
+                    }
+            transform_back(mt, c_out, g, block);
+            transpose_floats(block, wide, c_out, pixels, out + s * c_out * pixels, pixels);
+        }
+    }
+    free(corner);
+    free(steps);
+    return 0;
+}
+
+#else  /* no AVX-512 kernels in this build: tl_conv_avx512_supported() is 0 */
+
+long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+{
+    (void)c_out; (void)g; (void)threads;
+    return 0;
+}
+
+int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
+                            int transposed, const tl_conv_geometry *g, float *out,
+                            float *scratch, int threads)
+{
+    (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)g; (void)out;
+    (void)scratch; (void)threads;
+    return -1;
+}
+
+#endif

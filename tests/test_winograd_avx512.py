@@ -1,0 +1,108 @@
+"""The native backend's 3x3 convolution at stride 1 by Winograd's F(2x2, 3x3) on AVX-512
+(csrc/winograd_avx512.c) against the reference: the forward and the input gradient (the
+forward of grad_out by the flipped kernel) at every padding the input gradient can take
+(0 to 2), output sizes odd and even (tiles of 2x2 pixels hanging over the edge), channels
+past a panel of 32 outputs and past a register tile of 14 tiles. Skipped, with the
+reason, where the native module or AVX-512F is missing."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_conv_avx512 import REASON, parallel_from
+from test_kernel_backends import assert_matches, run, strided
+
+from tlcore.kernels import reference
+
+pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
+STRIDE_1 = ((1, 1), (1, 1), 1)  # stride, dilation, groups: (padding) and these
+
+
+def settings(padding):
+    return (STRIDE_1[0], padding, *STRIDE_1[1:])
+
+
+def check(x, w, g, padding):
+    """The native forward and input gradient of (x, w) against the reference (g: the
+    output's gradient), each within float32 rounding of the sums of magnitudes."""
+    s = settings(padding)
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert_matches(run("native", "conv2d_forward", x, w, *s),
+                   reference.conv2d_forward(x, w, *s), 1e-4,
+                   reference.conv2d_forward(ax, aw, *s))
+    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *s),
+                   reference.conv2d_backward_input(g, w, x.shape, *s), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x.shape, *s))
+
+
+@st.composite
+def winograd_cases(draw):
+    """(x shape, weight shape, padding) of a 3x3 convolution with a non-empty output."""
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    size = [max(1, 3 - 2 * p) + draw(st.integers(0, 9)) for p in padding]
+    c_in, c_out = draw(st.integers(1, 30)), draw(st.integers(1, 40))
+    return (draw(st.integers(1, 3)), c_in, *size), (c_out, c_in, 3, 3), padding
+
+
+@given(case=winograd_cases(), noncontiguous=st.booleans(), seed=st.integers(0, 2**16))
+def test_winograd_matches_reference(every_call_on_avx512, case, noncontiguous, seed):
+    x_shape, w_shape, padding = case
+    rng = np.random.default_rng(seed)
+    x = strided(rng.standard_normal(x_shape).astype(np.float32), noncontiguous)
+    w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
+    out_shape = reference.conv2d_forward(x, w, *settings(padding)).shape
+    g = strided(rng.standard_normal(out_shape).astype(np.float32), noncontiguous)
+    check(x, w, g, padding)
+
+
+@pytest.mark.parametrize("x_shape, c_out, padding", [
+    ((2, 32, 14, 14), 64, (1, 1)),  # conv2 of the bench, small batch: 49 tiles a sample
+    ((2, 64, 8, 8), 128, (1, 1)),   # conv3: 16 tiles
+    ((3, 5, 7, 10), 40, (0, 2)),    # odd output rows, tiles over the edge; 32 + 8 outputs
+    ((2, 17, 3, 3), 33, (2, 0)),    # one row of tiles, a panel of 32 and one of 1
+])
+def test_winograd_takes_these_shapes(every_call_on_avx512, avx512_calls, x_shape, c_out,
+                                     padding):
+    """Winograd's kernel runs the forward and the input gradient (counted), and matches
+    the reference, on every thread."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(np.float32)
+    out_shape = reference.conv2d_forward(x, w, *settings(padding)).shape
+    g = rng.standard_normal(out_shape).astype(np.float32)
+    with parallel_from(1):
+        check(x, w, g, padding)
+    assert avx512_calls == {"winograd_avx512_forward": 2}  # the forward, the input gradient
+
+
+def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512):
+    """The kernel's transform is shared by the threads, each element by one; then each
+    thread takes whole samples: the same bits on one thread or all."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 12, 9, 11)).astype(np.float32)
+    w = rng.standard_normal((40, 12, 3, 3)).astype(np.float32)
+    results = []
+    for work in (1, 2**62):  # every loop on every thread, then on the calling thread
+        with parallel_from(work):
+            results.append(run("native", "conv2d_forward", x, w, *settings((1, 1))))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
+    """The C code trusts its arguments; the wrapper checks them first."""
+    from tlcore import _native
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    scratch = np.zeros(1 << 16, np.float32)
+    with pytest.raises(ValueError, match="weight must be a 3x3 kernel, got 5x5"):
+        _native.winograd_avx512_forward(x, np.zeros((3, 2, 5, 5), np.float32), (2, 2),
+                                        np.zeros((1, 3, 5, 5), np.float32), scratch)
+    with pytest.raises(ValueError, match="x, weight and out do not match"):
+        _native.winograd_avx512_forward(x, np.zeros((3, 4, 3, 3), np.float32), (1, 1),
+                                        np.zeros((1, 3, 5, 5), np.float32), scratch)
+    with pytest.raises(ValueError, match="scratch too small"):
+        _native.winograd_avx512_forward(x, np.zeros((3, 2, 3, 3), np.float32), (1, 1),
+                                        np.zeros((1, 3, 5, 5), np.float32),
+                                        np.zeros(10, np.float32))
+    with pytest.raises(ValueError, match="does not follow from the geometry"):
+        _native.winograd_avx512_forward(x, np.zeros((3, 2, 3, 3), np.float32), (1, 1),
+                                        np.zeros((1, 3, 4, 4), np.float32), scratch)
