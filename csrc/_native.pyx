@@ -307,6 +307,14 @@ cdef extern from "winograd_avx512.h":
                                 float *scratch, int threads) nogil
 
 
+    long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
+                                             long chunk) nogil
+    int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                        long c_out, const tl_conv_geometry *g,
+                                        float *grad_w, float *scratch, long chunk,
+                                        int threads) nogil
+
+
 def winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size):
     """The floats of scratch that winograd_avx512_forward needs for these shapes."""
     cdef tl_conv_geometry g = _geometry(x_shape, (3, 3), (1, 1), padding, (1, 1), out_size)
@@ -342,6 +350,49 @@ def winograd_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::
                                          threads)
     if status != 0:
         raise MemoryError("winograd_avx512_forward: no memory for the tile offsets")
+
+
+def winograd_avx512_backward_weight_scratch(x_shape, c_out, padding, out_size, chunk):
+    """The floats of scratch that winograd_avx512_backward_weight needs, ``chunk``
+    samples at a time."""
+    cdef tl_conv_geometry g = _geometry(x_shape, (3, 3), (1, 1), padding, (1, 1), out_size)
+    _check(chunk >= 0,
+           f"winograd_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
+    return tl_winograd_backward_weight_scratch(c_out, &g, chunk)
+
+
+def winograd_avx512_backward_weight(const float[:, :, ::1] grad_out,
+                                    const float[:, :, :, ::1] x, padding, out_size,
+                                    float[:, :, :, ::1] grad_w, float[::1] scratch,
+                                    Py_ssize_t chunk):
+    """conv_avx512_backward_weight's sum for a 3x3 kernel at stride 1 and dilation 1, by
+    Winograd's F(3x3, 2x2) in csrc/winograd_avx512.c: the same at any number of
+    threads."""
+    cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
+    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), (3, 3),
+                                        (1, 1), padding, (1, 1), out_size)
+    cdef Py_ssize_t tiles = ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
+    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    _check(tl_conv_avx512_supported(),
+           "winograd_avx512_backward_weight: this CPU has no AVX-512F")
+    _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
+           and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
+           and grad_w.shape[2] == 3 and grad_w.shape[3] == 3,
+           "winograd_avx512_backward_weight: grad_out, x and grad_w do not match")
+    _check(chunk >= 1 and chunk * tiles * g.channels + 16 <= _INT32_LIMIT,
+           f"winograd_avx512_backward_weight: chunk must be >= 1, and its steps within "
+           f"32-bit offsets, got {chunk}")
+    _check(scratch.shape[0] >= tl_winograd_backward_weight_scratch(c_out, &g, chunk),
+           "winograd_avx512_backward_weight: scratch too small")
+    if g.channels == 0 or c_out == 0:
+        return
+    cdef int status
+    with nogil:
+        status = tl_winograd_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
+                                                 c_out, &g, &grad_w[0, 0, 0, 0],
+                                                 &scratch[0], chunk, threads)
+    if status != 0:
+        raise MemoryError("winograd_avx512_backward_weight: no memory for the step offsets")
 
 
 def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,

@@ -27,8 +27,21 @@ channels); the transforms are additions, 16 tiles or channels at a time in a vec
 sums are rounded otherwise than the direct ones' (the transforms add and subtract before
 the products), to float32 rounding of the terms' sizes.
 
-Threads: the kernel's transform is shared between them; then each thread takes whole
-samples. No two threads write one element: the same bits at any number of threads.
+The weight gradient is a correlation too, of each 4x4 input patch with the tile's 2x2
+output gradient dy, giving the kernel's 3x3 taps: F(3x3, 2x2), whose transforms are
+those above transposed (the same four points 0, 1, -1 and infinity):
+
+    dW[o, c] = G^T [ sum_s sum_t (A dy[s, o, t] A^T) * (B^T d[s, c, t] B) ] G
+
+again 16 GEMMs, each summing over every tile of every sample:
+
+    Z_xi[t, o] = (A dy[o, t] A^T)_xi,   S_xi[c, o] = sum_(s, t) V_xi[t, c] Z_xi[t, o]
+
+Threads: the forward shares the kernel's transform between them; then each thread takes
+whole samples. The weight gradient transforms a chunk of samples, a sample per thread,
+then gives each thread whole tiles of S and sums the chunk's steps into them in order,
+chunk after chunk, as csrc/conv_avx512.c does. No two threads write one element: the
+same bits at any number of threads.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +82,27 @@ static inline void output_1d(const __m512 m[4], __m512 y[2])
     y[1] = _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]);
 }
 
+/* ... and the weight gradient's: z = A y (2 gradient pixels to 4), w = G^T m (4 to 3
+   kernel taps). */
+__attribute__((target("avx512f"), always_inline))
+static inline void gradient_1d(const __m512 y[2], __m512 z[4])
+{
+    z[0] = y[0];
+    z[1] = _mm512_add_ps(y[0], y[1]);
+    z[2] = _mm512_sub_ps(y[0], y[1]);
+    z[3] = _mm512_sub_ps(_mm512_setzero_ps(), y[1]);
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel_back_1d(const __m512 m[4], __m512 w[3])
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 inner = _mm512_mul_ps(_mm512_add_ps(m[1], m[2]), half);
+    w[0] = _mm512_add_ps(m[0], inner);
+    w[1] = _mm512_mul_ps(_mm512_sub_ps(m[1], m[2]), half);
+    w[2] = _mm512_add_ps(inner, m[3]);
+}
+
 /* The tiles of a sample's output, rows x columns of 2x2 pixels (the last ones may hang
    over the edge), and the padded sample they read: (2*rows + 2, 2*columns + 2) per
    channel, zeros past the padding too. */
@@ -84,12 +118,24 @@ static long tile_stride(const tl_conv_geometry *g)
     return panels(tile_rows(g) * tile_columns(g) + 3, 16) * 16;
 }
 
-/* Per thread: the padded sample, V (16, C, tile_stride), M (tiles, 16, wide) and the
-   output pixel-major (P, wide). */
+/* Floats between the 16 positions' blocks of V and Z: a block's length and a vector
+   more, so that the 16 blocks' rows, at multiples of 4 KB apart otherwise, do not all
+   fall in one set of the L1 cache (measured: the weight gradient's transforms took a
+   third of its time without this). */
+#define SKEW 16
+
+/* V's floats from one position to the next in the forward: (C, tile_stride) each. */
+static long forward_position(const tl_conv_geometry *g)
+{
+    return g->channels * tile_stride(g) + SKEW;
+}
+
+/* Per thread: the padded sample, V (16 positions, C, tile_stride), M (tiles, 16, wide)
+   and the output pixel-major (P, wide). */
 static long per_thread(long c_out, const tl_conv_geometry *g)
 {
     long wide = panels(c_out, NR) * NR, tiles = tile_rows(g) * tile_columns(g);
-    return g->channels * plane(g) + POSITIONS * g->channels * tile_stride(g)
+    return g->channels * plane(g) + POSITIONS * forward_position(g)
            + tiles * POSITIONS * wide + g->out_h * g->out_w * wide;
 }
 
@@ -130,8 +176,8 @@ static void transform_kernel(const float *weight, long c_out, long c_in, int tra
 }
 
 /* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + 16, tiles) of the padded sample
-   xp (C planes), tile t's patch at corner[t]: v[(xi*C + c)*ld + t]. One gather of 16
-   tiles per patch element. */
+   xp (C planes), tile t's patch at corner[t]: v[xi*forward_position + c*ld + t]. One
+   gather of 16 tiles per patch element. */
 __attribute__((target("avx512f")))
 static void transform_patches(const float *xp, const tl_conv_geometry *g, const int *corner,
                               long t0, long tiles, long ld, float *v)
@@ -155,7 +201,8 @@ static void transform_patches(const float *xp, const tl_conv_geometry *g, const 
                 row[s] = e[q][s];
             input_1d(row, t);
             for (int k = 0; k < 4; k++)
-                _mm512_mask_storeu_ps(v + ((q * 4 + k) * c_in + c) * ld + t0, m, t[k]);
+                _mm512_mask_storeu_ps(v + (q * 4 + k) * forward_position(g) + c * ld + t0, m,
+                                      t[k]);
         }
     }
 }
@@ -212,11 +259,11 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
 #pragma omp parallel num_threads(threads)
     {
         float *xp = mine + TL_THREAD * own, *v = xp + c_in * plane(g);
-        float *mt = v + POSITIONS * c_in * ld, *block = mt + tiles * POSITIONS * wide;
+        float *mt = v + POSITIONS * forward_position(g), *block = mt + tiles * POSITIONS * wide;
 #pragma omp for schedule(static)
         for (k = 0; k < c_in * vectors; k++)
             transform_kernel(weight, c_out, c_in, transposed, k / vectors, k % vectors * 16, u);
-        memset(xp, 0, (c_in * plane(g) + POSITIONS * c_in * ld) * sizeof(float));
+        memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_position(g)) * sizeof(float));
 #pragma omp for schedule(guided)
         for (s = 0; s < n; s++) {
             for (long c = 0; c < c_in; c++)  /* the inside of the padded sample */
@@ -229,7 +276,7 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
                 for (long o0 = 0; o0 < c_out; o0 += NR)
                     for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
                         long t0 = p * tiles / pieces, t1 = (p + 1) * tiles / pieces;
-                        tile(c_in, v + xi * c_in * ld + t0, steps,
+                        tile(c_in, v + xi * forward_position(g) + t0, steps,
                              u + (xi * (wide / NR) + o0 / NR) * c_in * NR, t1 - t0,
                              c_out - o0 < NR ? c_out - o0 : NR,
                              mt + (t0 * POSITIONS + xi) * wide + o0, POSITIONS * wide, 0);
@@ -239,6 +286,158 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
         }
     }
     free(corner);
+    free(steps);
+    return 0;
+}
+
+/* The weight gradient's chunk: per sample, the sample padded channels-last (Hb, Wb, C),
+   and its steps of V (16 positions, span, C) and Z (16 positions, wide/NR panels, span,
+   NR), span = chunk * tiles steps. From one position of V to the next, and one panel
+   of Z to the next: */
+static long channels_last_room(const tl_conv_geometry *g) { return plane(g) * g->channels; }
+static long backward_position(long span, long c_in) { return span * c_in + SKEW; }
+static long backward_panel(long span) { return span * NR + SKEW; }
+
+long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
+{
+    long span = chunk * tile_rows(g) * tile_columns(g), c_in = g->channels;
+    return POSITIONS * (c_in * c_out + backward_position(span, c_in)
+                        + panels(c_out, NR) * backward_panel(span))
+           + chunk * channels_last_room(g);
+}
+
+/* Steps l*tiles.. of V and Z for sample l of the chunk: V_xi[step, c] = (B^T d B)_xi
+   from the channels-last padded sample xh, 16 channels a vector; Z_xi[step, o] =
+   (A dy A^T)_xi from dy (c_out, P), one gather of 16 output channels per pixel, 0 at
+   pixels past the output's edge. */
+__attribute__((target("avx512f")))
+static void transform_sample(const float *xh, const float *dy, long c_out,
+                             const tl_conv_geometry *g, long l, long span, float *v, float *z)
+{
+    long c_in = g->channels, columns = tile_columns(g), wb = plane_width(g);
+    long tiles = tile_rows(g) * columns, wide = panels(c_out, NR) * NR;
+    __m512i along = lane_offsets(g->out_h * g->out_w);
+    for (long t = 0; t < tiles; t++) {
+        long i0 = 2 * (t / columns), j0 = 2 * (t % columns), step = l * tiles + t;
+        for (long c = 0; c < c_in; c += 16) {
+            __mmask16 m = lanes(0, c_in - c);
+            __m512 d[4], e[4][4], row[4], u[4];
+            for (int s = 0; s < 4; s++) {  /* B^T d along each column s */
+                for (int r = 0; r < 4; r++)
+                    d[r] = _mm512_maskz_loadu_ps(m, xh + ((i0 + r) * wb + j0 + s) * c_in + c);
+                input_1d(d, u);
+                for (int q = 0; q < 4; q++)
+                    e[q][s] = u[q];
+            }
+            for (int q = 0; q < 4; q++) {  /* then B along each row */
+                for (int s = 0; s < 4; s++)
+                    row[s] = e[q][s];
+                input_1d(row, u);
+                for (int k = 0; k < 4; k++)
+                    _mm512_mask_storeu_ps(v + (q * 4 + k) * backward_position(span, c_in)
+                                          + step * c_in + c, m, u[k]);
+            }
+        }
+        for (long o = 0; o < wide; o += 16) {
+            __m512 y[2][2], column[2], f[4][2], row[2], w[4];
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    int inside = i0 + a < g->out_h && j0 + b < g->out_w;
+                    __mmask16 m = inside ? lanes(0, c_out - o) : 0;
+                    y[a][b] = _mm512_mask_i32gather_ps(
+                        _mm512_setzero_ps(), m, along,
+                        dy + (m ? o * g->out_h * g->out_w + (i0 + a) * g->out_w + j0 + b : 0),
+                        4);
+                }
+            for (int b = 0; b < 2; b++) {  /* A dy along each column b */
+                column[0] = y[0][b];
+                column[1] = y[1][b];
+                gradient_1d(column, w);
+                for (int q = 0; q < 4; q++)
+                    f[q][b] = w[q];
+            }
+            for (int q = 0; q < 4; q++) {  /* then A^T along each row */
+                row[0] = f[q][0];
+                row[1] = f[q][1];
+                gradient_1d(row, w);
+                for (int k = 0; k < 4; k++)
+                    _mm512_storeu_ps(z + ((q * 4 + k) * (wide / NR) + o / NR)
+                                     * backward_panel(span) + step * NR + o % NR, w[k]);
+            }
+        }
+    }
+}
+
+/* grad_w[o, c] = G^T S[c, o] G for input channel c and output channels o0..o0+15, S
+   (16, C, c_out): one scatter of 16 output channels per kernel tap. */
+__attribute__((target("avx512f")))
+static void transform_sums(const float *sums, long c_in, long c_out, long c, long o0,
+                           float *grad_w)
+{
+    __mmask16 m = lanes(0, c_out - o0);
+    __m512i along = lane_offsets(c_in * 9);
+    __m512 column[4], w[3], rows[3][4];
+    for (int k = 0; k < 4; k++) {  /* G^T S along each column k */
+        for (int q = 0; q < 4; q++)
+            column[q] = _mm512_maskz_loadu_ps(m, sums + ((q * 4 + k) * c_in + c) * c_out + o0);
+        kernel_back_1d(column, w);
+        for (int i = 0; i < 3; i++)
+            rows[i][k] = w[i];
+    }
+    for (int i = 0; i < 3; i++) {  /* then G along each row */
+        kernel_back_1d(rows[i], w);
+        for (int j = 0; j < 3; j++)
+            _mm512_mask_i32scatter_ps(grad_w + (o0 * c_in + c) * 9 + 3 * i + j, m, along,
+                                      w[j], 4);
+    }
+}
+
+int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g, float *grad_w,
+                                    float *scratch, long chunk, int threads)
+{
+    long c_in = g->channels, sample = c_in * g->height * g->width, wb = plane_width(g);
+    long pixels = g->out_h * g->out_w, tiles = tile_rows(g) * tile_columns(g);
+    long wide = panels(c_out, NR) * NR, span = chunk * tiles, room = channels_last_room(g);
+    long pieces = panels(c_in, TILE_ROWS), cols = wide / NR, vectors = panels(c_out, 16);
+    long tasks = POSITIONS * pieces * cols, k;
+    float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
+    float *v = xh + chunk * room, *z = v + POSITIONS * backward_position(span, c_in);
+    int *steps = malloc((span > 0 ? span : 1) * sizeof(int));
+    if (!steps)
+        return -1;
+    for (long t = 0; t < span; t++)
+        steps[t] = (int)(t * c_in);
+    memset(sums, 0, POSITIONS * c_in * c_out * sizeof(float));
+    memset(xh, 0, (n < chunk ? n : chunk) * room * sizeof(float));
+#pragma omp parallel num_threads(threads)
+    {
+        for (long s0 = 0; s0 < n; s0 += chunk) {
+            long count = n - s0 < chunk ? n - s0 : chunk, l, t;
+#pragma omp for schedule(guided)
+            for (l = 0; l < count; l++) {
+                float *own = xh + l * room;
+                for (long y = 0; y < g->height; y++)  /* the inside, channels last */
+                    transpose_floats(x + (s0 + l) * sample + y * g->width,
+                                     g->height * g->width, g->width, c_in,
+                                     own + ((y + g->ph) * wb + g->pw) * c_in, c_in);
+                transform_sample(own, grad_out + (s0 + l) * c_out * pixels, c_out, g, l, span,
+                                 v, z);
+            }
+#pragma omp for schedule(guided)
+            for (t = 0; t < tasks; t++) {  /* a position, a block of channels, 32 outputs */
+                long xi = t / (pieces * cols), piece = t / cols % pieces, o0 = t % cols * NR;
+                long c0 = piece * c_in / pieces, c1 = (piece + 1) * c_in / pieces;
+                tile(count * tiles, v + xi * backward_position(span, c_in) + c0, steps,
+                     z + (xi * cols + o0 / NR) * backward_panel(span), c1 - c0,
+                     c_out - o0 < NR ? c_out - o0 : NR, sums + (xi * c_in + c0) * c_out + o0,
+                     c_out, 1);
+            }
+        }
+#pragma omp for schedule(static)
+        for (k = 0; k < c_in * vectors; k++)
+            transform_sums(sums, c_in, c_out, k / vectors, k % vectors * 16, grad_w);
+    }
     free(steps);
     return 0;
 }
@@ -257,6 +456,21 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
 {
     (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)g; (void)out;
     (void)scratch; (void)threads;
+    return -1;
+}
+
+long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
+{
+    (void)c_out; (void)g; (void)chunk;
+    return 0;
+}
+
+int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g, float *grad_w,
+                                    float *scratch, long chunk, int threads)
+{
+    (void)x; (void)grad_out; (void)n; (void)c_out; (void)g; (void)grad_w; (void)scratch;
+    (void)chunk; (void)threads;
     return -1;
 }
 

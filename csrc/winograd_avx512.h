@@ -16,4 +16,12 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
                             int transposed, const tl_conv_geometry *g, float *out,
                             float *scratch, int threads);
 
+/* grad_w (c_out, channels, 3, 3) = the weight gradient of that forward, summed over the
+   samples in order, chunk samples at a time; grad_out is (n, c_out, out_h*out_w).
+   scratch: tl_winograd_backward_weight_scratch(...) floats. Returns as above. */
+long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk);
+int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g, float *grad_w,
+                                    float *scratch, long chunk, int threads);
+
 #endif

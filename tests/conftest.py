@@ -34,7 +34,7 @@ def avx512_calls(monkeypatch):
     from tlcore import _native
     calls = {}
     for name in ("conv_avx512_forward", "conv_avx512_backward_weight",
-                 "winograd_avx512_forward"):
+                 "winograd_avx512_forward", "winograd_avx512_backward_weight"):
         def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
             calls[name] = calls.get(name, 0) + 1
             return compiled(*args, **kwargs)

@@ -1,9 +1,10 @@
-"""The native backend's 3x3 convolution at stride 1 by Winograd's F(2x2, 3x3) on AVX-512
+"""The native backend's 3x3 convolution at stride 1 by Winograd's algorithm on AVX-512
 (csrc/winograd_avx512.c) against the reference: the forward and the input gradient (the
-forward of grad_out by the flipped kernel) at every padding the input gradient can take
-(0 to 2), output sizes odd and even (tiles of 2x2 pixels hanging over the edge), channels
-past a panel of 32 outputs and past a register tile of 14 tiles. Skipped, with the
-reason, where the native module or AVX-512F is missing."""
+forward of grad_out by the flipped kernel) by F(2x2, 3x3), the weight gradient by
+F(3x3, 2x2), at every padding the input gradient can take (0 to 2), output sizes odd and
+even (tiles of 2x2 pixels hanging over the edge), channels past a panel of 32 outputs and
+past a register tile of 14 rows. Skipped, with the reason, where the native module or
+AVX-512F is missing."""
 
 import numpy as np
 import pytest
@@ -14,6 +15,10 @@ from test_kernel_backends import assert_matches, run, strided
 
 from tlcore.kernels import reference
 
+native = None  # tlcore.kernels.native, where REASON is None
+if REASON is None:
+    from tlcore.kernels import native
+
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 STRIDE_1 = ((1, 1), (1, 1), 1)  # stride, dilation, groups: (padding) and these
 
@@ -23,8 +28,9 @@ def settings(padding):
 
 
 def check(x, w, g, padding):
-    """The native forward and input gradient of (x, w) against the reference (g: the
-    output's gradient), each within float32 rounding of the sums of magnitudes."""
+    """The native forward, input gradient and weight gradient of (x, w) against the
+    reference (g: the output's gradient), each within float32 rounding of the sums of
+    magnitudes."""
     s = settings(padding)
     ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
     assert_matches(run("native", "conv2d_forward", x, w, *s),
@@ -33,6 +39,9 @@ def check(x, w, g, padding):
     assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *s),
                    reference.conv2d_backward_input(g, w, x.shape, *s), 1e-4,
                    reference.conv2d_backward_input(ag, aw, x.shape, *s))
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *s),
+                   reference.conv2d_backward_weight(g, x, w.shape, *s), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w.shape, *s))
 
 
 @st.composite
@@ -63,8 +72,8 @@ def test_winograd_matches_reference(every_call_on_avx512, case, noncontiguous, s
 ])
 def test_winograd_takes_these_shapes(every_call_on_avx512, avx512_calls, x_shape, c_out,
                                      padding):
-    """Winograd's kernel runs the forward and the input gradient (counted), and matches
-    the reference, on every thread."""
+    """Winograd's kernels run the forward, the input gradient and the weight gradient
+    (counted), and match the reference, on every thread."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(np.float32)
@@ -72,20 +81,32 @@ def test_winograd_takes_these_shapes(every_call_on_avx512, avx512_calls, x_shape
     g = rng.standard_normal(out_shape).astype(np.float32)
     with parallel_from(1):
         check(x, w, g, padding)
-    assert avx512_calls == {"winograd_avx512_forward": 2}  # the forward, the input gradient
+    assert avx512_calls == {"winograd_avx512_forward": 2,  # the forward, the input gradient
+                            "winograd_avx512_backward_weight": 1}
 
 
-def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512):
-    """The kernel's transform is shared by the threads, each element by one; then each
-    thread takes whole samples: the same bits on one thread or all."""
+def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypatch):
+    """The forward shares the kernel's transform between the threads, each element to
+    one, then gives each thread whole samples; the weight gradient gives each thread
+    whole tiles of the sums and adds the samples into them in order. So the bits do not
+    depend on the number of threads. A chunk of samples is summed as one long product:
+    one sample at a time sums in another order (the same values to float32 rounding)."""
     rng = np.random.default_rng(6)
     x = rng.standard_normal((5, 12, 9, 11)).astype(np.float32)
     w = rng.standard_normal((40, 12, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((5, 40, 9, 11)).astype(np.float32)
+    s = settings((1, 1))
     results = []
     for work in (1, 2**62):  # every loop on every thread, then on the calling thread
         with parallel_from(work):
-            results.append(run("native", "conv2d_forward", x, w, *settings((1, 1))))
-    np.testing.assert_array_equal(results[0], results[1])
+            results.append((run("native", "conv2d_forward", x, w, *s),
+                            run("native", "conv2d_backward_weight", g, x, w.shape, *s)))
+    for one, other in zip(*results):
+        np.testing.assert_array_equal(one, other)
+    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", 1)  # one sample at a time
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *s),
+                   reference.conv2d_backward_weight(g, x, w.shape, *s), 1e-5,
+                   reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s))
 
 
 def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
@@ -106,3 +127,13 @@ def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
     with pytest.raises(ValueError, match="does not follow from the geometry"):
         _native.winograd_avx512_forward(x, np.zeros((3, 2, 3, 3), np.float32), (1, 1),
                                         np.zeros((1, 3, 4, 4), np.float32), scratch)
+    grad_out = np.zeros((1, 3, 25), np.float32)
+    grad_w = np.zeros((3, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        _native.winograd_avx512_backward_weight(grad_out, x, (1, 1), (5, 5), grad_w, scratch,
+                                                0)
+    with pytest.raises(ValueError, match="grad_out, x and grad_w do not match"):
+        _native.winograd_avx512_backward_weight(grad_out, x, (1, 1), (5, 5),
+                                                np.zeros((3, 2, 5, 5), np.float32), scratch, 1)
+    with pytest.raises(ValueError, match="chunk must be >= 0, got -1"):
+        _native.winograd_avx512_backward_weight_scratch(x.shape, 3, (1, 1), (5, 5), -1)

@@ -84,22 +84,27 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # reads there in place by the packed weights (the forward, at column stride 1) or by the
 # packed output gradient (the weight gradient, any geometry), so no column matrix goes
 # to memory; the input gradient is the forward of grad_out with the kernel flipped
-# (stride 1, dilation 1, padding < kernel). A 3x3 forward at stride 1 (so also its input
-# gradient) takes Winograd's F(2x2, 3x3) instead (csrc/winograd_avx512.c). Everything else: per chunk of samples and
-# group, im2col writes the columns in the order the GEMM reads them, a group's rows
+# (stride 1, dilation 1, padding < kernel). A 3x3 kernel at stride 1 takes Winograd's
+# algorithm instead, for all three (csrc/winograd_avx512.c). Everything else: per chunk
+# of samples and group, im2col writes the columns in the order the GEMM reads them, a group's rows
 # consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <= Ho*Wo, else
 # one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col always.
 AVX512_CONV = True
-# A 3x3 kernel at stride 1 (forward, and input gradient) on AVX-512 takes Winograd's
-# F(2x2, 3x3) (csrc/winograd_avx512.c): measured at the bench's conv3 forward, 0.80 ms
-# against the direct tiles' 1.20 (conv2: 1.47 against 1.89). WINOGRAD = False: the
-# direct tiles always.
+# A 3x3 kernel at stride 1 on AVX-512 takes Winograd's F(2x2, 3x3) for the forward and
+# the input gradient, and F(3x3, 2x2) for the weight gradient (csrc/winograd_avx512.c):
+# 2.25x fewer multiply-adds, and transforms around them. Measured at the bench's conv3
+# (fastest of 100 calls): forward 0.80 ms against the direct tiles' 1.20 (conv2: 1.47
+# against 1.89); weight gradient 1.23 to 1.36 against 1.44 to 1.68 (conv2: 2.0 to 2.9
+# against 2.4 to 3.1). WINOGRAD = False: the direct tiles always.
 WINOGRAD = True
 # one check serves both AVX-512 kernels: they are built under the same guard
 _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
 # The padded samples and packed gradient rows that the weight gradient sums at a time, at
 # most: they are written, then read by every thread's tiles, from the core's L2 cache.
 AVX512_CHUNK_BYTES = 2**19
+# The same for Winograd's weight gradient: each sample's transformed patches and output
+# gradients, 16 values per tile of 2x2 pixels (4x its input and output gradient).
+WINOGRAD_CHUNK_BYTES = 2**22
 # Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
 # products are too thin for the register tiles (up to 14 x 32; the input gradient's
 # tiles hold C_in channels): conv1 of bench/kernels.py (one input channel) took 8.5 ms
@@ -163,6 +168,16 @@ def _avx512_forward(x, weight, stride, padding, dilation, out, floats, transpose
         _native.conv_avx512_forward(x, weight, stride, padding, dilation, out, scratch,
                                     transposed=transposed)
     return out
+
+
+def _chunk(scratch, geometry, n, most):
+    """(chunk, floats): how many samples a weight gradient on AVX-512 sums at a time (their
+    buffers within ``most`` bytes, at least one sample), and the floats of scratch for
+    that chunk, which ``scratch(*geometry, chunk)`` gives."""
+    fixed = scratch(*geometry, 0)
+    per_sample = scratch(*geometry, 1) - fixed
+    chunk = max(1, min(n, most // (4 * per_sample)))
+    return chunk, scratch(*geometry, chunk)
 
 
 def _check_grad_out(op, grad_out, expected):
@@ -318,10 +333,11 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
 
 @register("conv2d_backward_weight", "native", floats=(0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
-    """On AVX-512 (float32, one group): csrc/conv_avx512.c, which writes grad_w (C_out, C,
-    kh, kw) itself. Else grad_w = the sum over chunks of cols @ g_rows^T, or over samples
-    of cols_n @ grad_out[n]^T (see _per_sample), per group (C/G*kh*kw, C_out/G): the
-    orientation BLAS runs fastest here (as in the reference), transposed at the end."""
+    """On AVX-512 (float32, one group): csrc/conv_avx512.c, or csrc/winograd_avx512.c for
+    a 3x3 kernel at stride 1, which write grad_w (C_out, C, kh, kw) themselves. Else
+    grad_w = the sum over chunks of cols @ g_rows^T, or over samples of cols_n @
+    grad_out[n]^T (see _per_sample), per group (C/G*kh*kw, C_out/G): the orientation
+    BLAS runs fastest here (as in the reference), transposed at the end."""
     dtype = np.result_type(grad_out, x)
     x = np.ascontiguousarray(x, dtype)
     n, c_out = x.shape[0], weight_shape[0]
@@ -332,12 +348,18 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     _check_grad_out("conv2d_backward_weight", grad_out, (n, c_out, out_h, out_w))
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
-        geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        fixed = _native.conv_avx512_backward_weight_scratch(*geometry, 0)  # the sums
-        per_sample = _native.conv_avx512_backward_weight_scratch(*geometry, 1) - fixed
-        chunk = max(1, min(n, AVX512_CHUNK_BYTES // (4 * per_sample)))
-        floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk)
         grad_w = np.empty(weight_shape, dtype)
+        if _winograd(kernel, stride, dilation):
+            geometry = (x.shape, c_out, padding, (out_h, out_w))
+            chunk, floats = _chunk(_native.winograd_avx512_backward_weight_scratch, geometry,
+                                   n, WINOGRAD_CHUNK_BYTES)
+            _native.winograd_avx512_backward_weight(grad_out, x, padding, (out_h, out_w),
+                                                    grad_w, workspace("cols", (floats,), dtype),
+                                                    chunk)
+            return grad_w
+        geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
+        chunk, floats = _chunk(_native.conv_avx512_backward_weight_scratch, geometry, n,
+                               AVX512_CHUNK_BYTES)
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
                                             workspace("cols", (floats,), dtype), chunk)
