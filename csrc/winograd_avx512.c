@@ -218,10 +218,11 @@ static void transform_back(const float *mt, long c_out, const tl_conv_geometry *
     for (long t = 0; t < tiles; t++)
         for (long o = 0; o < c_out; o += 16) {
             const float *m = mt + t * POSITIONS * wide + o;
+            __mmask16 inside = lanes(0, c_out - o);  /* the tile left M's other lanes unset */
             __m512 column[4], y[2], u[2][4], out[2];
             for (int k = 0; k < 4; k++) {  /* A^T M: along each column k */
                 for (int q = 0; q < 4; q++)
-                    column[q] = _mm512_loadu_ps(m + (q * 4 + k) * wide);
+                    column[q] = _mm512_maskz_loadu_ps(inside, m + (q * 4 + k) * wide);
                 output_1d(column, y);
                 u[0][k] = y[0];
                 u[1][k] = y[1];
