@@ -176,33 +176,32 @@ static void transform_kernel(const float *weight, long c_out, long c_in, int tra
 }
 
 /* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + 16, tiles) of the padded sample
-   xp (C planes), tile t's patch at corner[t]: v[xi*forward_position + c*ld + t]. One
-   gather of 16 tiles per patch element. */
+   xp (C planes), tile t's patch at corner[t]: v[xi*position + c*ld + t]. A patch row's
+   4 floats are gathered as two pairs (gather_pairs). */
 __attribute__((target("avx512f")))
 static void transform_patches(const float *xp, const tl_conv_geometry *g, const int *corner,
-                              long t0, long tiles, long ld, float *v)
+                              long t0, long tiles, long ld, long position, float *v)
 {
-    long c_in = g->channels, wb = plane_width(g);
+    long c_in = g->channels, wb = plane_width(g), area = plane(g);
     __mmask16 m = lanes(0, tiles - t0);
     __m512i at = _mm512_maskz_loadu_epi32(m, corner + t0);
     for (long c = 0; c < c_in; c++) {
-        const float *base = xp + c * plane(g);
-        __m512 d[4], e[4][4], row[4], t[4];
+        const float *base = xp + c * area;
+        __m512 d[4][4], e[4][4], column[4], t[4];
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s += 2)  /* columns s and s + 1 of patch row r */
+                gather_pairs(base + r * wb + s, at, m, &d[r][s], &d[r][s + 1]);
         for (int s = 0; s < 4; s++) {  /* B^T d: along each column s of the patches */
             for (int r = 0; r < 4; r++)
-                d[r] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at,
-                                                base + r * wb + s, 4);
-            input_1d(d, t);
+                column[r] = d[r][s];
+            input_1d(column, t);
             for (int q = 0; q < 4; q++)
                 e[q][s] = t[q];
         }
         for (int q = 0; q < 4; q++) {  /* (B^T d) B: along each row */
-            for (int s = 0; s < 4; s++)
-                row[s] = e[q][s];
-            input_1d(row, t);
+            input_1d(e[q], t);
             for (int k = 0; k < 4; k++)
-                _mm512_mask_storeu_ps(v + (q * 4 + k) * forward_position(g) + c * ld + t0, m,
-                                      t[k]);
+                _mm512_mask_storeu_ps(v + (q * 4 + k) * position + c * ld + t0, m, t[k]);
         }
     }
 }
@@ -272,7 +271,7 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
                     copy_floats(xp + c * plane(g) + (y + g->ph) * wb + g->pw,
                                 x + s * sample + (c * g->height + y) * g->width, g->width);
             for (long t0 = 0; t0 < tiles; t0 += 16)
-                transform_patches(xp, g, corner, t0, tiles, ld, v);
+                transform_patches(xp, g, corner, t0, tiles, ld, forward_position(g), v);
             for (long xi = 0; xi < POSITIONS; xi++)
                 for (long o0 = 0; o0 < c_out; o0 += NR)
                     for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
@@ -317,7 +316,8 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
 {
     long c_in = g->channels, columns = tile_columns(g), wb = plane_width(g);
     long tiles = tile_rows(g) * columns, wide = panels(c_out, NR) * NR;
-    __m512i along = lane_offsets(g->out_h * g->out_w);
+    long pixels = g->out_h * g->out_w;
+    __m512i along = lane_offsets(pixels);
     for (long t = 0; t < tiles; t++) {
         long i0 = 2 * (t / columns), j0 = 2 * (t % columns), step = l * tiles + t;
         for (long c = 0; c < c_in; c += 16) {
@@ -341,15 +341,16 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
         }
         for (long o = 0; o < wide; o += 16) {
             __m512 y[2][2], column[2], f[4][2], row[2], w[4];
-            for (int a = 0; a < 2; a++)
-                for (int b = 0; b < 2; b++) {
-                    int inside = i0 + a < g->out_h && j0 + b < g->out_w;
-                    __mmask16 m = inside ? lanes(0, c_out - o) : 0;
-                    y[a][b] = _mm512_mask_i32gather_ps(
-                        _mm512_setzero_ps(), m, along,
-                        dy + (m ? o * g->out_h * g->out_w + (i0 + a) * g->out_w + j0 + b : 0),
-                        4);
+            for (int a = 0; a < 2; a++) {  /* pixel row i0 + a: 0 past the output's edge */
+                __mmask16 m = i0 + a < g->out_h ? lanes(0, c_out - o) : 0;
+                const float *first = dy + (m ? o * pixels + (i0 + a) * g->out_w + j0 : 0);
+                if (j0 + 1 < g->out_w) {  /* both pixels of the row inside */
+                    gather_pairs(first, along, m, &y[a][0], &y[a][1]);
+                } else {
+                    y[a][0] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, along, first, 4);
+                    y[a][1] = _mm512_setzero_ps();
                 }
+            }
             for (int b = 0; b < 2; b++) {  /* A dy along each column b */
                 column[0] = y[0][b];
                 column[1] = y[1][b];
