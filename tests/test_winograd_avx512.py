@@ -103,10 +103,42 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
                             run("native", "conv2d_backward_weight", g, x, w.shape, *s)))
     for one, other in zip(*results):
         np.testing.assert_array_equal(one, other)
-    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", 1)  # one sample at a time
+    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", sample_bytes(x.shape, 40))
     assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *s),
                    reference.conv2d_backward_weight(g, x, w.shape, *s), 1e-5,
                    reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s))
+
+
+def sample_bytes(x_shape, c_out):
+    """The bytes of one sample's buffers in Winograd's weight gradient (3x3, padding 1)."""
+    from tlcore import _native
+    geometry = (x_shape, c_out, (1, 1), x_shape[2:])
+    return 4 * (_native.winograd_avx512_backward_weight_scratch(*geometry, 1)
+                - _native.winograd_avx512_backward_weight_scratch(*geometry, 0))
+
+
+def test_the_direct_tiles_take_what_does_not_fit_winograd_s_buffers(every_call_on_avx512,
+                                                                     avx512_calls,
+                                                                     monkeypatch):
+    """Winograd's buffers are 4x its input and output gradient: where one sample's do
+    not fit (WINOGRAD_CHUNK_BYTES for the weight gradient, AVX512_SAMPLE_BYTES for the
+    forward), the direct tiles run instead of Winograd's, with the same results."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 6, 30, 30)).astype(np.float32)
+    w = rng.standard_normal((40, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 40, 30, 30)).astype(np.float32)
+    out_size, threads = (30, 30), native._native.max_threads()
+    plan = native._avx512_forward_plan(x.shape, 40, (3, 3), *settings((1, 1))[:3], out_size)
+    assert plan[0]  # Winograd's, with the default sizes
+    direct = native._native.conv_avx512_forward_scratch(x.shape, 40, (3, 3),
+                                                        *settings((1, 1))[:3], out_size)
+    # room for the direct tiles' scratch, not for Winograd's
+    monkeypatch.setattr(native, "AVX512_SAMPLE_BYTES", (4 * direct - 2**20) // threads + 1)
+    assert native._avx512_forward_plan(x.shape, 40, (3, 3), *settings((1, 1))[:3],
+                                       out_size) == (False, direct)
+    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", sample_bytes(x.shape, 40) - 1)
+    check(x, w, g, (1, 1))
+    assert avx512_calls == {"conv_avx512_forward": 2, "conv_avx512_backward_weight": 1}
 
 
 def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():

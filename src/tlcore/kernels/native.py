@@ -142,26 +142,30 @@ def _winograd(kernel, stride, dilation):
             and tuple(dilation) == (1, 1))
 
 
-def _avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation, out_size):
-    """The floats of scratch for the AVX-512 forward (Winograd's or the direct one), or
-    None where it should not run: fewer samples than AVX512_MIN_SAMPLES, or more scratch
-    than AVX512_SAMPLE_BYTES per thread and 1 MiB."""
+def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
+    """(winograd, floats): which AVX-512 forward runs, Winograd's (where the geometry
+    allows it and its scratch fits) or the direct tiles', and the floats of scratch it
+    needs; None where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more
+    scratch than AVX512_SAMPLE_BYTES per thread and 1 MiB."""
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
         return None
+    most = AVX512_SAMPLE_BYTES * threads + 2**20
     if _winograd(kernel, stride, dilation):
         floats = _native.winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size)
-    else:
-        floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
-                                                     dilation, out_size)
-    return floats if 4 * floats <= AVX512_SAMPLE_BYTES * threads + 2**20 else None
+        if 4 * floats <= most:
+            return True, floats
+    floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
+                                                 dilation, out_size)
+    return (False, floats) if 4 * floats <= most else None
 
 
-def _avx512_forward(x, weight, stride, padding, dilation, out, floats, transposed=False):
-    """out = the forward of x by weight (read flipped where transposed) on AVX-512, with
-    ``floats`` of scratch from _avx512_forward_scratch."""
+def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
+    """out = the forward of x by weight (read flipped where transposed) on AVX-512, as
+    _avx512_forward_plan chose."""
+    winograd, floats = plan
     scratch = workspace("cols", (floats,), np.float32)
-    if _winograd(weight.shape[2:], stride, dilation):
+    if winograd:
         _native.winograd_avx512_forward(x, weight, padding, out, scratch,
                                         transposed=transposed)
     else:
@@ -171,13 +175,11 @@ def _avx512_forward(x, weight, stride, padding, dilation, out, floats, transpose
 
 
 def _chunk(scratch, geometry, n, most):
-    """(chunk, floats): how many samples a weight gradient on AVX-512 sums at a time (their
-    buffers within ``most`` bytes, at least one sample), and the floats of scratch for
-    that chunk, which ``scratch(*geometry, chunk)`` gives."""
-    fixed = scratch(*geometry, 0)
-    per_sample = scratch(*geometry, 1) - fixed
-    chunk = max(1, min(n, most // (4 * per_sample)))
-    return chunk, scratch(*geometry, chunk)
+    """How many samples a weight gradient on AVX-512 sums at a time: as many as have
+    their buffers within ``most`` bytes, at most n (0 if not even one), where
+    ``scratch(*geometry, chunk)`` gives the floats of scratch for a chunk."""
+    per_sample = scratch(*geometry, 1) - scratch(*geometry, 0)
+    return min(n, most // (4 * per_sample))
 
 
 def _check_grad_out(op, grad_out, expected):
@@ -238,14 +240,14 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight.shape, stride, padding,
                                                   dilation, dtype)
-    floats = (_avx512_forward_scratch(x.shape, c_out, kernel, stride, padding, dilation,
-                                      (out_h, out_w))
-              if stride[1] == 1 and _avx512(dtype, groups, x.shape, weight.shape,
-                                            (out_h, out_w), padding)
-              else None)
-    if floats is not None:
+    plan = (_avx512_forward_plan(x.shape, c_out, kernel, stride, padding, dilation,
+                                 (out_h, out_w))
+            if stride[1] == 1 and _avx512(dtype, groups, x.shape, weight.shape,
+                                          (out_h, out_w), padding)
+            else None)
+    if plan is not None:
         return _avx512_forward(x, weight, stride, padding, dilation,
-                               np.empty((n, c_out, out_h, out_w), dtype), floats)
+                               np.empty((n, c_out, out_h, out_w), dtype), plan)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
@@ -293,19 +295,19 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     _check_grad_out("conv2d_backward_input", grad_out, (n, c_out, out_h, out_w))
     (kh, kw), (ph, pw) = kernel, padding
     pad = (kh - 1 - ph, kw - 1 - pw)
-    floats = None
+    plan = None
     if (tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and min(pad) >= 0
             and _avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w), padding)
             and _avx512(dtype, groups, (n, c_out, out_h, out_w), (x_shape[1], c_out, kh, kw),
                         x_shape[2:], pad)):
-        floats = _avx512_forward_scratch((n, c_out, out_h, out_w), x_shape[1], kernel,
-                                         (1, 1), pad, (1, 1), x_shape[2:])
-    if floats is not None:
+        plan = _avx512_forward_plan((n, c_out, out_h, out_w), x_shape[1], kernel, (1, 1), pad,
+                                    (1, 1), x_shape[2:])
+    if plan is not None:
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
         # j + pw - q] weight[o, c, p, q] (the kernel read flipped in place: transposed)
         return _avx512_forward(np.ascontiguousarray(grad_out, dtype), weight, (1, 1), pad,
-                               (1, 1), np.empty(x_shape, dtype), floats, transposed=True)
+                               (1, 1), np.empty(x_shape, dtype), plan, transposed=True)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
@@ -349,20 +351,23 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         grad_w = np.empty(weight_shape, dtype)
-        if _winograd(kernel, stride, dilation):
+        chunk = 0
+        if _winograd(kernel, stride, dilation):  # unless one sample's buffers do not fit
             geometry = (x.shape, c_out, padding, (out_h, out_w))
-            chunk, floats = _chunk(_native.winograd_avx512_backward_weight_scratch, geometry,
-                                   n, WINOGRAD_CHUNK_BYTES)
-            _native.winograd_avx512_backward_weight(grad_out, x, padding, (out_h, out_w),
-                                                    grad_w, workspace("cols", (floats,), dtype),
-                                                    chunk)
+            scratch = _native.winograd_avx512_backward_weight_scratch
+            chunk = _chunk(scratch, geometry, n, WINOGRAD_CHUNK_BYTES)
+        if chunk >= 1:
+            _native.winograd_avx512_backward_weight(
+                grad_out, x, padding, (out_h, out_w), grad_w,
+                workspace("cols", (scratch(*geometry, chunk),), dtype), chunk)
             return grad_w
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        chunk, floats = _chunk(_native.conv_avx512_backward_weight_scratch, geometry, n,
-                               AVX512_CHUNK_BYTES)
+        scratch = _native.conv_avx512_backward_weight_scratch
+        chunk = max(1, _chunk(scratch, geometry, n, AVX512_CHUNK_BYTES))
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
-                                            workspace("cols", (floats,), dtype), chunk)
+                                            workspace("cols", (scratch(*geometry, chunk),),
+                                                      dtype), chunk)
         return grad_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
