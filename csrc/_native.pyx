@@ -305,8 +305,6 @@ cdef extern from "winograd_avx512.h":
     int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
                                 int transposed, const tl_conv_geometry *g, float *out,
                                 float *scratch, int threads) nogil
-
-
     long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
                                              long chunk) nogil
     int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
@@ -336,7 +334,10 @@ def winograd_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), (3, 3),
                                         (1, 1), padding, (1, 1), (out.shape[2], out.shape[3]))
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    cdef Py_ssize_t tiles = ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
     _check(tl_conv_avx512_supported(), "winograd_avx512_forward: this CPU has no AVX-512F")
+    _check(c_in * (tiles + 19) <= _INT32_LIMIT,  # a channel's row of tiles, rounded up
+           f"winograd_avx512_forward: x {tuple(x.shape)} is too large for its 32-bit offsets")
     _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
            "winograd_avx512_forward: x, weight and out do not match")
     _check(scratch.shape[0] >= tl_winograd_forward_scratch(c_out, &g, threads),
