@@ -13,8 +13,8 @@ results in NCHW order, max pooling with its argmax, the hinge-max loss and its s
 backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
 convolution (the forward at column stride 1, and the weight gradient), done whole by
 csrc/conv_avx512.c (conv_avx512_*) or, for a 3x3 kernel at stride 1, by Winograd's
-F(2x2, 3x3) in csrc/winograd_avx512.c (winograd_avx512_*), and the hinge-max forward fused with its score GEMM,
-csrc/hinge_avx512.c (hinge_forward_avx512).
+F(2x2, 3x3) and F(3x3, 2x2) in csrc/winograd_avx512.c (winograd_avx512_*), and the
+hinge-max forward fused with its score GEMM, csrc/hinge_avx512.c (hinge_forward_avx512).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -616,7 +616,8 @@ def maxpool2d_backward(const real[:, :, :, ::1] grad_out, const int64_t[:, :, :,
     if planes == 0 or size == 0:
         return
     for t in prange(planes, nogil=True, schedule="guided",
-                    num_threads=_threads(grad_x.shape[0] * grad_x.shape[1] * grad_x.shape[2] * grad_x.shape[3])):
+                    num_threads=_threads(grad_x.shape[0] * grad_x.shape[1]
+                                         * grad_x.shape[2] * grad_x.shape[3])):
         plane = &grad_x[0, 0, 0, 0] + t * size
         memset(plane, 0, size * sizeof(real))
         if outputs > 0:

@@ -1,5 +1,7 @@
-/* The register-tile GEMM on AVX-512 that csrc/conv_avx512.c and csrc/hinge_avx512.c
-share: static functions, compiled into each file that includes this one.
+/* The register-tile GEMM on AVX-512 that csrc/conv_avx512.c, csrc/winograd_avx512.c and
+csrc/hinge_avx512.c share, with the moves between layouts around it (copy_floats,
+gather_pairs, transpose_floats, the panels' packing): static functions, compiled into
+each file that includes this one.
 
 The one inner kernel (``tile``) computes a block of up to 14 rows x NR columns,
 c[i, j] (+)= sum_t a[i, t] b[t, j], holding the block in up to 28 of the 32 vector

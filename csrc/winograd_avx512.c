@@ -22,10 +22,11 @@ products are 16 independent GEMMs, one per position xi of the transformed 4x4 pa
     M[t, xi, o]  = sum_c V_xi[t, c] U_xi[c, o]
     Y[t, o]      = A^T M[t, :, o] A       back to the tile's 2x2 pixels
 
-The GEMMs run on csrc/tiles_avx512.h's register tile (rows: tiles, columns: output
-channels); the transforms are additions, 16 tiles or channels at a time in a vector. The
-sums are rounded otherwise than the direct ones' (the transforms add and subtract before
-the products), to float32 rounding of the terms' sizes.
+The GEMMs run on csrc/tiles_avx512.h's register tile (in the forward, rows: tiles,
+columns: output channels); the transforms are additions, 16 tiles or channels at a time
+in a vector. The sums are rounded otherwise than the direct ones' (the transforms add and
+subtract before the products), to float32 rounding of the terms' sizes; and an infinite
+input gives NaN where the direct sum gives an infinity (inf - inf in a transform).
 
 The weight gradient is a correlation too, of each 4x4 input patch with the tile's 2x2
 output gradient dy, giving the kernel's 3x3 taps: F(3x3, 2x2), whose transforms are
@@ -33,7 +34,8 @@ those above transposed (the same four points 0, 1, -1 and infinity):
 
     dW[o, c] = G^T [ sum_s sum_t (A dy[s, o, t] A^T) * (B^T d[s, c, t] B) ] G
 
-again 16 GEMMs, each summing over every tile of every sample:
+again 16 GEMMs (rows: input channels, columns: output channels), each summing over
+every tile of every sample:
 
     Z_xi[t, o] = (A dy[o, t] A^T)_xi,   S_xi[c, o] = sum_(s, t) V_xi[t, c] Z_xi[t, o]
 
@@ -124,8 +126,9 @@ static long tile_stride(const tl_conv_geometry *g)
    third of its time without this). */
 #define SKEW 16
 
-/* V's floats from one position to the next in the forward: (C, tile_stride) each. */
-static long forward_position(const tl_conv_geometry *g)
+/* The floats from one position's block of V to the next in the forward: (C, tile_stride)
+   each, and SKEW. */
+static long forward_v_stride(const tl_conv_geometry *g)
 {
     return g->channels * tile_stride(g) + SKEW;
 }
@@ -135,7 +138,7 @@ static long forward_position(const tl_conv_geometry *g)
 static long per_thread(long c_out, const tl_conv_geometry *g)
 {
     long wide = panels(c_out, NR) * NR, tiles = tile_rows(g) * tile_columns(g);
-    return g->channels * plane(g) + POSITIONS * forward_position(g)
+    return g->channels * plane(g) + POSITIONS * forward_v_stride(g)
            + tiles * POSITIONS * wide + g->out_h * g->out_w * wide;
 }
 
@@ -216,12 +219,12 @@ static void transform_back(const float *mt, long c_out, const tl_conv_geometry *
     long tiles = tile_rows(g) * columns;
     for (long t = 0; t < tiles; t++)
         for (long o = 0; o < c_out; o += 16) {
-            const float *m = mt + t * POSITIONS * wide + o;
+            const float *at = mt + t * POSITIONS * wide + o;  /* M[t, :, o..] */
             __mmask16 inside = lanes(0, c_out - o);  /* the tile left M's other lanes unset */
             __m512 column[4], y[2], u[2][4], out[2];
             for (int k = 0; k < 4; k++) {  /* A^T M: along each column k */
                 for (int q = 0; q < 4; q++)
-                    column[q] = _mm512_maskz_loadu_ps(inside, m + (q * 4 + k) * wide);
+                    column[q] = _mm512_maskz_loadu_ps(inside, at + (q * 4 + k) * wide);
                 output_1d(column, y);
                 u[0][k] = y[0];
                 u[1][k] = y[1];
@@ -259,11 +262,11 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
 #pragma omp parallel num_threads(threads)
     {
         float *xp = mine + TL_THREAD * own, *v = xp + c_in * plane(g);
-        float *mt = v + POSITIONS * forward_position(g), *block = mt + tiles * POSITIONS * wide;
+        float *mt = v + POSITIONS * forward_v_stride(g), *block = mt + tiles * POSITIONS * wide;
 #pragma omp for schedule(static)
         for (k = 0; k < c_in * vectors; k++)
             transform_kernel(weight, c_out, c_in, transposed, k / vectors, k % vectors * 16, u);
-        memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_position(g)) * sizeof(float));
+        memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
 #pragma omp for schedule(guided)
         for (s = 0; s < n; s++) {
             for (long c = 0; c < c_in; c++)  /* the inside of the padded sample */
@@ -271,12 +274,12 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
                     copy_floats(xp + c * plane(g) + (y + g->ph) * wb + g->pw,
                                 x + s * sample + (c * g->height + y) * g->width, g->width);
             for (long t0 = 0; t0 < tiles; t0 += 16)
-                transform_patches(xp, g, corner, t0, tiles, ld, forward_position(g), v);
+                transform_patches(xp, g, corner, t0, tiles, ld, forward_v_stride(g), v);
             for (long xi = 0; xi < POSITIONS; xi++)
                 for (long o0 = 0; o0 < c_out; o0 += NR)
                     for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
                         long t0 = p * tiles / pieces, t1 = (p + 1) * tiles / pieces;
-                        tile(c_in, v + xi * forward_position(g) + t0, steps,
+                        tile(c_in, v + xi * forward_v_stride(g) + t0, steps,
                              u + (xi * (wide / NR) + o0 / NR) * c_in * NR, t1 - t0,
                              c_out - o0 < NR ? c_out - o0 : NR,
                              mt + (t0 * POSITIONS + xi) * wide + o0, POSITIONS * wide, 0);
@@ -292,24 +295,24 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
 
 /* The weight gradient's chunk: per sample, the sample padded channels-last (Hb, Wb, C),
    and its steps of V (16 positions, span, C) and Z (16 positions, wide/NR panels, span,
-   NR), span = chunk * tiles steps. From one position of V to the next, and one panel
-   of Z to the next: */
+   NR), span = chunk * tiles steps. The floats from one position's block of V to the next,
+   and from one panel of Z to the next: */
 static long channels_last_room(const tl_conv_geometry *g) { return plane(g) * g->channels; }
-static long backward_position(long span, long c_in) { return span * c_in + SKEW; }
-static long backward_panel(long span) { return span * NR + SKEW; }
+static long backward_v_stride(long span, long c_in) { return span * c_in + SKEW; }
+static long backward_z_stride(long span) { return span * NR + SKEW; }
 
 long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
 {
     long span = chunk * tile_rows(g) * tile_columns(g), c_in = g->channels;
-    return POSITIONS * (c_in * c_out + backward_position(span, c_in)
-                        + panels(c_out, NR) * backward_panel(span))
+    return POSITIONS * (c_in * c_out + backward_v_stride(span, c_in)
+                        + panels(c_out, NR) * backward_z_stride(span))
            + chunk * channels_last_room(g);
 }
 
 /* Steps l*tiles.. of V and Z for sample l of the chunk: V_xi[step, c] = (B^T d B)_xi
    from the channels-last padded sample xh, 16 channels a vector; Z_xi[step, o] =
-   (A dy A^T)_xi from dy (c_out, P), one gather of 16 output channels per pixel, 0 at
-   pixels past the output's edge. */
+   (A dy A^T)_xi from dy (c_out, P), 16 output channels a vector: the two pixels of a row
+   of the tile in one gather_pairs, 0 past the output's edge. */
 __attribute__((target("avx512f")))
 static void transform_sample(const float *xh, const float *dy, long c_out,
                              const tl_conv_geometry *g, long l, long span, float *v, float *z)
@@ -335,7 +338,7 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
                     row[s] = e[q][s];
                 input_1d(row, u);
                 for (int k = 0; k < 4; k++)
-                    _mm512_mask_storeu_ps(v + (q * 4 + k) * backward_position(span, c_in)
+                    _mm512_mask_storeu_ps(v + (q * 4 + k) * backward_v_stride(span, c_in)
                                           + step * c_in + c, m, u[k]);
             }
         }
@@ -364,7 +367,7 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
                 gradient_1d(row, w);
                 for (int k = 0; k < 4; k++)
                     _mm512_storeu_ps(z + ((q * 4 + k) * (wide / NR) + o / NR)
-                                     * backward_panel(span) + step * NR + o % NR, w[k]);
+                                     * backward_z_stride(span) + step * NR + o % NR, w[k]);
             }
         }
     }
@@ -404,7 +407,7 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
     long pieces = panels(c_in, TILE_ROWS), cols = wide / NR, vectors = panels(c_out, 16);
     long tasks = POSITIONS * pieces * cols, k;
     float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
-    float *v = xh + chunk * room, *z = v + POSITIONS * backward_position(span, c_in);
+    float *v = xh + chunk * room, *z = v + POSITIONS * backward_v_stride(span, c_in);
     int *steps = malloc((span > 0 ? span : 1) * sizeof(int));
     if (!steps)
         return -1;
@@ -430,8 +433,8 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
             for (t = 0; t < tasks; t++) {  /* a position, a block of channels, 32 outputs */
                 long xi = t / (pieces * cols), piece = t / cols % pieces, o0 = t % cols * NR;
                 long c0 = piece * c_in / pieces, c1 = (piece + 1) * c_in / pieces;
-                tile(count * tiles, v + xi * backward_position(span, c_in) + c0, steps,
-                     z + (xi * cols + o0 / NR) * backward_panel(span), c1 - c0,
+                tile(count * tiles, v + xi * backward_v_stride(span, c_in) + c0, steps,
+                     z + (xi * cols + o0 / NR) * backward_z_stride(span), c1 - c0,
                      c_out - o0 < NR ? c_out - o0 : NR, sums + (xi * c_in + c0) * c_out + o0,
                      c_out, 1);
             }

@@ -1,5 +1,5 @@
-/* Float32 3x3 convolution at stride 1 by Winograd's F(2x2, 3x3) on AVX-512:
-   winograd_avx512.c. */
+/* Float32 3x3 convolution at stride 1 by Winograd's F(2x2, 3x3) (forward) and F(3x3, 2x2)
+   (weight gradient) on AVX-512: winograd_avx512.c. */
 #ifndef TL_WINOGRAD_AVX512_H
 #define TL_WINOGRAD_AVX512_H
 

@@ -1,9 +1,10 @@
-"""The native backend's float32 convolution on AVX-512 (csrc/conv_avx512.c) against the
-reference, on every geometry the conv tests draw, with groups = 1: its thresholds are
-lowered so that every drawn case takes it (the tiles' edges, strides, dilation, padding
-past the kernel for the weight gradient; the forward takes it at column stride 1, the
-input gradient at stride 1). Skipped, with the reason, where the native module or
-AVX-512F is missing."""
+"""The native backend's float32 convolution on AVX-512 against the reference, on every
+geometry the conv tests draw, with groups = 1: its thresholds are lowered so that every
+drawn case takes it (the tiles' edges, strides, dilation, padding past the kernel for the
+weight gradient; the forward takes it at column stride 1, the input gradient at stride
+1). The direct tiles of csrc/conv_avx512.c take the draws; a 3x3 kernel at stride 1
+takes Winograd's kernels (tests/test_winograd_avx512.py), unless a test here turns them
+off. Skipped, with the reason, where the native module or AVX-512F is missing."""
 
 import contextlib
 

@@ -20,11 +20,26 @@ if REASON is None:
     from tlcore.kernels import native
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
-STRIDE_1 = ((1, 1), (1, 1), 1)  # stride, dilation, groups: (padding) and these
 
 
 def settings(padding):
-    return (STRIDE_1[0], padding, *STRIDE_1[1:])
+    """(stride, padding, dilation, groups) of a 3x3 convolution that Winograd's kernels
+    take: stride 1, dilation 1, one group."""
+    return (1, 1), padding, (1, 1), 1
+
+
+def winograd_takes(x_shape, c_out, padding, out_size):
+    """Whether the forward, the input gradient and the weight gradient of this call all go
+    to Winograd's kernels (the thresholds lowered by every_call_on_avx512)."""
+    n, c_in = x_shape[:2]
+    forward = native._avx512_forward_plan(x_shape, c_out, (3, 3), (1, 1), padding, (1, 1),
+                                          out_size)
+    backward_input = native._avx512_forward_plan((n, c_out, *out_size), c_in, (3, 3), (1, 1),
+                                                 (2 - padding[0], 2 - padding[1]), (1, 1),
+                                                 x_shape[2:])
+    chunk = native._chunk(native._native.winograd_avx512_backward_weight_scratch,
+                          (x_shape, c_out, padding, out_size), n, native.WINOGRAD_CHUNK_BYTES)
+    return forward.winograd and backward_input.winograd and chunk >= 1
 
 
 def check(x, w, g, padding):
@@ -61,6 +76,7 @@ def test_winograd_matches_reference(every_call_on_avx512, case, noncontiguous, s
     w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
     out_shape = reference.conv2d_forward(x, w, *settings(padding)).shape
     g = strided(rng.standard_normal(out_shape).astype(np.float32), noncontiguous)
+    assert winograd_takes(x_shape, w_shape[0], padding, out_shape[2:])
     check(x, w, g, padding)
 
 
@@ -68,7 +84,7 @@ def test_winograd_matches_reference(every_call_on_avx512, case, noncontiguous, s
     ((2, 32, 14, 14), 64, (1, 1)),  # conv2 of the bench, small batch: 49 tiles a sample
     ((2, 64, 8, 8), 128, (1, 1)),   # conv3: 16 tiles
     ((3, 5, 7, 10), 40, (0, 2)),    # odd output rows, tiles over the edge; 32 + 8 outputs
-    ((2, 17, 3, 3), 33, (2, 0)),    # one row of tiles, a panel of 32 and one of 1
+    ((2, 17, 3, 3), 33, (2, 0)),    # 5x1 pixels: one column of 3 tiles; 32 + 1 outputs
 ])
 def test_winograd_takes_these_shapes(every_call_on_avx512, avx512_calls, x_shape, c_out,
                                      padding):
@@ -88,55 +104,60 @@ def test_winograd_takes_these_shapes(every_call_on_avx512, avx512_calls, x_shape
 def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypatch):
     """The forward shares the kernel's transform between the threads, each element to
     one, then gives each thread whole samples; the weight gradient gives each thread
-    whole tiles of the sums and adds the samples into them in order. So the bits do not
-    depend on the number of threads. A chunk of samples is summed as one long product:
-    one sample at a time sums in another order (the same values to float32 rounding)."""
+    whole tiles of the sums and adds the samples into them in order, chunk after chunk.
+    So the bits do not depend on the number of threads (on a machine of one thread, this
+    cannot tell). Chunks of another size sum in another order: the same values to
+    float32 rounding."""
     rng = np.random.default_rng(6)
     x = rng.standard_normal((5, 12, 9, 11)).astype(np.float32)
     w = rng.standard_normal((40, 12, 3, 3)).astype(np.float32)
     g = rng.standard_normal((5, 40, 9, 11)).astype(np.float32)
     s = settings((1, 1))
-    results = []
-    for work in (1, 2**62):  # every loop on every thread, then on the calling thread
-        with parallel_from(work):
-            results.append((run("native", "conv2d_forward", x, w, *s),
-                            run("native", "conv2d_backward_weight", g, x, w.shape, *s)))
-    for one, other in zip(*results):
-        np.testing.assert_array_equal(one, other)
-    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", sample_bytes(x.shape, 40))
-    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *s),
-                   reference.conv2d_backward_weight(g, x, w.shape, *s), 1e-5,
-                   reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s))
+    expected = reference.conv2d_backward_weight(g, x, w.shape, *s)
+    scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s)
+    geometry = (x.shape, 40, (1, 1), (9, 11))
+    for samples in (5, 2, 1):  # one chunk; chunks of 2, 2 and 1; one sample at a time
+        monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", samples * sample_bytes(*geometry))
+        assert native._chunk(native._native.winograd_avx512_backward_weight_scratch, geometry,
+                             5, native.WINOGRAD_CHUNK_BYTES) == samples
+        results = []
+        for work in (1, 2**62):  # every loop on every thread, then on the calling thread
+            with parallel_from(work):
+                results.append((run("native", "conv2d_forward", x, w, *s),
+                                run("native", "conv2d_backward_weight", g, x, w.shape, *s)))
+        for one, other in zip(*results):
+            np.testing.assert_array_equal(one, other)
+        assert_matches(results[0][1], expected, 1e-5, scale)
 
 
-def sample_bytes(x_shape, c_out):
-    """The bytes of one sample's buffers in Winograd's weight gradient (3x3, padding 1)."""
-    from tlcore import _native
-    geometry = (x_shape, c_out, (1, 1), x_shape[2:])
-    return 4 * (_native.winograd_avx512_backward_weight_scratch(*geometry, 1)
-                - _native.winograd_avx512_backward_weight_scratch(*geometry, 0))
+def sample_bytes(x_shape, c_out, padding, out_size):
+    """The bytes of one sample's buffers in Winograd's weight gradient."""
+    geometry = (x_shape, c_out, padding, out_size)
+    return 4 * (native._native.winograd_avx512_backward_weight_scratch(*geometry, 1)
+                - native._native.winograd_avx512_backward_weight_scratch(*geometry, 0))
 
 
-def test_the_direct_tiles_take_what_does_not_fit_winograd_s_buffers(every_call_on_avx512,
-                                                                     avx512_calls,
-                                                                     monkeypatch):
+def test_the_direct_tiles_take_what_does_not_fit_winograd_buffers(every_call_on_avx512,
+                                                                   avx512_calls, monkeypatch):
     """Winograd's buffers are 4x its input and output gradient: where one sample's do
-    not fit (WINOGRAD_CHUNK_BYTES for the weight gradient, AVX512_SAMPLE_BYTES for the
-    forward), the direct tiles run instead of Winograd's, with the same results."""
+    not fit (AVX512_SAMPLE_BYTES for the forward and the input gradient,
+    WINOGRAD_CHUNK_BYTES for the weight gradient), the direct tiles run instead, with
+    the same results."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 6, 30, 30)).astype(np.float32)
     w = rng.standard_normal((40, 6, 3, 3)).astype(np.float32)
     g = rng.standard_normal((2, 40, 30, 30)).astype(np.float32)
-    out_size, threads = (30, 30), native._native.max_threads()
-    plan = native._avx512_forward_plan(x.shape, 40, (3, 3), *settings((1, 1))[:3], out_size)
-    assert plan[0]  # Winograd's, with the default sizes
-    direct = native._native.conv_avx512_forward_scratch(x.shape, 40, (3, 3),
-                                                        *settings((1, 1))[:3], out_size)
-    # room for the direct tiles' scratch, not for Winograd's
+    forward = (x.shape, 40, (3, 3), (1, 1), (1, 1), (1, 1), (30, 30))
+    backward_input = (g.shape, 6, (3, 3), (1, 1), (1, 1), (1, 1), (30, 30))
+    assert winograd_takes(x.shape, 40, (1, 1), (30, 30))  # at the default sizes
+    direct = max(native._native.conv_avx512_forward_scratch(*call)
+                 for call in (forward, backward_input))
+    threads = native._native.max_threads()  # room for the direct tiles, not for Winograd
     monkeypatch.setattr(native, "AVX512_SAMPLE_BYTES", (4 * direct - 2**20) // threads + 1)
-    assert native._avx512_forward_plan(x.shape, 40, (3, 3), *settings((1, 1))[:3],
-                                       out_size) == (False, direct)
-    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", sample_bytes(x.shape, 40) - 1)
+    for call in (forward, backward_input):
+        assert native._avx512_forward_plan(*call).winograd is False
+    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES",
+                        sample_bytes(x.shape, 40, (1, 1), (30, 30)) - 1)
     check(x, w, g, (1, 1))
     assert avx512_calls == {"conv_avx512_forward": 2, "conv_avx512_backward_weight": 1}
 

@@ -11,15 +11,19 @@ them back into the input planes, swap01 moves a GEMM result into NCHW order; max
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
 Float32 convolution with one group and enough input channels, on a CPU with AVX-512F,
 is a whole kernel too (csrc/conv_avx512.c and csrc/winograd_avx512.c; see "conv2d"
-below for why and when), and so is the hinge-max forward from the embeddings (csrc/hinge_avx512.c).
+below for why and when), and so is the hinge-max forward from the embeddings
+(csrc/hinge_avx512.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
 promotion gives the float arguments (the documented contiguous copy: free for an
 array that already is one); a call with another dtype runs the numpy reference (the
-registry's ``floats``). Index arrays (argmax, target, negative) go through as contiguous int64, and
-class indices are range-checked before a loop could read outside the score matrix.
+registry's ``floats``). Index arrays (argmax, target, negative) go through as contiguous
+int64, and class indices are range-checked before a loop could read outside the score
+matrix.
 """
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -85,10 +89,11 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # packed output gradient (the weight gradient, any geometry), so no column matrix goes
 # to memory; the input gradient is the forward of grad_out with the kernel flipped
 # (stride 1, dilation 1, padding < kernel). A 3x3 kernel at stride 1 takes Winograd's
-# algorithm instead, for all three (csrc/winograd_avx512.c). Everything else: per chunk
-# of samples and group, im2col writes the columns in the order the GEMM reads them, a group's rows
-# consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <= Ho*Wo, else
-# one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col always.
+# algorithm instead, for all three (csrc/winograd_avx512.c), where its buffers fit.
+# Everything else: per chunk of samples and group, im2col writes the columns in the order
+# the GEMM reads them, a group's rows consecutive: one GEMM per sample on (m, C*kh*kw,
+# Ho*Wo) where C*kh*kw <= Ho*Wo, else one on (C*kh*kw, m*Ho*Wo) (see _per_sample).
+# AVX512_CONV = False: im2col always.
 AVX512_CONV = True
 # A 3x3 kernel at stride 1 on AVX-512 takes Winograd's F(2x2, 3x3) for the forward and
 # the input gradient, and F(3x3, 2x2) for the weight gradient (csrc/winograd_avx512.c):
@@ -102,8 +107,11 @@ _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported
 # The padded samples and packed gradient rows that the weight gradient sums at a time, at
 # most: they are written, then read by every thread's tiles, from the core's L2 cache.
 AVX512_CHUNK_BYTES = 2**19
-# The same for Winograd's weight gradient: each sample's transformed patches and output
-# gradients, 16 values per tile of 2x2 pixels (4x its input and output gradient).
+# The same for Winograd's weight gradient: each sample's input padded channels-last, and
+# its transformed patches and output gradients, 16 values per tile of 2x2 pixels (4x its
+# input and output gradient). Larger than a core's L2 (2 MB here): on 2 threads, chunks
+# of 1 to 8 MB measured within the noise, and fewer chunks wait at fewer barriers. Where
+# one sample's buffers exceed it, the direct tiles take the call.
 WINOGRAD_CHUNK_BYTES = 2**22
 # Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
 # products are too thin for the register tiles (up to 14 x 32; the input gradient's
@@ -112,8 +120,10 @@ WINOGRAD_CHUNK_BYTES = 2**22
 AVX512_MIN_DEPTH = 32
 AVX512_MIN_CHANNELS = 4
 # The forward's scratch (the packed weights, and per thread a padded sample and its
-# output) at most this much per thread, plus 1 MiB: above it, the im2col route's chunks
-# bound the memory instead.
+# output; Winograd's also the sample's transformed patches and products, about 4x more)
+# at most this much per thread, plus 1 MiB: above it, Winograd's forward gives way to the
+# direct tiles, and those to the im2col route, whose chunks bound the memory. (So a
+# large sample may take another route, rounded otherwise, at another thread count.)
 AVX512_SAMPLE_BYTES = 8 * 2**20
 # The forward splits the batch between threads: with fewer samples than this (None: the
 # number of threads) the others would idle, so im2col and BLAS, which use them all, run.
@@ -121,7 +131,8 @@ AVX512_MIN_SAMPLES = None
 
 
 def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
-    """True if this call goes to csrc/conv_avx512.c: float32, one group, no empty axis,
+    """True if this call goes to the AVX-512 kernels (csrc/conv_avx512.c, or
+    csrc/winograd_avx512.c where _winograd says so): float32, one group, no empty axis,
     enough input channels for the tiles (C_in >= AVX512_MIN_CHANNELS and C_in*kh*kw >=
     AVX512_MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes,
     16 rows of columns)."""
@@ -142,10 +153,13 @@ def _winograd(kernel, stride, dilation):
             and tuple(dilation) == (1, 1))
 
 
+ForwardPlan = namedtuple("ForwardPlan", "winograd floats")
+
+
 def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
-    """(winograd, floats): which AVX-512 forward runs, Winograd's (where the geometry
-    allows it and its scratch fits) or the direct tiles', and the floats of scratch it
-    needs; None where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more
+    """A ForwardPlan: which AVX-512 forward runs, Winograd's (where the geometry allows it
+    and its scratch fits) or the direct tiles', and the floats of scratch it needs; None
+    where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more
     scratch than AVX512_SAMPLE_BYTES per thread and 1 MiB."""
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
@@ -154,18 +168,17 @@ def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_
     if _winograd(kernel, stride, dilation):
         floats = _native.winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size)
         if 4 * floats <= most:
-            return True, floats
+            return ForwardPlan(True, floats)
     floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
                                                  dilation, out_size)
-    return (False, floats) if 4 * floats <= most else None
+    return ForwardPlan(False, floats) if 4 * floats <= most else None
 
 
 def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
     """out = the forward of x by weight (read flipped where transposed) on AVX-512, as
     _avx512_forward_plan chose."""
-    winograd, floats = plan
-    scratch = workspace("cols", (floats,), np.float32)
-    if winograd:
+    scratch = workspace("cols", (plan.floats,), np.float32)
+    if plan.winograd:
         _native.winograd_avx512_forward(x, weight, padding, out, scratch,
                                         transposed=transposed)
     else:
@@ -174,11 +187,11 @@ def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=
     return out
 
 
-def _chunk(scratch, geometry, n, most):
+def _chunk(scratch_floats, geometry, n, most):
     """How many samples a weight gradient on AVX-512 sums at a time: as many as have
     their buffers within ``most`` bytes, at most n (0 if not even one), where
-    ``scratch(*geometry, chunk)`` gives the floats of scratch for a chunk."""
-    per_sample = scratch(*geometry, 1) - scratch(*geometry, 0)
+    ``scratch_floats(*geometry, chunk)`` is the size of its scratch for a chunk."""
+    per_sample = scratch_floats(*geometry, 1) - scratch_floats(*geometry, 0)
     return min(n, most // (4 * per_sample))
 
 
@@ -353,21 +366,21 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
         grad_w = np.empty(weight_shape, dtype)
         chunk = 0
         if _winograd(kernel, stride, dilation):  # unless one sample's buffers do not fit
-            geometry = (x.shape, c_out, padding, (out_h, out_w))
-            scratch = _native.winograd_avx512_backward_weight_scratch
-            chunk = _chunk(scratch, geometry, n, WINOGRAD_CHUNK_BYTES)
+            winograd = (x.shape, c_out, padding, (out_h, out_w))
+            size = _native.winograd_avx512_backward_weight_scratch
+            chunk = _chunk(size, winograd, n, WINOGRAD_CHUNK_BYTES)
         if chunk >= 1:
             _native.winograd_avx512_backward_weight(
                 grad_out, x, padding, (out_h, out_w), grad_w,
-                workspace("cols", (scratch(*geometry, chunk),), dtype), chunk)
+                workspace("cols", (size(*winograd, chunk),), dtype), chunk)
             return grad_w
-        geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        scratch = _native.conv_avx512_backward_weight_scratch
-        chunk = max(1, _chunk(scratch, geometry, n, AVX512_CHUNK_BYTES))
+        direct = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
+        size = _native.conv_avx512_backward_weight_scratch
+        chunk = max(1, _chunk(size, direct, n, AVX512_CHUNK_BYTES))
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
-                                            workspace("cols", (scratch(*geometry, chunk),),
-                                                      dtype), chunk)
+                                            workspace("cols", (size(*direct, chunk),), dtype),
+                                            chunk)
         return grad_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
