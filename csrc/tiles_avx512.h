@@ -33,8 +33,10 @@ TL_AVX512 is not defined (not x86-64, or not GCC/clang), none of this is compile
 #ifdef _OPENMP
 #include <omp.h>
 #define TL_THREAD omp_get_thread_num()
+#define TL_THREADS omp_get_num_threads()
 #else
 #define TL_THREAD 0
+#define TL_THREADS 1
 #endif
 
 /* 1 if this CPU runs AVX-512F and these kernels were compiled, else 0. */

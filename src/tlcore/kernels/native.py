@@ -109,10 +109,10 @@ _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported
 AVX512_CHUNK_BYTES = 2**19
 # The same for Winograd's weight gradient: each sample's input padded channels-last, and
 # its transformed patches and output gradients, 16 values per tile of 2x2 pixels (4x its
-# input and output gradient). Larger than a core's L2 (2 MB here): on 2 threads, chunks
-# of 1 to 8 MB measured within the noise, and fewer chunks wait at fewer barriers. Where
-# one sample's buffers exceed it, the direct tiles take the call.
-WINOGRAD_CHUNK_BYTES = 2**22
+# input and output gradient), of which each thread keeps its own positions. Measured on 2
+# threads at conv2 and conv3 of the bench: 2 MB 5 to 15% faster than 1 or 4 MB. Where one
+# sample's buffers exceed it, the direct tiles take the call.
+WINOGRAD_CHUNK_BYTES = 2**21
 # Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
 # products are too thin for the register tiles (up to 14 x 32; the input gradient's
 # tiles hold C_in channels): conv1 of bench/kernels.py (one input channel) took 8.5 ms
