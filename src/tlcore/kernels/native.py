@@ -97,10 +97,11 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 AVX512_CONV = True
 # A 3x3 kernel at stride 1 on AVX-512 takes Winograd's F(2x2, 3x3) for the forward and
 # the input gradient, and F(3x3, 2x2) for the weight gradient (csrc/winograd_avx512.c):
-# 2.25x fewer multiply-adds, and transforms around them. Measured at the bench's conv3
-# (fastest of 100 calls): forward 0.80 ms against the direct tiles' 1.20 (conv2: 1.47
-# against 1.89); weight gradient 1.23 to 1.36 against 1.44 to 1.68 (conv2: 2.0 to 2.9
-# against 2.4 to 3.1). WINOGRAD = False: the direct tiles always.
+# 2.25x fewer multiply-adds, and transforms around them. Measured at the bench's conv3,
+# the fastest of 100 calls in one process (.scratch-style A/B, WINOGRAD on and off):
+# forward 0.98 ms against the direct tiles' 1.36, input gradient 0.96 against 1.24,
+# weight gradient 1.25 against 1.55; at conv2 1.74 against 1.95, 1.93 against 2.08 and
+# 2.16 against 2.65. WINOGRAD = False: the direct tiles always.
 WINOGRAD = True
 # one check serves both AVX-512 kernels: they are built under the same guard
 _HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
