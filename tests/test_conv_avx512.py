@@ -46,6 +46,22 @@ def parallel_from(work):
         _native.set_parallel_min_work(before)
 
 
+def assert_native_conv_matches(x, w, g, settings):
+    """The native forward, input gradient and weight gradient of (x, w) against the
+    reference (g: the output's gradient), each within float32 rounding of the sums of
+    magnitudes."""
+    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
+    assert_matches(run("native", "conv2d_forward", x, w, *settings),
+                   reference.conv2d_forward(x, w, *settings), 1e-4,
+                   reference.conv2d_forward(ax, aw, *settings))
+    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *settings),
+                   reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
+                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
+    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
+                   reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
+                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+
+
 def one_group(case):
     x_shape, w_shape, stride, padding, dilation, groups = case
     return (x_shape[0], x_shape[1] // groups, *x_shape[2:]), \
@@ -65,16 +81,8 @@ def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncont
     w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
     out = reference.conv2d_forward(x, w, *settings)
     g = strided(rng.standard_normal(out.shape).astype(np.float32), noncontiguous)
-    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
     assert native._avx512(np.float32, 1, x_shape, w_shape, out.shape[2:], settings[1])
-    assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
-                   reference.conv2d_forward(ax, aw, *settings))
-    assert_matches(run("native", "conv2d_backward_input", g, w, x_shape, *settings),
-                   reference.conv2d_backward_input(g, w, x_shape, *settings), 1e-4,
-                   reference.conv2d_backward_input(ag, aw, x_shape, *settings))
-    assert_matches(run("native", "conv2d_backward_weight", g, x, w_shape, *settings),
-                   reference.conv2d_backward_weight(g, x, w_shape, *settings), 1e-4,
-                   reference.conv2d_backward_weight(ag, ax, w_shape, *settings))
+    assert_native_conv_matches(x, w, g, settings)
 
 
 def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_avx512,
@@ -123,17 +131,8 @@ def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, mo
     settings = (stride, padding, dilation, 1)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal((40, x_shape[1], 3, 3)).astype(np.float32)
-    out = reference.conv2d_forward(x, w, *settings)
-    g = rng.standard_normal(out.shape).astype(np.float32)
-    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
-    assert_matches(run("native", "conv2d_forward", x, w, *settings), out, 1e-4,
-                   reference.conv2d_forward(ax, aw, *settings))
-    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *settings),
-                   reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
-                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
-    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *settings),
-                   reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
-                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+    g = rng.standard_normal(reference.conv2d_forward(x, w, *settings).shape).astype(np.float32)
+    assert_native_conv_matches(x, w, g, settings)
     assert avx512_calls.get("conv_avx512_forward", 0) == forwards
     assert avx512_calls["conv_avx512_backward_weight"] == 1
 
@@ -147,18 +146,9 @@ def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512, monk
     settings = ((1, 1), (1, 1), (1, 1), 1)
     x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)
     w = rng.standard_normal((17, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal(reference.conv2d_forward(x, w, *settings).shape).astype(np.float32)
     with parallel_from(1):
-        out = run("native", "conv2d_forward", x, w, *settings)
-        g = rng.standard_normal(out.shape).astype(np.float32)
-        grad_x = run("native", "conv2d_backward_input", g, w, x.shape, *settings)
-        grad_w = run("native", "conv2d_backward_weight", g, x, w.shape, *settings)
-    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
-    assert_matches(out, reference.conv2d_forward(x, w, *settings), 1e-4,
-                   reference.conv2d_forward(ax, aw, *settings))
-    assert_matches(grad_x, reference.conv2d_backward_input(g, w, x.shape, *settings), 1e-4,
-                   reference.conv2d_backward_input(ag, aw, x.shape, *settings))
-    assert_matches(grad_w, reference.conv2d_backward_weight(g, x, w.shape, *settings), 1e-4,
-                   reference.conv2d_backward_weight(ag, ax, w.shape, *settings))
+        assert_native_conv_matches(x, w, g, settings)
 
 
 def test_avx512_conv_refuses_a_grad_out_of_the_wrong_shape(every_call_on_avx512):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_conv_avx512 import REASON, parallel_from
+from test_conv_avx512 import REASON, assert_native_conv_matches, parallel_from
 from test_kernel_backends import assert_matches, run, strided
 
 from tlcore.kernels import reference
@@ -43,20 +43,8 @@ def winograd_takes(x_shape, c_out, padding, out_size):
 
 
 def check(x, w, g, padding):
-    """The native forward, input gradient and weight gradient of (x, w) against the
-    reference (g: the output's gradient), each within float32 rounding of the sums of
-    magnitudes."""
-    s = settings(padding)
-    ax, aw, ag = np.abs(x), np.abs(w), np.abs(g)
-    assert_matches(run("native", "conv2d_forward", x, w, *s),
-                   reference.conv2d_forward(x, w, *s), 1e-4,
-                   reference.conv2d_forward(ax, aw, *s))
-    assert_matches(run("native", "conv2d_backward_input", g, w, x.shape, *s),
-                   reference.conv2d_backward_input(g, w, x.shape, *s), 1e-4,
-                   reference.conv2d_backward_input(ag, aw, x.shape, *s))
-    assert_matches(run("native", "conv2d_backward_weight", g, x, w.shape, *s),
-                   reference.conv2d_backward_weight(g, x, w.shape, *s), 1e-4,
-                   reference.conv2d_backward_weight(ag, ax, w.shape, *s))
+    """assert_native_conv_matches at this padding, stride 1 and dilation 1."""
+    assert_native_conv_matches(x, w, g, settings(padding))
 
 
 @st.composite
