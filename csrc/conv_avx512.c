@@ -220,13 +220,6 @@ static void move_output_channels(const float *sums, long c_out, long depth, long
             m, sums + (r % taps * c_in + r / taps) * c_out + o), 4);
 }
 
-/* Input channels per weight-gradient tile: 14 where that makes fewer tiles than 12
-   (C_in = 64: 5 against 6; 3 to 5% faster at conv3 of the bench), else 12. */
-static long channel_block(long c_in)
-{
-    return panels(c_in, TILE_ROWS) < panels(c_in, MR) ? TILE_ROWS : MR;
-}
-
 int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
                                 long c_out, const tl_conv_geometry *g, float *grad_w,
                                 float *scratch, long chunk, int threads)

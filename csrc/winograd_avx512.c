@@ -411,7 +411,8 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
     long c_in = g->channels, sample = c_in * g->height * g->width, wb = plane_width(g);
     long pixels = g->out_h * g->out_w, tiles = tile_rows(g) * tile_columns(g);
     long wide = panels(c_out, NR) * NR, span = chunk * tiles, room = channels_last_room(g);
-    long pieces = panels(c_in, TILE_ROWS), cols = wide / NR, vectors = panels(c_out, 16), k;
+    long block = channel_block(c_in), pieces = panels(c_in, block), cols = wide / NR;
+    long vectors = panels(c_out, 16), k;
     float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
     float *v = xh + chunk * room, *z = v + POSITIONS * backward_v_stride(span, c_in);
     int *steps = malloc((span > 0 ? span : 1) * sizeof(int));
@@ -438,7 +439,7 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
                                  l, span, xi0, xi1, v, z);
             for (long xi = xi0; xi < xi1; xi++)  /* a block of channels by 32 outputs */
                 for (long t = 0; t < pieces * cols; t++) {
-                    long c0 = t / cols * c_in / pieces, c1 = (t / cols + 1) * c_in / pieces;
+                    long c0 = t / cols * block, c1 = c0 + block < c_in ? c0 + block : c_in;
                     long o0 = t % cols * NR;
                     tile(count * tiles, v + xi * backward_v_stride(span, c_in) + c0, steps,
                          z + (xi * cols + o0 / NR) * backward_z_stride(span), c1 - c0,
