@@ -313,10 +313,9 @@ long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, 
 }
 
 /* Steps l*tiles.. of V and Z for sample l of the chunk, positions xi0 <= xi < xi1 only:
-   V_xi[step, c] = (B^T d B)_xi
-   from the channels-last padded sample xh, 16 channels a vector; Z_xi[step, o] =
-   (A dy A^T)_xi from dy (c_out, P), 16 output channels a vector: the two pixels of a row
-   of the tile in one gather_pairs, 0 past the output's edge. */
+   V_xi[step, c] = (B^T d B)_xi from the channels-last padded sample xh, 16 channels a
+   vector; Z_xi[step, o] = (A dy A^T)_xi from dy (c_out, P), 16 output channels a vector
+   (the two pixels of a row of the tile in one gather_pairs), 0 past the output's edge. */
 __attribute__((target("avx512f")))
 static void transform_sample(const float *xh, const float *dy, long c_out,
                              const tl_conv_geometry *g, long l, long span, long xi0, long xi1,
