@@ -40,13 +40,16 @@ every tile of every sample:
     Z_xi[t, o] = (A dy[o, t] A^T)_xi,   S_xi[c, o] = sum_(s, t) V_xi[t, c] Z_xi[t, o]
 
 Threads: the forward shares the kernel's transform between them; then each thread takes
-whole samples. The weight gradient gives each thread its own positions xi (16 / threads
-of them): a chunk of samples is padded, a sample per thread, then each thread
-transforms every sample of the chunk, keeps only its positions' V and Z, and sums the
-chunk's steps into its positions' S, chunk after chunk. Its transformed data stay in its
-own core's cache (measured at conv2 and conv3 of the bench: 10 to 15% faster than
-sharing them out by samples). No two threads write one element: the same bits at any
-number of threads.
+whole samples. The weight gradient pads a chunk of samples, a sample per thread, then:
+- on up to POSITION_THREADS threads, each thread transforms every sample of the chunk,
+  keeps only its own positions' V and Z (16 / threads positions), and sums the chunk's
+  steps into its positions' S itself, so that its transformed data stay in its own
+  core's cache (measured on 2 threads at conv2 and conv3 of the bench: 10 to 15% faster
+  than the other way);
+- on more threads, where each one transforming every sample would cost more than it
+  saves, the threads transform a sample each, then share out the GEMM tiles of S.
+Either way each tile of S sums the chunk's steps in one call, chunk after chunk, and no
+two threads write one element: the same bits at any number of threads.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +131,11 @@ static long tile_stride(const tl_conv_geometry *g)
    fall in one set of the L1 cache (measured: the weight gradient's transforms took a
    third of its time without this). */
 #define SKEW 16
+
+/* The most threads among which the weight gradient splits its 16 positions (see the top
+   of this file): measured on 2; with more, each thread's transforming of every sample
+   costs more than its cache saves. */
+#define POSITION_THREADS 2
 
 /* The floats from one position's block of V to the next in the forward: (C, tile_stride)
    each, and SKEW. */
@@ -403,6 +411,19 @@ static void transform_sums(const float *sums, long c_in, long c_out, long c, lon
     }
 }
 
+/* S_xi[c0.., o0..] += the GEMM tile of position xi, input channels c0 = piece*block..
+   and output channels o0 = 32*panel.., over the chunk's steps. */
+__attribute__((target("avx512f")))
+static void sum_tile(const float *v, const float *z, const int *steps, long depth, long span,
+                     long c_in, long c_out, long block, long xi, long piece, long panel,
+                     float *sums)
+{
+    long c0 = piece * block, c1 = c0 + block < c_in ? c0 + block : c_in, o0 = panel * NR;
+    tile(depth, v + xi * backward_v_stride(span, c_in) + c0, steps,
+         z + (xi * panels(c_out, NR) + panel) * backward_z_stride(span), c1 - c0,
+         c_out - o0 < NR ? c_out - o0 : NR, sums + (xi * c_in + c0) * c_out + o0, c_out, 1);
+}
+
 int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
                                     long c_out, const tl_conv_geometry *g, float *grad_w,
                                     float *scratch, long chunk, int threads)
@@ -423,29 +444,35 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
     memset(xh, 0, (n < chunk ? n : chunk) * room * sizeof(float));
 #pragma omp parallel num_threads(threads)
     {
+        int by_positions = TL_THREADS <= POSITION_THREADS;  /* the same for every thread */
         long xi0 = POSITIONS * TL_THREAD / TL_THREADS;  /* this thread's positions */
-        long xi1 = POSITIONS * (TL_THREAD + 1) / TL_THREADS;
+        long xi1 = POSITIONS * (TL_THREAD + 1) / TL_THREADS, tasks = pieces * cols, t;
         for (long s0 = 0; s0 < n; s0 += chunk) {
             long count = n - s0 < chunk ? n - s0 : chunk, l;
 #pragma omp for schedule(guided)
-            for (l = 0; l < count; l++)  /* the inside, channels last */
-                for (long y = 0; y < g->height; y++)
+            for (l = 0; l < count; l++) {
+                for (long y = 0; y < g->height; y++)  /* the inside, channels last */
                     transpose_floats(x + (s0 + l) * sample + y * g->width,
                                      g->height * g->width, g->width, c_in,
                                      xh + l * room + ((y + g->ph) * wb + g->pw) * c_in, c_in);
-            for (l = 0; l < count; l++)
-                transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out, g,
-                                 l, span, xi0, xi1, v, z);
-            for (long xi = xi0; xi < xi1; xi++)  /* a block of channels by 32 outputs */
-                for (long t = 0; t < pieces * cols; t++) {
-                    long c0 = t / cols * block, c1 = c0 + block < c_in ? c0 + block : c_in;
-                    long o0 = t % cols * NR;
-                    tile(count * tiles, v + xi * backward_v_stride(span, c_in) + c0, steps,
-                         z + (xi * cols + o0 / NR) * backward_z_stride(span), c1 - c0,
-                         c_out - o0 < NR ? c_out - o0 : NR,
-                         sums + (xi * c_in + c0) * c_out + o0, c_out, 1);
-                }
+                if (!by_positions)  /* every position of this sample */
+                    transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out,
+                                     g, l, span, 0, POSITIONS, v, z);
+            }
+            if (by_positions) {  /* every sample, this thread's positions */
+                for (l = 0; l < count; l++)
+                    transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out,
+                                     g, l, span, xi0, xi1, v, z);
+                for (t = xi0 * tasks; t < xi1 * tasks; t++)
+                    sum_tile(v, z, steps, count * tiles, span, c_in, c_out, block, t / tasks,
+                             t % tasks / cols, t % cols, sums);
 #pragma omp barrier
+            } else {
+#pragma omp for schedule(guided)
+                for (t = 0; t < POSITIONS * tasks; t++)
+                    sum_tile(v, z, steps, count * tiles, span, c_in, c_out, block, t / tasks,
+                             t % tasks / cols, t % cols, sums);
+            }
         }
 #pragma omp for schedule(static)
         for (k = 0; k < c_in * vectors; k++)

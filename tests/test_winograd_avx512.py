@@ -178,3 +178,36 @@ def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
                                                 np.zeros((3, 2, 5, 5), np.float32), scratch, 1)
     with pytest.raises(ValueError, match="chunk must be >= 0, got -1"):
         _native.winograd_avx512_backward_weight_scratch(x.shape, 3, (1, 1), (5, 5), -1)
+
+
+SHARED_SCHEME = """
+import numpy as np
+from tlcore import _native
+from tlcore.kernels import native, reference
+native.AVX512_MIN_SAMPLES = 1
+assert _native.max_threads() == 3
+rng = np.random.default_rng(8)
+x = rng.standard_normal((5, 12, 9, 11)).astype(np.float32)
+g = rng.standard_normal((5, 40, 9, 11)).astype(np.float32)
+s = ((1, 1), (1, 1), (1, 1), 1)
+results = []
+for work in (1, 2**62):  # three threads share the tiles; then one thread, by positions
+    before = _native.set_parallel_min_work(work)
+    results.append(native.conv2d_backward_weight(g, x, (40, 12, 3, 3), *s))
+    _native.set_parallel_min_work(before)
+np.testing.assert_array_equal(results[0], results[1])
+scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), (40, 12, 3, 3), *s)
+error = np.abs(results[0] - reference.conv2d_backward_weight(g, x, (40, 12, 3, 3), *s))
+assert error.max() <= 1e-5 * scale.max(), error.max()
+"""
+
+
+def test_winograd_weight_gradient_on_more_threads_than_it_splits_positions_for():
+    """On more than POSITION_THREADS threads (2) the weight gradient shares out its tiles
+    instead of its positions: the same bits as on one thread. Run in a subprocess with
+    three OpenMP threads, which this 2-core machine's default does not reach."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    subprocess.run([sys.executable, "-c", SHARED_SCHEME], check=True, timeout=120, env=env)
