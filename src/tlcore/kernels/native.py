@@ -147,9 +147,10 @@ def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
 
 
 def _winograd(kernel, stride, dilation):
-    """True if an AVX-512 forward with this geometry takes Winograd's F(2x2, 3x3)
-    (csrc/winograd_avx512.c, 2.25x fewer multiply-adds) rather than the direct tiles: a
-    3x3 kernel at stride 1 and dilation 1."""
+    """True if an AVX-512 call with this geometry takes Winograd's kernels rather than
+    the direct tiles (csrc/winograd_avx512.c: F(2x2, 3x3) for the forward and the input
+    gradient, F(3x3, 2x2) for the weight gradient, 2.25x fewer multiply-adds): a 3x3
+    kernel at stride 1 and dilation 1."""
     return (WINOGRAD and tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1))
 
@@ -160,8 +161,8 @@ ForwardPlan = namedtuple("ForwardPlan", "winograd floats")
 def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
     """A ForwardPlan: which AVX-512 forward runs, Winograd's (where the geometry allows it
     and its scratch fits) or the direct tiles', and the floats of scratch it needs; None
-    where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more
-    scratch than AVX512_SAMPLE_BYTES per thread and 1 MiB."""
+    where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more scratch than
+    AVX512_SAMPLE_BYTES per thread and 1 MiB."""
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
         return None
