@@ -12,8 +12,8 @@ single-threaded or through temporaries: im2col / col2im, the axis swaps that put
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
 backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
 convolution (the forward at column stride 1, and the weight gradient), done whole by
-csrc/conv_avx512.c (conv_avx512_*) or, for a 3x3 kernel at stride 1, by Winograd's
-F(2x2, 3x3) and F(3x3, 2x2) in csrc/winograd_avx512.c (winograd_avx512_*), and the
+csrc/conv_avx512.c or, for a 3x3 kernel at stride 1, by Winograd's F(2x2, 3x3) and
+F(3x3, 2x2) in csrc/winograd_avx512.c (conv_avx512_*, winograd=True), and the
 hinge-max forward fused with its score GEMM, csrc/hinge_avx512.c (hinge_forward_avx512).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
@@ -224,6 +224,19 @@ cdef extern from "conv_avx512.h":
                                     int threads) nogil
 
 
+cdef extern from "winograd_avx512.h":
+    long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
+    int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
+                                int transposed, const tl_conv_geometry *g, float *out,
+                                float *scratch, int threads) nogil
+    long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
+                                             long chunk) nogil
+    int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                        long c_out, const tl_conv_geometry *g,
+                                        float *grad_w, float *scratch, long chunk,
+                                        int threads) nogil
+
+
 def conv_avx512_supported():
     """True if the CPU runs AVX-512F and this build has csrc/conv_avx512.c's kernels."""
     return bool(tl_conv_avx512_supported())
@@ -234,10 +247,13 @@ def conv_avx512_supported():
 cdef long _INT32_LIMIT = 2**31 - 1
 
 
-cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_size):
+cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_size,
+                               bint winograd=False):
     """The C geometry, after checking what the C code trusts: positive sizes, strides
     and dilations, padding >= 0, the output size that these give, and 32-bit offsets
-    (a padded sample, 16 output planes, 16 rows of im2col columns)."""
+    (a padded sample, 16 output planes, 16 rows of im2col columns); for Winograd's
+    kernels, a 3x3 kernel at stride 1 and dilation 1, and a channel's row of tiles
+    (rounded up) times the channels within 32 bits."""
     cdef tl_conv_geometry g
     g.channels, g.height, g.width = x_shape[1], x_shape[2], x_shape[3]
     g.kh, g.kw = kernel
@@ -259,182 +275,124 @@ cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_
            and 16 * g.channels * g.kh * g.kw <= _INT32_LIMIT,
            f"conv_avx512: x {tuple(x_shape)} and kernel {tuple(kernel)} are too large for "
            f"its 32-bit offsets")
+    if winograd:
+        _check((g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1),
+               f"conv_avx512 (Winograd): the kernel must be 3x3 at stride 1 and dilation 1, "
+               f"got {tuple(kernel)}, stride {tuple(stride)}, dilation {tuple(dilation)}")
+        _check(g.channels * (_tiles(g) + 19) <= _INT32_LIMIT,
+               f"conv_avx512: x {tuple(x_shape)} is too large for its 32-bit offsets")
     return g
 
 
+cdef Py_ssize_t _tiles(tl_conv_geometry g):
+    """Winograd's tiles of 2x2 output pixels in a sample (those at an odd edge too)."""
+    return ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
+
+
 def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation,
-                                out_size):
+                                out_size, bint winograd=False):
     """The floats of scratch that conv_avx512_forward needs for these shapes."""
-    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size)
-    return tl_conv_forward_scratch(c_out, &g, _threads(x_shape[0] * c_out * out_size[0]
-                                                       * out_size[1]))
+    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
+                                        winograd)
+    cdef int threads = _threads(x_shape[0] * c_out * out_size[0] * out_size[1])
+    if winograd:
+        return tl_winograd_forward_scratch(c_out, &g, threads)
+    return tl_conv_forward_scratch(c_out, &g, threads)
 
 
 def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
                         stride, padding, dilation, float[:, :, :, ::1] out,
-                        float[::1] scratch, bint transposed=False):
+                        float[::1] scratch, bint transposed=False, bint winograd=False):
     """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1 and
     column stride 1: one sample per thread at a time, zero-padded in the thread's part of
-    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c.
-    transposed: weight is (C, C_out, kh, kw), and the kernel is weight[:, :, ::-1,
-    ::-1].transpose(1, 0, 2, 3) (the input gradient of a convolution by weight)."""
+    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c, or,
+    with winograd (a 3x3 kernel at stride 1 and dilation 1), by Winograd's F(2x2, 3x3) in
+    csrc/winograd_avx512.c. transposed: weight is (C, C_out, kh, kw), and the kernel is
+    weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3) (the input gradient of a convolution
+    by weight)."""
     cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[1] if transposed else weight.shape[0]
     cdef Py_ssize_t c_in = weight.shape[0] if transposed else weight.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]),
                                         (weight.shape[2], weight.shape[3]), stride,
-                                        padding, dilation, (out.shape[2], out.shape[3]))
+                                        padding, dilation, (out.shape[2], out.shape[3]),
+                                        winograd)
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
     _check(tl_conv_avx512_supported(), "conv_avx512_forward: this CPU has no AVX-512F")
     _check(g.sw == 1, f"conv_avx512_forward: stride {tuple(stride)} must have column stride 1")
     _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
            "conv_avx512_forward: x, weight and out do not match")
-    _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, threads),
+    _check(scratch.shape[0] >= (tl_winograd_forward_scratch(c_out, &g, threads) if winograd
+                                else tl_conv_forward_scratch(c_out, &g, threads)),
            "conv_avx512_forward: scratch too small")
     if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
         return
     cdef int status
     with nogil:
-        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
-                                     transposed, &g, &out[0, 0, 0, 0], &scratch[0], threads)
+        if winograd:
+            status = tl_winograd_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                             transposed, &g, &out[0, 0, 0, 0], &scratch[0],
+                                             threads)
+        else:
+            status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                         transposed, &g, &out[0, 0, 0, 0], &scratch[0],
+                                         threads)
     if status != 0:
         raise MemoryError("conv_avx512_forward: no memory for the step offsets")
 
 
-cdef extern from "winograd_avx512.h":
-    long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
-    int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
-                                int transposed, const tl_conv_geometry *g, float *out,
-                                float *scratch, int threads) nogil
-    long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
-                                             long chunk) nogil
-    int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                        long c_out, const tl_conv_geometry *g,
-                                        float *grad_w, float *scratch, long chunk,
-                                        int threads) nogil
-
-
-def winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size):
-    """The floats of scratch that winograd_avx512_forward needs for these shapes."""
-    cdef tl_conv_geometry g = _geometry(x_shape, (3, 3), (1, 1), padding, (1, 1), out_size)
-    return tl_winograd_forward_scratch(c_out, &g, _threads(x_shape[0] * c_out * out_size[0]
-                                                           * out_size[1]))
-
-
-def winograd_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
-                            padding, float[:, :, :, ::1] out, float[::1] scratch,
-                            bint transposed=False):
-    """conv_avx512_forward's product for a 3x3 kernel at stride 1 and dilation 1, by
-    Winograd's F(2x2, 3x3) in csrc/winograd_avx512.c: one sample per thread at a time,
-    in the thread's part of scratch (winograd_avx512_forward_scratch floats)."""
-    cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[1] if transposed else weight.shape[0]
-    cdef Py_ssize_t c_in = weight.shape[0] if transposed else weight.shape[1]
-    _check(weight.shape[2] == 3 and weight.shape[3] == 3,
-           f"winograd_avx512_forward: weight must be a 3x3 kernel, got "
-           f"{weight.shape[2]}x{weight.shape[3]}")
-    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), (3, 3),
-                                        (1, 1), padding, (1, 1), (out.shape[2], out.shape[3]))
-    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
-    cdef Py_ssize_t tiles = ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
-    _check(tl_conv_avx512_supported(), "winograd_avx512_forward: this CPU has no AVX-512F")
-    _check(c_in * (tiles + 19) <= _INT32_LIMIT,  # a channel's row of tiles, rounded up
-           f"winograd_avx512_forward: x {tuple(x.shape)} is too large for its 32-bit offsets")
-    _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
-           "winograd_avx512_forward: x, weight and out do not match")
-    _check(scratch.shape[0] >= tl_winograd_forward_scratch(c_out, &g, threads),
-           "winograd_avx512_forward: scratch too small")
-    if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
-        return
-    cdef int status
-    with nogil:
-        status = tl_winograd_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
-                                         transposed, &g, &out[0, 0, 0, 0], &scratch[0],
-                                         threads)
-    if status != 0:
-        raise MemoryError("winograd_avx512_forward: no memory for the tile offsets")
-
-
-def winograd_avx512_backward_weight_scratch(x_shape, c_out, padding, out_size, chunk):
-    """The floats of scratch that winograd_avx512_backward_weight needs, ``chunk``
-    samples at a time."""
-    cdef tl_conv_geometry g = _geometry(x_shape, (3, 3), (1, 1), padding, (1, 1), out_size)
-    _check(chunk >= 0,
-           f"winograd_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
-    return tl_winograd_backward_weight_scratch(c_out, &g, chunk)
-
-
-def winograd_avx512_backward_weight(const float[:, :, ::1] grad_out,
-                                    const float[:, :, :, ::1] x, padding, out_size,
-                                    float[:, :, :, ::1] grad_w, float[::1] scratch,
-                                    Py_ssize_t chunk):
-    """conv_avx512_backward_weight's sum for a 3x3 kernel at stride 1 and dilation 1, by
-    Winograd's F(3x3, 2x2) in csrc/winograd_avx512.c: the same at any number of
-    threads."""
-    cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
-    cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), (3, 3),
-                                        (1, 1), padding, (1, 1), out_size)
-    cdef Py_ssize_t tiles = ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
-    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
-    _check(tl_conv_avx512_supported(),
-           "winograd_avx512_backward_weight: this CPU has no AVX-512F")
-    _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
-           and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
-           and grad_w.shape[2] == 3 and grad_w.shape[3] == 3,
-           "winograd_avx512_backward_weight: grad_out, x and grad_w do not match")
-    _check(chunk >= 1 and chunk * tiles * g.channels + 16 <= _INT32_LIMIT,
-           f"winograd_avx512_backward_weight: chunk must be >= 1, and its steps within "
-           f"32-bit offsets, got {chunk}")
-    _check(scratch.shape[0] >= tl_winograd_backward_weight_scratch(c_out, &g, chunk),
-           "winograd_avx512_backward_weight: scratch too small")
-    if g.channels == 0 or c_out == 0:
-        return
-    cdef int status
-    with nogil:
-        status = tl_winograd_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
-                                                 c_out, &g, &grad_w[0, 0, 0, 0],
-                                                 &scratch[0], chunk, threads)
-    if status != 0:
-        raise MemoryError("winograd_avx512_backward_weight: no memory for the step offsets")
-
-
 def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,
-                                        out_size, chunk):
+                                        out_size, chunk, bint winograd=False):
     """The floats of scratch that conv_avx512_backward_weight needs, ``chunk`` samples
     packed at a time (chunk 0: the part that does not grow with it)."""
-    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size)
+    cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
+                                        winograd)
     _check(chunk >= 0, f"conv_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
+    if winograd:
+        return tl_winograd_backward_weight_scratch(c_out, &g, chunk)
     return tl_conv_backward_weight_scratch(c_out, &g, chunk)
 
 
 def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
                                 const float[:, :, :, ::1] x, kernel, stride, padding,
                                 dilation, out_size, float[:, :, :, ::1] grad_w,
-                                float[::1] scratch, Py_ssize_t chunk):
+                                float[::1] scratch, Py_ssize_t chunk, bint winograd=False):
     """grad_w (C_out, C, kh, kw) = the weight gradient, groups = 1: grad_w[o, c, p, q]
     sums, over the samples in order and the output pixels, grad_out times the input under
-    tap (p, q). Each thread owns whole tiles of it, so the sum is the same at any number
-    of threads."""
+    tap (p, q); with winograd (a 3x3 kernel at stride 1 and dilation 1), by Winograd's
+    F(3x3, 2x2) in csrc/winograd_avx512.c. Each thread owns whole tiles of it, so the
+    sum is the same at any number of threads."""
     cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), kernel,
-                                        stride, padding, dilation, out_size)
+                                        stride, padding, dilation, out_size, winograd)
     cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    # the steps of a chunk that the C code indexes in 32 bits: its padded samples, or its
+    # Winograd tiles' channels
+    cdef Py_ssize_t per_sample = (_tiles(g) * g.channels if winograd else
+                                  g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw))
     _check(tl_conv_avx512_supported(), "conv_avx512_backward_weight: this CPU has no AVX-512F")
     _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
            and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
            and grad_w.shape[2] == g.kh and grad_w.shape[3] == g.kw,
            "conv_avx512_backward_weight: grad_out, x and grad_w do not match")
-    _check(chunk >= 1 and chunk * (g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw)
-                                    + 16) <= _INT32_LIMIT,
-           f"conv_avx512_backward_weight: chunk must be >= 1, and its padded samples within "
+    _check(chunk >= 1 and chunk * per_sample + 16 <= _INT32_LIMIT,
+           f"conv_avx512_backward_weight: chunk must be >= 1, and its samples within "
            f"32-bit offsets, got {chunk}")
-    _check(scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, chunk),
+    _check(scratch.shape[0] >= (tl_winograd_backward_weight_scratch(c_out, &g, chunk)
+                                if winograd else
+                                tl_conv_backward_weight_scratch(c_out, &g, chunk)),
            "conv_avx512_backward_weight: scratch too small")
     if g.channels == 0 or c_out == 0:
         return
     cdef int status
     with nogil:
-        status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
-                                             &g, &grad_w[0, 0, 0, 0], &scratch[0], chunk,
-                                             threads)
+        if winograd:
+            status = tl_winograd_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
+                                                     c_out, &g, &grad_w[0, 0, 0, 0],
+                                                     &scratch[0], chunk, threads)
+        else:
+            status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
+                                                 c_out, &g, &grad_w[0, 0, 0, 0], &scratch[0],
+                                                 chunk, threads)
     if status != 0:
         raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")
 

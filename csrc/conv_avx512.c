@@ -58,25 +58,18 @@ static long padded_room(const tl_conv_geometry *g)
     return g->channels * padded_height(g) * padded_width(g) + TILE_ROWS;
 }
 
-/* xp (C, Hp, Wp) = the sample x (C, H, W) padded by (ph, pw): its inside only, so the
-   border and the room after it must have been zeroed before (once per buffer). */
+/* The sample x padded by (ph, pw), (C, Hp, Wp) or, channels last, (Hp, Wp, C): its
+   inside only (see pad_planes). */
 static void pad_sample(const float *x, const tl_conv_geometry *g, float *xp)
 {
-    long hp = padded_height(g), wp = padded_width(g);
-    for (long c = 0; c < g->channels; c++)
-        for (long y = 0; y < g->height; y++)
-            copy_floats(xp + (c * hp + y + g->ph) * wp + g->pw,
-                        x + (c * g->height + y) * g->width, g->width);
+    pad_planes(x, g->channels, g->height, g->width, g->ph, g->pw, padded_height(g),
+               padded_width(g), xp);
 }
 
-/* xh (Hp, Wp, C) = the sample x (C, H, W) padded, channels last: each row of pixels
-   transposed. Its inside only, as pad_sample. */
 static void pad_sample_channels_last(const float *x, const tl_conv_geometry *g, float *xh)
 {
-    long c_in = g->channels;
-    for (long y = 0; y < g->height; y++)
-        transpose_floats(x + y * g->width, g->height * g->width, g->width, c_in,
-                         xh + ((y + g->ph) * padded_width(g) + g->pw) * c_in, c_in);
+    pad_channels_last(x, g->channels, g->height, g->width, g->ph, g->pw, padded_width(g),
+                      xh);
 }
 
 /* taps[r] for column row r = (c*kh + p)*kw + q: where tap (c, p, q) of an output pixel

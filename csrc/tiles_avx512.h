@@ -127,6 +127,30 @@ static inline void transpose_floats(const float *src, long src_ld, long rows, lo
         }
 }
 
+/* The inside of a zero-padded sample: x (channels, height, width) into planes of rows x
+   cols, shifted by (ph, pw): dst[(c*rows + ph + y)*cols + pw + j] = x[c, y, j]. The
+   border (and any room after it) must have been zeroed before, once per buffer. */
+__attribute__((target("avx512f")))
+static inline void pad_planes(const float *x, long channels, long height, long width,
+                              long ph, long pw, long rows, long cols, float *dst)
+{
+    for (long c = 0; c < channels; c++)
+        for (long y = 0; y < height; y++)
+            copy_floats(dst + (c * rows + ph + y) * cols + pw, x + (c * height + y) * width,
+                        width);
+}
+
+/* The same, channels last, into rows of cols pixels: dst[((ph + y)*cols + pw + j) *
+   channels + c] = x[c, y, j], each row of pixels transposed. */
+__attribute__((target("avx512f")))
+static inline void pad_channels_last(const float *x, long channels, long height,
+                                     long width, long ph, long pw, long cols, float *dst)
+{
+    for (long y = 0; y < height; y++)
+        transpose_floats(x + y * width, height * width, width, channels,
+                         dst + ((ph + y) * cols + pw) * channels, channels);
+}
+
 /* The operands of the inner kernel are packed in panels, so that each step reads
    consecutive memory: an "a panel" holds MR rows of a, step by step (a[t*MR + i]); a
    "b panel" holds NR columns of b, step by step (b[t*NR + j]). Rows and columns past

@@ -116,8 +116,9 @@ static inline void kernel_back_1d(const __m512 m[4], __m512 w[3])
    channel, zeros past the padding too. */
 static long tile_rows(const tl_conv_geometry *g) { return (g->out_h + 1) / 2; }
 static long tile_columns(const tl_conv_geometry *g) { return (g->out_w + 1) / 2; }
+static long plane_height(const tl_conv_geometry *g) { return 2 * tile_rows(g) + 2; }
 static long plane_width(const tl_conv_geometry *g) { return 2 * tile_columns(g) + 2; }
-static long plane(const tl_conv_geometry *g) { return (2 * tile_rows(g) + 2) * plane_width(g); }
+static long plane(const tl_conv_geometry *g) { return plane_height(g) * plane_width(g); }
 
 /* The leading dimension of V_xi's rows of tiles: the tile reads up to 3 floats past the
    last tile it keeps (csrc/tiles_avx512.h), so 3 more, rounded to a vector. */
@@ -280,10 +281,8 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
         memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
 #pragma omp for schedule(guided)
         for (s = 0; s < n; s++) {
-            for (long c = 0; c < c_in; c++)  /* the inside of the padded sample */
-                for (long y = 0; y < g->height; y++)
-                    copy_floats(xp + c * plane(g) + (y + g->ph) * wb + g->pw,
-                                x + s * sample + (c * g->height + y) * g->width, g->width);
+            pad_planes(x + s * sample, c_in, g->height, g->width, g->ph, g->pw,
+                       plane_height(g), wb, xp);
             for (long t0 = 0; t0 < tiles; t0 += 16)
                 transform_patches(xp, g, corner, t0, tiles, ld, forward_v_stride(g), v);
             for (long xi = 0; xi < POSITIONS; xi++)
@@ -451,10 +450,8 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
             long count = n - s0 < chunk ? n - s0 : chunk, l;
 #pragma omp for schedule(guided)
             for (l = 0; l < count; l++) {
-                for (long y = 0; y < g->height; y++)  /* the inside, channels last */
-                    transpose_floats(x + (s0 + l) * sample + y * g->width,
-                                     g->height * g->width, g->width, c_in,
-                                     xh + l * room + ((y + g->ph) * wb + g->pw) * c_in, c_in);
+                pad_channels_last(x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
+                                  g->pw, wb, xh + l * room);
                 if (!by_positions)  /* every position of this sample */
                     transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out,
                                      g, l, span, 0, POSITIONS, v, z);

@@ -29,14 +29,15 @@ def every_call_on_avx512():
 
 @pytest.fixture
 def avx512_calls(monkeypatch):
-    """{name: calls} of the compiled AVX-512 convolution kernels, counted during the
-    test."""
+    """{kernel: calls} of the compiled AVX-512 convolution, counted during the test: the
+    direct tiles' "conv_avx512_forward" and "conv_avx512_backward_weight", Winograd's
+    "winograd_avx512_forward" and "winograd_avx512_backward_weight"."""
     from tlcore import _native
     calls = {}
-    for name in ("conv_avx512_forward", "conv_avx512_backward_weight",
-                 "winograd_avx512_forward", "winograd_avx512_backward_weight"):
+    for name in ("conv_avx512_forward", "conv_avx512_backward_weight"):
         def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
-            calls[name] = calls.get(name, 0) + 1
+            kernel = name.replace("conv", "winograd") if kwargs.get("winograd") else name
+            calls[kernel] = calls.get(kernel, 0) + 1
             return compiled(*args, **kwargs)
         monkeypatch.setattr(_native, name, counted)
     return calls

@@ -37,9 +37,15 @@ def winograd_takes(x_shape, c_out, padding, out_size):
     backward_input = native._avx512_forward_plan((n, c_out, *out_size), c_in, (3, 3), (1, 1),
                                                  (2 - padding[0], 2 - padding[1]), (1, 1),
                                                  x_shape[2:])
-    chunk = native._chunk(native._native.winograd_avx512_backward_weight_scratch,
-                          (x_shape, c_out, padding, out_size), n, native.WINOGRAD_CHUNK_BYTES)
+    chunk = native._chunk(geometry(x_shape, c_out, padding, out_size), n,
+                          native.WINOGRAD_CHUNK_BYTES, True)
     return forward.winograd and backward_input.winograd and chunk >= 1
+
+
+def geometry(x_shape, c_out, padding, out_size):
+    """The compiled AVX-512 convolution's geometry arguments for a 3x3 kernel at stride 1:
+    (x shape, c_out, kernel, stride, padding, dilation, output size)."""
+    return x_shape, c_out, (3, 3), (1, 1), padding, (1, 1), out_size
 
 
 def check(x, w, g, padding):
@@ -103,11 +109,10 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
     s = settings((1, 1))
     expected = reference.conv2d_backward_weight(g, x, w.shape, *s)
     scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s)
-    geometry = (x.shape, 40, (1, 1), (9, 11))
+    shapes = (x.shape, 40, (1, 1), (9, 11))
     for samples in (5, 2, 1):  # one chunk; chunks of 2, 2 and 1; one sample at a time
-        monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", samples * sample_bytes(*geometry))
-        assert native._chunk(native._native.winograd_avx512_backward_weight_scratch, geometry,
-                             5, native.WINOGRAD_CHUNK_BYTES) == samples
+        monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", samples * sample_bytes(*shapes))
+        assert native._chunk(geometry(*shapes), 5, native.WINOGRAD_CHUNK_BYTES, True) == samples
         results = []
         for work in (1, 2**62):  # every loop on every thread, then on the calling thread
             with parallel_from(work):
@@ -120,9 +125,9 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
 
 def sample_bytes(x_shape, c_out, padding, out_size):
     """The bytes of one sample's buffers in Winograd's weight gradient."""
-    geometry = (x_shape, c_out, padding, out_size)
-    return 4 * (native._native.winograd_avx512_backward_weight_scratch(*geometry, 1)
-                - native._native.winograd_avx512_backward_weight_scratch(*geometry, 0))
+    scratch = native._native.conv_avx512_backward_weight_scratch
+    shapes = geometry(x_shape, c_out, padding, out_size)
+    return 4 * (scratch(*shapes, 1, winograd=True) - scratch(*shapes, 0, winograd=True))
 
 
 def test_the_direct_tiles_take_what_does_not_fit_winograd_buffers(every_call_on_avx512,
@@ -155,29 +160,36 @@ def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
     from tlcore import _native
     x = np.zeros((1, 2, 5, 5), np.float32)
     scratch = np.zeros(1 << 16, np.float32)
-    with pytest.raises(ValueError, match="weight must be a 3x3 kernel, got 5x5"):
-        _native.winograd_avx512_forward(x, np.zeros((3, 2, 5, 5), np.float32), (2, 2),
-                                        np.zeros((1, 3, 5, 5), np.float32), scratch)
+    s = ((1, 1), (1, 1), (1, 1))  # stride, padding, dilation
+
+    def forward(weight, out, padding=(1, 1), room=scratch):
+        _native.conv_avx512_forward(x, weight, (1, 1), padding, (1, 1), out, room,
+                                    winograd=True)
+    with pytest.raises(ValueError, match="the kernel must be 3x3 at stride 1 and dilation 1, "
+                                         "got .5, 5."):
+        forward(np.zeros((3, 2, 5, 5), np.float32), np.zeros((1, 3, 5, 5), np.float32), (2, 2))
     with pytest.raises(ValueError, match="x, weight and out do not match"):
-        _native.winograd_avx512_forward(x, np.zeros((3, 4, 3, 3), np.float32), (1, 1),
-                                        np.zeros((1, 3, 5, 5), np.float32), scratch)
+        forward(np.zeros((3, 4, 3, 3), np.float32), np.zeros((1, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match="scratch too small"):
-        _native.winograd_avx512_forward(x, np.zeros((3, 2, 3, 3), np.float32), (1, 1),
-                                        np.zeros((1, 3, 5, 5), np.float32),
-                                        np.zeros(10, np.float32))
+        forward(np.zeros((3, 2, 3, 3), np.float32), np.zeros((1, 3, 5, 5), np.float32),
+                room=np.zeros(10, np.float32))
     with pytest.raises(ValueError, match="does not follow from the geometry"):
-        _native.winograd_avx512_forward(x, np.zeros((3, 2, 3, 3), np.float32), (1, 1),
-                                        np.zeros((1, 3, 4, 4), np.float32), scratch)
+        forward(np.zeros((3, 2, 3, 3), np.float32), np.zeros((1, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="the kernel must be 3x3 at stride 1"):
+        _native.conv_avx512_forward_scratch(x.shape, 3, (3, 3), (2, 2), (1, 1), (1, 1), (3, 3),
+                                            winograd=True)
     grad_out = np.zeros((1, 3, 25), np.float32)
     grad_w = np.zeros((3, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match="chunk must be >= 1"):
-        _native.winograd_avx512_backward_weight(grad_out, x, (1, 1), (5, 5), grad_w, scratch,
-                                                0)
+        _native.conv_avx512_backward_weight(grad_out, x, (3, 3), *s, (5, 5), grad_w, scratch, 0,
+                                            winograd=True)
     with pytest.raises(ValueError, match="grad_out, x and grad_w do not match"):
-        _native.winograd_avx512_backward_weight(grad_out, x, (1, 1), (5, 5),
-                                                np.zeros((3, 2, 5, 5), np.float32), scratch, 1)
+        _native.conv_avx512_backward_weight(grad_out, x, (3, 3), *s, (5, 5),
+                                            np.zeros((3, 2, 5, 5), np.float32), scratch, 1,
+                                            winograd=True)
     with pytest.raises(ValueError, match="chunk must be >= 0, got -1"):
-        _native.winograd_avx512_backward_weight_scratch(x.shape, 3, (1, 1), (5, 5), -1)
+        _native.conv_avx512_backward_weight_scratch(*geometry(x.shape, 3, (1, 1), (5, 5)), -1,
+                                                    winograd=True)
 
 
 SHARED_SCHEME = """

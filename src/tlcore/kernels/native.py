@@ -166,35 +166,30 @@ def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_
     threads = _native.max_threads()
     if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
         return None
-    most = AVX512_SAMPLE_BYTES * threads + 2**20
-    if _winograd(kernel, stride, dilation):
-        floats = _native.winograd_avx512_forward_scratch(x_shape, c_out, padding, out_size)
-        if 4 * floats <= most:
-            return ForwardPlan(True, floats)
-    floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
-                                                 dilation, out_size)
-    return ForwardPlan(False, floats) if 4 * floats <= most else None
+    for winograd in (True, False) if _winograd(kernel, stride, dilation) else (False,):
+        floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
+                                                     dilation, out_size, winograd=winograd)
+        if 4 * floats <= AVX512_SAMPLE_BYTES * threads + 2**20:
+            return ForwardPlan(winograd, floats)
+    return None
 
 
 def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
     """out = the forward of x by weight (read flipped where transposed) on AVX-512, as
     _avx512_forward_plan chose."""
-    scratch = workspace("cols", (plan.floats,), np.float32)
-    if plan.winograd:
-        _native.winograd_avx512_forward(x, weight, padding, out, scratch,
-                                        transposed=transposed)
-    else:
-        _native.conv_avx512_forward(x, weight, stride, padding, dilation, out, scratch,
-                                    transposed=transposed)
+    _native.conv_avx512_forward(x, weight, stride, padding, dilation, out,
+                                workspace("cols", (plan.floats,), np.float32),
+                                transposed=transposed, winograd=plan.winograd)
     return out
 
 
-def _chunk(scratch_floats, geometry, n, most):
-    """How many samples a weight gradient on AVX-512 sums at a time: as many as have
-    their buffers within ``most`` bytes, at most n (0 if not even one), where
-    ``scratch_floats(*geometry, chunk)`` is the size of its scratch for a chunk."""
-    per_sample = scratch_floats(*geometry, 1) - scratch_floats(*geometry, 0)
-    return min(n, most // (4 * per_sample))
+def _chunk(geometry, n, most, winograd):
+    """How many samples a weight gradient on AVX-512 (Winograd's or the direct tiles')
+    sums at a time: as many as have their buffers within ``most`` bytes, at most n (0 if
+    not even one)."""
+    def floats(chunk):
+        return _native.conv_avx512_backward_weight_scratch(*geometry, chunk, winograd=winograd)
+    return min(n, most // (4 * (floats(1) - floats(0))))
 
 
 def _check_grad_out(op, grad_out, expected):
@@ -365,24 +360,18 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     _check_grad_out("conv2d_backward_weight", grad_out, (n, c_out, out_h, out_w))
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
+        geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
+        winograd = _winograd(kernel, stride, dilation)
+        chunk = _chunk(geometry, n, WINOGRAD_CHUNK_BYTES, True) if winograd else 0
+        if chunk < 1:  # the direct tiles, also where one sample's Winograd buffers do not fit
+            winograd, chunk = False, max(1, _chunk(geometry, n, AVX512_CHUNK_BYTES, False))
+        floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk,
+                                                             winograd=winograd)
         grad_w = np.empty(weight_shape, dtype)
-        chunk = 0
-        if _winograd(kernel, stride, dilation):  # unless one sample's buffers do not fit
-            winograd = (x.shape, c_out, padding, (out_h, out_w))
-            size = _native.winograd_avx512_backward_weight_scratch
-            chunk = _chunk(size, winograd, n, WINOGRAD_CHUNK_BYTES)
-        if chunk >= 1:
-            _native.winograd_avx512_backward_weight(
-                grad_out, x, padding, (out_h, out_w), grad_w,
-                workspace("cols", (size(*winograd, chunk),), dtype), chunk)
-            return grad_w
-        direct = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        size = _native.conv_avx512_backward_weight_scratch
-        chunk = max(1, _chunk(size, direct, n, AVX512_CHUNK_BYTES))
         _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
                                             (out_h, out_w), grad_w,
-                                            workspace("cols", (size(*direct, chunk),), dtype),
-                                            chunk)
+                                            workspace("cols", (floats,), dtype), chunk,
+                                            winograd=winograd)
         return grad_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
