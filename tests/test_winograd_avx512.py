@@ -125,9 +125,7 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
 
 def sample_bytes(x_shape, c_out, padding, out_size):
     """The bytes of one sample's buffers in Winograd's weight gradient."""
-    scratch = native._native.conv_avx512_backward_weight_scratch
-    shapes = geometry(x_shape, c_out, padding, out_size)
-    return 4 * (scratch(*shapes, 1, winograd=True) - scratch(*shapes, 0, winograd=True))
+    return native._sample_bytes(geometry(x_shape, c_out, padding, out_size), True)
 
 
 def test_the_direct_tiles_take_what_does_not_fit_winograd_buffers(every_call_on_avx512,

@@ -89,16 +89,16 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # packed output gradient (the weight gradient, any geometry), so no column matrix goes
 # to memory; the input gradient is the forward of grad_out with the kernel flipped
 # (stride 1, dilation 1, padding < kernel). A 3x3 kernel at stride 1 takes Winograd's
-# algorithm instead, for all three (csrc/winograd_avx512.c), where its buffers fit.
-# Everything else: per chunk of samples and group, im2col writes the columns in the order
-# the GEMM reads them, a group's rows consecutive: one GEMM per sample on (m, C*kh*kw,
-# Ho*Wo) where C*kh*kw <= Ho*Wo, else one on (C*kh*kw, m*Ho*Wo) (see _per_sample).
-# AVX512_CONV = False: im2col always.
+# algorithm instead, where its buffers fit (see WINOGRAD). Everything else: per chunk of
+# samples and group, im2col writes the columns in the order the GEMM reads them, a
+# group's rows consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <=
+# Ho*Wo, else one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col
+# always.
 AVX512_CONV = True
 # A 3x3 kernel at stride 1 on AVX-512 takes Winograd's F(2x2, 3x3) for the forward and
 # the input gradient, and F(3x3, 2x2) for the weight gradient (csrc/winograd_avx512.c):
 # 2.25x fewer multiply-adds, and transforms around them. Measured at the bench's conv3,
-# the fastest of 100 calls in one process (.scratch-style A/B, WINOGRAD on and off):
+# the fastest of 100 calls in one process (WINOGRAD switched per call):
 # forward 0.98 ms against the direct tiles' 1.36, input gradient 0.96 against 1.24,
 # weight gradient 1.25 against 1.55; at conv2 1.74 against 1.95, 1.93 against 2.08 and
 # 2.16 against 2.65. WINOGRAD = False: the direct tiles always.
@@ -183,13 +183,18 @@ def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=
     return out
 
 
+def _sample_bytes(geometry, winograd):
+    """The bytes of one sample's buffers in a weight gradient on AVX-512 (Winograd's or
+    the direct tiles'): what its scratch grows by per sample of a chunk."""
+    scratch = _native.conv_avx512_backward_weight_scratch
+    return 4 * (scratch(*geometry, 1, winograd=winograd)
+                - scratch(*geometry, 0, winograd=winograd))
+
+
 def _chunk(geometry, n, most, winograd):
-    """How many samples a weight gradient on AVX-512 (Winograd's or the direct tiles')
-    sums at a time: as many as have their buffers within ``most`` bytes, at most n (0 if
-    not even one)."""
-    def floats(chunk):
-        return _native.conv_avx512_backward_weight_scratch(*geometry, chunk, winograd=winograd)
-    return min(n, most // (4 * (floats(1) - floats(0))))
+    """How many samples a weight gradient on AVX-512 sums at a time: as many as have
+    their buffers within ``most`` bytes, at most n (0 if not even one)."""
+    return min(n, most // _sample_bytes(geometry, winograd))
 
 
 def _check_grad_out(op, grad_out, expected):
