@@ -136,7 +136,7 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
             pack_b_panel(weight, transposed ? g->kh * g->kw : depth, columns, c_out, depth,
                          s, w_panels);
         memset(own + TL_THREAD * per_thread, 0, padded_room(g) * sizeof(float));
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
         for (s = 0; s < n; s++) {
             float *xp = own + TL_THREAD * per_thread, *block = xp + padded_room(g);
             pad_sample(x + s * sample, g, xp);
@@ -231,13 +231,13 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
     {
         for (long s0 = 0; s0 < n; s0 += chunk) {
             long count = n - s0 < chunk ? n - s0 : chunk, s, t;
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
             for (s = 0; s < count; s++) {  /* its steps s*P.. of b (dY^T) and of a (x_hwc) */
                 pad_sample_channels_last(x + (s0 + s) * sample, g, xh + s * padded_room(g));
                 pack_gradient_panels(grad_out + (s0 + s) * c_out * pixels, c_out, pixels,
                                      span, b + s * pixels * NR);
             }
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
             for (t = 0; t < tiles; t++) {  /* a tap, a block of input channels, 32 outputs */
                 long tap = t / (row_tiles * col_tiles), c0 = t / col_tiles % row_tiles * block;
                 long o0 = t % col_tiles * NR;

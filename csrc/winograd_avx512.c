@@ -279,7 +279,7 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
         for (k = 0; k < c_in * vectors; k++)
             transform_kernel(weight, c_out, c_in, transposed, k / vectors, k % vectors * 16, u);
         memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
         for (s = 0; s < n; s++) {
             pad_planes(x + s * sample, c_in, g->height, g->width, g->ph, g->pw,
                        plane_height(g), wb, xp);
@@ -448,7 +448,7 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
         long xi1 = POSITIONS * (TL_THREAD + 1) / TL_THREADS, tasks = pieces * cols, t;
         for (long s0 = 0; s0 < n; s0 += chunk) {
             long count = n - s0 < chunk ? n - s0 : chunk, l;
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
             for (l = 0; l < count; l++) {
                 pad_channels_last(x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
                                   g->pw, wb, xh + l * room);
@@ -465,7 +465,7 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
                              t % tasks / cols, t % cols, sums);
 #pragma omp barrier
             } else {
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
                 for (t = 0; t < POSITIONS * tasks; t++)
                     sum_tile(v, z, steps, count * tiles, span, c_in, c_out, block, t / tasks,
                              t % tasks / cols, t % cols, sums);

@@ -332,6 +332,35 @@ def test_embedding_hinge_max_forward_nan_scores_follow_the_reference(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, d", [(7, 5, 3), (50, 70, 17), (60, 40, 300)])
+def test_embedding_hinge_max_forward_infinite_scores_follow_the_reference(backend, dtype,
+                                                                           n, c, d):
+    """Scores of +-inf and NaN (from an infinite f times a g of +-1 or 0) amid exact
+    integer scores, across the fused kernel's blocks of rows and classes and, at D = 300,
+    its chunks of D: a NaN column is the arg-max, +inf beats every finite score, and a
+    row whose other scores are all -inf takes class 0 (its own) with a loss of 0, as
+    np.argmax and np.maximum do."""
+    rng = np.random.default_rng(n)
+    f = rng.integers(-2, 3, (n, d)).astype(dtype)
+    g = rng.integers(-2, 3, (c, d)).astype(dtype)
+    target = rng.integers(0, c, n)
+    target[0] = favoured = 0  # the only class with g[:, 0] = +1; the arg-max of none
+    g[:, 0] = -1
+    g[favoured, 0] = 1
+    if d > 1:
+        g[:, 1] = rng.choice(np.array([-1, 0, 1], dtype), c)  # 0: a NaN score
+    f[:, 0] = rng.choice(np.array([0, np.inf, -np.inf], dtype), n)
+    f[0, 0] = np.inf  # every other score of sample 0 is -inf
+    f[0, 1:] = 0
+    loss, negative = reference.embedding_hinge_max_forward(f, g, target, 1.0)
+    got_loss, got_negative = run(backend, "embedding_hinge_max_forward", f, g, target, 1.0)
+    assert got_negative[0] == 0 and got_loss[0] == 0
+    np.testing.assert_array_equal(got_negative, negative)
+    np.testing.assert_array_equal(got_loss, loss)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
 @given(n=st.integers(1, 12), c=st.integers(2, 5), d=st.integers(1, 9),
        noncontiguous=st.booleans(), seed=st.integers(0, 2**16))

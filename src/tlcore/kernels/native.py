@@ -433,15 +433,15 @@ def hinge_max_forward(scores, target, margin):
 @register("embedding_hinge_max_forward", "native", floats=(0, 1))
 def embedding_hinge_max_forward(f, g, target, margin):
     """(loss, negative) from the embeddings. Float32 on a CPU with AVX-512F: fused with
-    the score GEMM (csrc/hinge_avx512.c), blocks of rows of S computed and scanned in
-    cache, S never formed (bench/hinge_memory.py: 0 MB of peak growth against 314 MB for
-    numba's composition at N 4096 D 64 C 20000, and half its time). Else BLAS's GEMM,
-    then the scan."""
+    the score GEMM (csrc/hinge_avx512.c), each register tile of S folded into running
+    maxima as it is computed, S never formed (bench/hinge_memory.py: 0 MB of peak growth
+    against 314 MB for numba's composition at N 4096 D 64 C 20000, and half its time).
+    Else BLAS's GEMM, then the scan."""
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
     if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
-            and 16 * dim < 2**31):  # 32-bit offsets of 16 rows
+            and 16 * dim < 2**31 and classes < 2**31):  # 32-bit offsets and classes
         return hinge_max_forward(embedding_scores(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     loss, negative = np.empty(n, dtype), np.empty(n, np.int64)

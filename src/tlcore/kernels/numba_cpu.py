@@ -162,7 +162,7 @@ def _hinge_max_forward(scores, bits, target, margin, loss, negative):
         elif best == -np.inf:
             arg = 0  # np.argmax's answer when every other score is -inf
         negative[n] = arg
-        value = margin - row[y] + row[arg]
+        value = margin - row[y] + (row[arg] if arg != y else -np.inf)  # y counts as -inf
         loss[n] = value if not value <= 0 else 0  # max(value, 0), NaN stays NaN
 
 
