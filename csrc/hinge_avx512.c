@@ -126,6 +126,14 @@ static void fold_tile(const float *c, long ldc, long r0, long rows, long j0, lon
     }
 }
 
+/* Asks for bytes lo <= l < min(hi, end) of p in L2, a cache line at a time. */
+__attribute__((target("avx512f")))
+static inline void prefetch_l2(const char *p, long lo, long hi, long end)
+{
+    for (long l = lo; l < hi && l < end; l += 64)
+        _mm_prefetch(p + l, _MM_HINT_T1);
+}
+
 /* The first arg-max of a row's running maxima (0 if they are all -inf) and its loss. */
 __attribute__((target("avx512f")))
 static void finish_row(const struct running *run, long r, float margin, float *loss,
@@ -143,7 +151,7 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
                          const int64_t *target, float margin, float *loss,
                          int64_t *negative, float *scratch, int threads)
 {
-    long wide = panels(classes, NR) * NR, blocks = panels(n, ROWS), p, b;
+    long wide = panels(classes, NR) * NR, blocks = panels(n, ROWS), p, claimed = 0;
     long per_thread = ROWS * dim + (dim > KC ? ROWS : 1) * wide;
     float *g_panels = scratch, *own = scratch + wide * dim;
 #pragma omp parallel num_threads(threads)
@@ -154,9 +162,21 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
 #pragma omp for schedule(static)
         for (p = 0; p < wide / NR; p++)  /* g^T in panels of NR classes */
             pack_b_panel(g, dim, NULL, classes, dim, p, g_panels);
-#pragma omp for schedule(dynamic)
-        for (b = 0; b < blocks; b++) {
+        /* Blocks are handed out one at a time (as schedule(dynamic) would), but each
+           thread claims its next block when it starts one, so that it can prefetch that
+           block's rows of f into L2 while the tiles compute: a slice of them per panel
+           of classes. Packing them then does not wait on memory. */
+        long b, next;
+#pragma omp atomic capture
+        b = claimed++;
+        for (; b < blocks; b = next) {
+#pragma omp atomic capture
+            next = claimed++;
             long n0 = b * ROWS, rows = n - n0 < ROWS ? n - n0 : ROWS;
+            const char *ahead = (const char *)(next < blocks ? f + next * ROWS * dim : f);
+            long ahead_bytes = next < blocks ? (n - next * ROWS < ROWS ? n - next * ROWS : ROWS)
+                                               * dim * (long)sizeof(float) : 0;
+            long slice = (ahead_bytes / (wide / NR) + 63) / 64 * 64;  /* bytes per panel */
             pack_a(f + n0 * dim, dim, rows, dim, a);
             for (long r = 0; r < rows; r++) {
                 run.best[r] = _mm512_set1_ps(-INFINITY);
@@ -165,7 +185,10 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
             }
             for (long k0 = 0; k0 < dim; k0 += KC) {  /* as gemm, KC steps of D at a time */
                 long depth = dim - k0 < KC ? dim - k0 : KC, last = k0 + KC >= dim;
-                for (long j0 = 0; j0 < wide; j0 += NR)
+                for (long j0 = 0; j0 < wide; j0 += NR) {
+                    if (k0 == 0)
+                        prefetch_l2(ahead, j0 / NR * slice, j0 / NR * slice + slice,
+                                    ahead_bytes);
                     for (long i0 = 0; i0 < rows; i0 += MR) {
                         /* the tile's scores, or where D > KC the sums so far, kept in s */
                         long tile_rows = rows - i0 < MR ? rows - i0 : MR;
@@ -177,6 +200,7 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
                             fold_tile(c, ldc, i0, tile_rows, j0, classes, target + n0 + i0,
                                       &run);
                     }
+                }
             }
             for (long r = 0; r < rows; r++) {
                 if (run.nan[r]) {  /* its scores again, the same sums, then a scan */
