@@ -286,6 +286,25 @@ def test_hinge_max_forward_matches_reference(backend, dtype, rtol, n, c, ties, n
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 3, 17, 70])
+def test_hinge_max_forward_special_scores_follow_the_reference(backend, dtype, c):
+    """Scores among small integers, +-0, +-inf and NaNs of either sign (x86's default
+    NaN, from inf * 0 or inf - inf, has its sign bit set): the first NaN is the arg-max,
+    else the first largest (-0 == +0), else class 0 where every other score is -inf."""
+    rng = np.random.default_rng(c)
+    pool = np.array([-2, -1, 1, 2, 0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan], dtype)
+    chance = np.array([1, 1, 1, 1, 2, 2, 1, 6, 0.2, 0.2])
+    scores = rng.choice(pool, (60, c), p=chance / chance.sum())
+    scores[0] = -np.inf  # every other score -inf, and the true one too
+    target = rng.integers(0, c, 60)
+    loss, negative = reference.hinge_max_forward(scores, target, 1.0)
+    got_loss, got_negative = run(backend, "hinge_max_forward", scores, target, 1.0)
+    np.testing.assert_array_equal(got_negative, negative)
+    np.testing.assert_array_equal(got_loss, loss)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype, rtol", DTYPES)
 @given(n=st.integers(1, 60), c=st.integers(2, 70), d=st.sampled_from([1, 3, 17, 300]),
        ties=st.booleans(), noncontiguous=st.booleans(), margin=st.floats(0.0, 2.0),
@@ -348,12 +367,14 @@ def test_embedding_hinge_max_forward_infinite_scores_follow_the_reference(backen
     target[0] = favoured = 0  # the only class with g[:, 0] = +1; the arg-max of none
     g[:, 0] = -1
     g[favoured, 0] = 1
-    if d > 1:
-        g[:, 1] = rng.choice(np.array([-1, 0, 1], dtype), c)  # 0: a NaN score
+    if d > 1:  # inf * 0: a NaN score (x86's default NaN, its sign bit set)
+        g[:, 1] = rng.choice(np.array([-1, 0, 1], dtype), c)
+        f[:, 1] = rng.choice(np.array([1, np.inf, -np.inf], dtype), n)
     f[:, 0] = rng.choice(np.array([0, np.inf, -np.inf], dtype), n)
     f[0, 0] = np.inf  # every other score of sample 0 is -inf
     f[0, 1:] = 0
     loss, negative = reference.embedding_hinge_max_forward(f, g, target, 1.0)
+    assert d == 1 or np.isnan(loss).any()
     got_loss, got_negative = run(backend, "embedding_hinge_max_forward", f, g, target, 1.0)
     assert got_negative[0] == 0 and got_loss[0] == 0
     np.testing.assert_array_equal(got_negative, negative)

@@ -103,13 +103,15 @@ def embedding_scores(f, g, paired=False):
 
 
 @numba.njit(error_model="numpy", inline="always")
-def _bits_max_min(bits, lo, hi, high, low):
-    """(max, min) of high, low and the integers bits[lo:hi]: integer reductions, which
-    LLVM vectorises (a float max loop it does not, here, even with fastmath)."""
+def _bits_max_min(bits, lo, hi, high, low, magnitude, sign_off):
+    """(max, min) of high, low and the integers bits[lo:hi], and the max of magnitude and
+    their magnitudes (bits & sign_off): integer reductions, which LLVM vectorises (a
+    float max loop it does not, here, even with fastmath)."""
     for c in range(uint64(lo), uint64(hi)):
         high = max(high, bits[c])
         low = min(low, bits[c])
-    return high, low
+        magnitude = max(magnitude, bits[c] & sign_off)
+    return high, low, magnitude
 
 
 @numba.njit(error_model="numpy", inline="always")
@@ -130,7 +132,7 @@ def _first_equal(bits, lo, hi, key):
 
 
 @jit
-def _hinge_max_forward(scores, bits, target, margin, loss, negative):
+def _hinge_max_forward(scores, bits, target, margin, loss, negative, sign_off, inf_bits):
     """Per row: the best score of the other classes and its first index, then the hinge.
 
     The scan runs on the scores' bit patterns read as signed integers (``bits``, the
@@ -140,27 +142,36 @@ def _hinge_max_forward(scores, bits, target, margin, loss, negative):
     the one with the largest bits, else the one with the smallest; and the first class
     c != y with those bits is the arg-max: the first index on ties, as np.argmax over
     the row with y set to -inf. Two floats are equal iff their bits are, except +0 and
-    -0 (and NaN): a best of 0 or NaN takes a float scan instead.
+    -0 (a best of 0 takes a float scan instead) and NaN: a magnitude (bits & sign_off)
+    above that of inf is a NaN of either sign, and then the first NaN is the arg-max.
     """
     classes = scores.shape[1]
     for n in prange(scores.shape[0]):
         y = target[n]
         row, row_bits = scores[n], bits[n]
         start = 1 if y == 0 else 0
-        high, low = _bits_max_min(row_bits, start, y, row_bits[start], row_bits[start])
-        high, low = _bits_max_min(row_bits, y + 1, classes, high, low)
-        key = high if high >= 0 else low
-        arg = _first_equal(row_bits, 0, y, key)
-        if arg == y:
-            arg = _first_equal(row_bits, y + 1, classes, key)
-        best = row[arg]
-        if best == 0 or best != best:  # +-0 or NaN: compare as floats
-            for c in range(classes):
-                if c != y and (row[c] == best or row[c] != row[c]):
-                    arg = c
-                    break
-        elif best == -np.inf:
-            arg = 0  # np.argmax's answer when every other score is -inf
+        first = row_bits[start]
+        high, low, magnitude = _bits_max_min(row_bits, start, y, first, first,
+                                             first & sign_off, sign_off)
+        high, low, magnitude = _bits_max_min(row_bits, y + 1, classes, high, low,
+                                             magnitude, sign_off)
+        if magnitude > inf_bits:  # a NaN: the first one
+            arg = start
+            while arg == y or row[arg] == row[arg]:
+                arg += 1
+        else:
+            key = high if high >= 0 else low
+            arg = _first_equal(row_bits, 0, y, key)
+            if arg == y:
+                arg = _first_equal(row_bits, y + 1, classes, key)
+            best = row[arg]
+            if best == 0:  # +0 and -0 are equal: the first of either
+                for c in range(classes):
+                    if c != y and row[c] == 0:
+                        arg = c
+                        break
+            elif best == -np.inf:
+                arg = 0  # np.argmax's answer when every other score is -inf
         negative[n] = arg
         value = margin - row[y] + (row[arg] if arg != y else -np.inf)  # y counts as -inf
         loss[n] = value if not value <= 0 else 0  # max(value, 0), NaN stays NaN
@@ -178,7 +189,10 @@ def hinge_max_forward(scores, target, margin):
     loss = np.empty(scores.shape[0], scores.dtype)
     negative = np.empty(scores.shape[0], np.int64)
     bits = scores.view(np.int32 if scores.dtype == np.float32 else np.int64)
-    _hinge_max_forward(scores, bits, target, scores.dtype.type(margin), loss, negative)
+    sign_off = bits.dtype.type(np.iinfo(bits.dtype).max)  # every bit but the sign
+    inf_bits = np.array(np.inf, scores.dtype).view(bits.dtype)[()]
+    _hinge_max_forward(scores, bits, target, scores.dtype.type(margin), loss, negative,
+                       sign_off, inf_bits)
     return loss, negative
 
 
