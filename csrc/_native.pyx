@@ -654,7 +654,7 @@ def hinge_forward_avx512(const float[:, ::1] f, const float[:, ::1] g,
                                       <float>margin, &loss[0], &negative[0], &scratch[0],
                                       threads)
     if status != 0:
-        raise MemoryError("hinge_forward_avx512: no memory for the step offsets")
+        raise RuntimeError(f"hinge_forward_avx512: the kernel returned {status}")
 
 
 cdef inline real _range_max(const real* row, Py_ssize_t start, Py_ssize_t end, real best,

@@ -8,10 +8,12 @@ other score is -inf: np.argmax over the row with S[n, y_n] set to -inf).
 
 Composed, the GEMM writes the (N, C) scores to memory (16 MB at N = 4096, C = 1000;
 312 MB at C = 20000) and a scan reads them back. Here a thread takes a block of ROWS
-rows of f, and csrc/tiles_avx512.h's register tiles compute its scores 32 classes at a
-time. Each tile's sums are folded into a running maximum per row while they are still
-in registers (fold_tile), so S is never stored at all: only a vector of maxima and one
-of their classes per row. The scores are the same sums as BLAS's in another order, so
+rows of f, and csrc/tiles_avx512.h's register tiles compute its scores, MR rows x 32
+classes at a time. Each tile is stored to a small buffer in L1 and folded at once into
+a running maximum per row (fold_tile), so no block of S is kept: only a vector of
+maxima and one of their classes per row. (Where D > KC, the sums of the first KC steps
+are kept for the block, as gemm keeps them; a row that holds a NaN is computed again
+and scanned.) The scores are the same sums as BLAS's in another order, so
 they match f @ g.T to float32 rounding; a near-tie may then pick the other class, as a
 different BLAS would.
 
@@ -151,7 +153,7 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
                          const int64_t *target, float margin, float *loss,
                          int64_t *negative, float *scratch, int threads)
 {
-    long wide = panels(classes, NR) * NR, blocks = panels(n, ROWS), p, claimed = 0;
+    long wide = panels(classes, NR) * NR, blocks = panels(n, ROWS), p, b;
     long per_thread = ROWS * dim + (dim > KC ? ROWS : 1) * wide;
     float *g_panels = scratch, *own = scratch + wide * dim;
 #pragma omp parallel num_threads(threads)
@@ -162,21 +164,18 @@ int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, l
 #pragma omp for schedule(static)
         for (p = 0; p < wide / NR; p++)  /* g^T in panels of NR classes */
             pack_b_panel(g, dim, NULL, classes, dim, p, g_panels);
-        /* Blocks are handed out one at a time (as schedule(dynamic) would), but each
-           thread claims its next block when it starts one, so that it can prefetch that
-           block's rows of f into L2 while the tiles compute: a slice of them per panel
-           of classes. Packing them then does not wait on memory. */
-        long b, next;
-#pragma omp atomic capture
-        b = claimed++;
-        for (; b < blocks; b = next) {
-#pragma omp atomic capture
-            next = claimed++;
-            long n0 = b * ROWS, rows = n - n0 < ROWS ? n - n0 : ROWS;
+        /* Blocks one at a time, to whichever thread is free. While its tiles compute, a
+           thread prefetches into L2 the rows of f of the block it will likely take next
+           (b + threads: a guess, which costs only bandwidth when wrong), a slice of them
+           per panel of classes, so that packing them then does not wait on memory. */
+#pragma omp for schedule(dynamic)
+        for (b = 0; b < blocks; b++) {
+            long n0 = b * ROWS, rows = n - n0 < ROWS ? n - n0 : ROWS, next = b + TL_THREADS;
             const char *ahead = (const char *)(next < blocks ? f + next * ROWS * dim : f);
             long ahead_bytes = next < blocks ? (n - next * ROWS < ROWS ? n - next * ROWS : ROWS)
                                                * dim * (long)sizeof(float) : 0;
-            long slice = (ahead_bytes / (wide / NR) + 63) / 64 * 64;  /* bytes per panel */
+            long slice = (ahead_bytes + wide / NR - 1) / (wide / NR);  /* bytes per panel */
+            slice = (slice + 63) / 64 * 64;
             pack_a(f + n0 * dim, dim, rows, dim, a);
             for (long r = 0; r < rows; r++) {
                 run.best[r] = _mm512_set1_ps(-INFINITY);

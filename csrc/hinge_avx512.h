@@ -11,8 +11,8 @@ int tl_hinge_avx512_supported(void);
 long tl_hinge_forward_scratch(long classes, long dim, int threads);
 
 /* loss[n] = max(0, margin - S[n, y_n] + S[n, m_n]), m_n = the first arg-max of S[n, c]
-   over c != y_n, for S = f (n, dim) @ g (classes, dim)^T, never formed whole. Returns 0,
-   or -1 where a small allocation failed (nothing written then). */
+   over c != y_n, for S = f (n, dim) @ g (classes, dim)^T, never formed whole. Returns 0
+   (it allocates nothing: scratch holds everything). */
 int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, long dim,
                          const int64_t *target, float margin, float *loss,
                          int64_t *negative, float *scratch, int threads);
