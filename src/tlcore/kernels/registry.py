@@ -42,10 +42,10 @@ _MODULES = {
 #   fastest at the small shapes of the experiments (digits-cnn, wall time of the whole
 #   run, two runs each: 2.9 to 3.5 s against 5.9 to 7.6 s for numpy and 5.1 s for
 #   numba). At the bench shapes (six runs of --repeats 60) it was the fastest for
-#   conv2d (on AVX-512, 2.0 to 3.2x numba's speed at conv2 and conv3, and even with it
+#   conv2d (on AVX-512, 2.0 to 3.5x numba's speed at conv2 and conv3, and even with it
 #   at conv1), gradient reversal, the paired scores and the small hinge loss, ahead of
-#   numba at the large hinge loss (10.6 to 13.5 ms against 13.5 to 15.7), and second for
-#   max pooling (1.5 to 1.9 ms against 0.9 to 1.3).
+#   numba at the large hinge loss (10.6 to 12.7 ms against 14.2 to 17.0), and second for
+#   max pooling (1.7 to 2.1 ms against 0.9 to 1.2).
 # - numba compiles each kernel on first use (tens of seconds with a cold cache) and its
 #   import costs about half a second.
 # - numpy, the reference, is always there.
