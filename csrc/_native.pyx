@@ -218,29 +218,17 @@ cdef extern from "conv_avx512.h":
     ctypedef struct tl_conv_geometry:
         long channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w
     int tl_conv_avx512_supported() nogil
-    long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
+    long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                                 int threads) nogil
     int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                            int transposed, const tl_conv_geometry *g, float *out,
-                            float *scratch, int threads) nogil
+                            int transposed, int winograd, const tl_conv_geometry *g,
+                            float *out, float *scratch, int threads) nogil
     long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
-                                         long chunk) nogil
+                                         int winograd, long chunk) nogil
     int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                    long c_out, const tl_conv_geometry *g,
+                                    long c_out, int winograd, const tl_conv_geometry *g,
                                     float *grad_w, float *scratch, long chunk,
                                     int threads) nogil
-
-
-cdef extern from "winograd_avx512.h":
-    long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads) nogil
-    int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
-                                int transposed, const tl_conv_geometry *g, float *out,
-                                float *scratch, int threads) nogil
-    long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
-                                             long chunk) nogil
-    int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                        long c_out, const tl_conv_geometry *g,
-                                        float *grad_w, float *scratch, long chunk,
-                                        int threads) nogil
 
 
 def conv_avx512_supported():
@@ -301,9 +289,7 @@ def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilatio
     cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
                                         winograd)
     cdef int threads = _threads(x_shape[0] * c_out * out_size[0] * out_size[1])
-    if winograd:
-        return tl_winograd_forward_scratch(c_out, &g, threads)
-    return tl_conv_forward_scratch(c_out, &g, threads)
+    return tl_conv_forward_scratch(c_out, &g, winograd, threads)
 
 
 def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
@@ -327,21 +313,15 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
     _check(g.sw == 1, f"conv_avx512_forward: stride {tuple(stride)} must have column stride 1")
     _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
            "conv_avx512_forward: x, weight and out do not match")
-    _check(scratch.shape[0] >= (tl_winograd_forward_scratch(c_out, &g, threads) if winograd
-                                else tl_conv_forward_scratch(c_out, &g, threads)),
+    _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, winograd, threads),
            "conv_avx512_forward: scratch too small")
     if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
         return
     cdef int status
     with nogil:
-        if winograd:
-            status = tl_winograd_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
-                                             transposed, &g, &out[0, 0, 0, 0], &scratch[0],
-                                             threads)
-        else:
-            status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
-                                         transposed, &g, &out[0, 0, 0, 0], &scratch[0],
-                                         threads)
+        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                     transposed, winograd, &g, &out[0, 0, 0, 0],
+                                     &scratch[0], threads)
     if status != 0:
         raise MemoryError("conv_avx512_forward: no memory for the step offsets")
 
@@ -353,9 +333,7 @@ def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding,
     cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
                                         winograd)
     _check(chunk >= 0, f"conv_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
-    if winograd:
-        return tl_winograd_backward_weight_scratch(c_out, &g, chunk)
-    return tl_conv_backward_weight_scratch(c_out, &g, chunk)
+    return tl_conv_backward_weight_scratch(c_out, &g, winograd, chunk)
 
 
 def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
@@ -383,22 +361,15 @@ def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
     _check(chunk >= 1 and chunk * per_sample + 16 <= _INT32_LIMIT,
            f"conv_avx512_backward_weight: chunk must be >= 1, and its samples within "
            f"32-bit offsets, got {chunk}")
-    _check(scratch.shape[0] >= (tl_winograd_backward_weight_scratch(c_out, &g, chunk)
-                                if winograd else
-                                tl_conv_backward_weight_scratch(c_out, &g, chunk)),
+    _check(scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, winograd, chunk),
            "conv_avx512_backward_weight: scratch too small")
     if g.channels == 0 or c_out == 0:
         return
     cdef int status
     with nogil:
-        if winograd:
-            status = tl_winograd_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
-                                                     c_out, &g, &grad_w[0, 0, 0, 0],
-                                                     &scratch[0], chunk, threads)
-        else:
-            status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n,
-                                                 c_out, &g, &grad_w[0, 0, 0, 0], &scratch[0],
-                                                 chunk, threads)
+        status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
+                                             winograd, &g, &grad_w[0, 0, 0, 0], &scratch[0],
+                                             chunk, threads)
     if status != 0:
         raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")
 

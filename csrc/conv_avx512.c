@@ -39,6 +39,7 @@ write one element, and the result is the same at any number of threads.
 
 #include "conv_avx512.h"
 #include "tiles_avx512.h"
+#include "winograd_avx512.h"
 
 int tl_conv_avx512_supported(void)
 {
@@ -97,7 +98,7 @@ static long forward_per_thread(long c_out, const tl_conv_geometry *g)
     return padded_room(g) + g->out_h * g->out_w * panels(c_out, NR) * NR;
 }
 
-long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+static long direct_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
 {
     long depth = g->channels * g->kh * g->kw;
     return panels(c_out, NR) * NR * depth + threads * forward_per_thread(c_out, g);
@@ -115,9 +116,9 @@ static int *flipped_columns(long c_out, const tl_conv_geometry *g)
     return columns;
 }
 
-int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        int transposed, const tl_conv_geometry *g, float *out,
-                        float *scratch, int threads)
+static int direct_forward(const float *x, long n, const float *weight, long c_out,
+                          int transposed, const tl_conv_geometry *g, float *out,
+                          float *scratch, int threads)
 {
     long depth = g->channels * g->kh * g->kw, pixels = g->out_h * g->out_w;
     long sample = g->channels * g->height * g->width, wp = padded_width(g), s;
@@ -159,7 +160,8 @@ int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
     return 0;
 }
 
-long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
+static long direct_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
+                                           long chunk)
 {
     long pixels = g->out_h * g->out_w, depth = g->channels * g->kh * g->kw;
     return depth * c_out + chunk * (panels(c_out, NR) * NR * pixels + padded_room(g));
@@ -213,9 +215,9 @@ static void move_output_channels(const float *sums, long c_out, long depth, long
             m, sums + (r % taps * c_in + r / taps) * c_out + o), 4);
 }
 
-int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                long c_out, const tl_conv_geometry *g, float *grad_w,
-                                float *scratch, long chunk, int threads)
+static int direct_backward_weight(const float *x, const float *grad_out, long n,
+                                  long c_out, const tl_conv_geometry *g, float *grad_w,
+                                  float *scratch, long chunk, int threads)
 {
     long c_in = g->channels, taps = g->kh * g->kw, pixels = g->out_h * g->out_w;
     long sample = c_in * g->height * g->width, span = chunk * pixels, o;
@@ -256,35 +258,70 @@ int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
     return 0;
 }
 
+/* The public entry points: Winograd's kernels (csrc/winograd_avx512.c) where asked,
+   else the direct tiles above. */
+
+long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                             int threads)
+{
+    return winograd ? tl_winograd_forward_scratch(c_out, g, threads)
+                    : direct_forward_scratch(c_out, g, threads);
+}
+
+int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
+                        int transposed, int winograd, const tl_conv_geometry *g,
+                        float *out, float *scratch, int threads)
+{
+    return (winograd ? tl_winograd_forward_f32 : direct_forward)(
+        x, n, weight, c_out, transposed, g, out, scratch, threads);
+}
+
+long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                                     long chunk)
+{
+    return winograd ? tl_winograd_backward_weight_scratch(c_out, g, chunk)
+                    : direct_backward_weight_scratch(c_out, g, chunk);
+}
+
+int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
+                                long c_out, int winograd, const tl_conv_geometry *g,
+                                float *grad_w, float *scratch, long chunk, int threads)
+{
+    return (winograd ? tl_winograd_backward_weight_f32 : direct_backward_weight)(
+        x, grad_out, n, c_out, g, grad_w, scratch, chunk, threads);
+}
+
 #else  /* no AVX-512 kernels in this build: tl_conv_avx512_supported() is 0 */
 
-long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                             int threads)
 {
-    (void)c_out; (void)g; (void)threads;
+    (void)c_out; (void)g; (void)winograd; (void)threads;
     return 0;
 }
 
-long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
+long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                                     long chunk)
 {
-    (void)c_out; (void)g; (void)chunk;
+    (void)c_out; (void)g; (void)winograd; (void)chunk;
     return 0;
 }
 
 int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        int transposed, const tl_conv_geometry *g, float *out,
-                        float *scratch, int threads)
+                        int transposed, int winograd, const tl_conv_geometry *g,
+                        float *out, float *scratch, int threads)
 {
-    (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)g; (void)out;
-    (void)scratch; (void)threads;
+    (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)winograd; (void)g;
+    (void)out; (void)scratch; (void)threads;
     return -1;
 }
 
 int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                long c_out, const tl_conv_geometry *g, float *grad_w,
-                                float *scratch, long chunk, int threads)
+                                long c_out, int winograd, const tl_conv_geometry *g,
+                                float *grad_w, float *scratch, long chunk, int threads)
 {
-    (void)x; (void)grad_out; (void)n; (void)c_out; (void)g; (void)grad_w; (void)scratch;
-    (void)chunk; (void)threads;
+    (void)x; (void)grad_out; (void)n; (void)c_out; (void)winograd; (void)g; (void)grad_w;
+    (void)scratch; (void)chunk; (void)threads;
     return -1;
 }
 

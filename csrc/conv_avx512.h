@@ -17,20 +17,25 @@ int tl_conv_avx512_supported(void);
    K = channels*kh*kw, at column stride sw = 1 only. With transposed, weight is
    (channels, c_out, kh, kw) and read flipped: the kernel is weight[:, :, ::-1,
    ::-1].transpose(1, 0, 2, 3), as in the input gradient of a convolution by weight.
-   scratch: tl_conv_forward_scratch(...) floats. */
-long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int threads);
+   With winograd (a 3x3 kernel at stride 1 and dilation 1 only), by Winograd's kernels
+   (winograd_avx512.c), else by the direct tiles (conv_avx512.c). scratch:
+   tl_conv_forward_scratch(...) floats, for the same winograd. */
+long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                             int threads);
 int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                        int transposed, const tl_conv_geometry *g, float *out,
-                        float *scratch, int threads);
+                        int transposed, int winograd, const tl_conv_geometry *g,
+                        float *out, float *scratch, int threads);
 
 /* grad_w (c_out, channels, kh, kw) = the weight gradient: grad_w[o, c, p, q] = the sum
    over the samples s, in order, and the output pixels t of grad_out[s, o, t]
-   x_padded[s, c, tap (p, q) of pixel t]. Any stride, padding and dilation. scratch:
+   x_padded[s, c, tap (p, q) of pixel t], chunk samples at a time. The direct tiles take
+   any stride, padding and dilation; winograd as above. scratch:
    tl_conv_backward_weight_scratch(...) floats. */
-long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk);
+long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+                                     long chunk);
 int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                long c_out, const tl_conv_geometry *g, float *grad_w,
-                                float *scratch, long chunk, int threads);
+                                long c_out, int winograd, const tl_conv_geometry *g,
+                                float *grad_w, float *scratch, long chunk, int threads);
 
 /* Both return 0, or -1 where a small allocation failed (nothing written then). */
 

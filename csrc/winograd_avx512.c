@@ -479,36 +479,4 @@ int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long 
     return 0;
 }
 
-#else  /* no AVX-512 kernels in this build: tl_conv_avx512_supported() is 0 */
-
-long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
-{
-    (void)c_out; (void)g; (void)threads;
-    return 0;
-}
-
-int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
-                            int transposed, const tl_conv_geometry *g, float *out,
-                            float *scratch, int threads)
-{
-    (void)x; (void)n; (void)weight; (void)c_out; (void)transposed; (void)g; (void)out;
-    (void)scratch; (void)threads;
-    return -1;
-}
-
-long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
-{
-    (void)c_out; (void)g; (void)chunk;
-    return 0;
-}
-
-int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                    long c_out, const tl_conv_geometry *g, float *grad_w,
-                                    float *scratch, long chunk, int threads)
-{
-    (void)x; (void)grad_out; (void)n; (void)c_out; (void)g; (void)grad_w; (void)scratch;
-    (void)chunk; (void)threads;
-    return -1;
-}
-
 #endif
