@@ -16,14 +16,28 @@ TOY = Experiment("toy", "none", "a toy", _toy, options=(Option("scale", float, 2
 
 def test_result_rows_gather_one_value_per_seed():
     result = TOY.run(seeds=(1, 2, 3))
-    assert set(result) == {"experiment", "section", "options", "seeds", "seconds", "rows",
-                           "claims"}
+    assert set(result) == {"experiment", "section", "options", "seeds", "notes", "seconds",
+                           "rows", "claims"}
+    assert result["notes"] == []
     assert result["section"] == "none"
     assert result["options"] == {"scale": 2.0} and result["seeds"] == [1, 2, 3]
     a, b = result["rows"]
     assert (a["method"], a["metric"], a["values"]) == ("a", "score", [2.0, 4.0, 6.0])
     assert a["mean"] == pytest.approx(4.0) and a["std"] == pytest.approx(2.0)  # sample std
     assert b["std"] == 0.0
+
+
+def test_check_refuses_options_that_do_not_go_together_and_notes_are_kept():
+    def check(options):
+        if options["scale"] > 5 and options["name"] == "small":
+            raise ValueError("a small toy cannot have a scale above 5")
+    toy = Experiment("toy", "none", "a toy", _toy,
+                     options=(Option("scale", float, 2.0, "s"), Option("name", str, "small", "n")),
+                     check=check, notes=lambda options: [f"scale {options['scale']:g}"])
+    assert toy.run(seeds=(1,), scale=3.0)["notes"] == ["scale 3"]
+    assert toy.resolve({"scale": 6, "name": "big"})["scale"] == 6.0
+    with pytest.raises(ValueError, match="cannot have a scale above 5"):
+        toy.run(seeds=(1,), scale=6)
 
 
 def test_quick_runs_the_first_default_seed_at_the_quick_values_unless_given():

@@ -1,7 +1,8 @@
-"""embedding_scores, hinge_max_loss and the fused embedding_hinge_max_loss (ops/scores.py).
+"""embedding_scores, hinge_max_loss, hinge_sum_loss and the fused embedding_hinge_max_loss
+(ops/scores.py).
 
 Finite differences over hypothesis shapes, every reduction and strided inputs, drawn
-away from the loss's kinks (a margin exactly met, a tie for the hardest other class);
+away from the losses' kinks (a margin exactly met, a tie for the hardest other class);
 the fused loss against the composition of the two ops, in value and gradient, on every
 kernel backend this machine has; PyTorch as an oracle; clear errors at the boundary.
 """
@@ -32,8 +33,9 @@ def _strided(values):
 
 def _scores_away_from_kinks(rng, n, c, strided=False):
     """Scores (n, c) whose entries in a row differ by at least SPACING - 2 NOISE (no
-    near-ties in the max), with margins that keep every loss argument at least
-    SPACING / 2 - 2 NOISE from zero (no sample on the hinge's kink)."""
+    near-ties in the max), with margins (odd multiples of SPACING / 2) that keep every
+    hinge argument k - S[n, y_n] + S[n, c], c != y_n, at least SPACING / 2 - 2 NOISE from
+    zero (no sample, and no pair of the sum form, on the hinge's kink)."""
     rows = np.stack([rng.permutation(c) for _ in range(n)]) * SPACING
     scores = rows + rng.uniform(-NOISE, NOISE, (n, c))
     return _strided(scores) if strided else scores
@@ -44,6 +46,27 @@ def _hinge_max_numpy(scores, target, margin):
     others = scores.copy()
     others[rows, target] = -np.inf
     return np.maximum(0, margin - scores[rows, target] + others.max(axis=1))
+
+
+def _hinge_sum_numpy(scores, target, margin, weight):
+    """A plain loop over the pairs: loss (N,) and the gradient of sum_n weight[n] loss[n]."""
+    losses, grad = np.zeros(len(target)), np.zeros(scores.shape)
+    for n, y in enumerate(target):
+        for c in range(scores.shape[1]):
+            term = margin - scores[n, y] + scores[n, c]
+            if c != y and term > 0:
+                losses[n] += term
+                grad[n, c] += weight[n]
+                grad[n, y] -= weight[n]
+    return losses, grad
+
+
+def _hinge_sum_kink_distance(scores, target, margin):
+    """The smallest |margin - S[n, y_n] + S[n, c]| over c != y_n."""
+    rows = np.arange(len(target))
+    arguments = margin - scores[rows, target][:, None] + scores
+    arguments[rows, target] = np.inf
+    return np.abs(arguments).min()
 
 
 def _reduce(losses, reduction):
@@ -149,6 +172,77 @@ def test_hinge_max_loss_breaks_ties_towards_the_first_other_class():
     np.testing.assert_array_equal(x.grad, [[-1, 1, 0]])
 
 
+# -- hinge_sum_loss ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(st.integers(1, 4), st.integers(2, 5), seeds, st.booleans(),
+       st.sampled_from([0.5 * SPACING, 1.5 * SPACING]))
+def test_hinge_sum_loss_forward_backward_and_gradcheck(reduction, n, c, seed, strided,
+                                                        margin):
+    rng = np.random.default_rng(seed)
+    scores = _scores_away_from_kinks(rng, n, c, strided)
+    target = rng.integers(0, c, n)
+    assert _hinge_sum_kink_distance(scores, target, margin) >= 0.1
+    x = leaf(scores)
+    out = ops.hinge_sum_loss(x, target, margin, reduction)
+    cotangent = rng.standard_normal(out.shape)
+    out.backward(cotangent)
+    weight = np.broadcast_to(cotangent / (n if reduction == "mean" else 1), (n,))
+    losses, grad = _hinge_sum_numpy(scores, target, margin, weight)
+    np.testing.assert_allclose(out.numpy(), _reduce(losses, reduction), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(x.grad, grad, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda s: ops.hinge_sum_loss(s, target, margin, reduction), [leaf(scores)])
+
+
+def test_hinge_sum_loss_gradient_counts_every_active_wrong_class():
+    scores = leaf(np.array([[3.0, 2.5, 2.8], [-0.5, 1.0, 5.0], [0.0, 9.0, 1.0]]))
+    target = np.array([0, 1, 1])
+    loss = F.hinge_sum_loss(scores, target, margin=1.0, reduction="sum")
+    # 0.5 + 0.8; class 0 of the second sample and the whole third sample meet the margin
+    assert loss.item() == pytest.approx(1.3 + 5.0)
+    loss.backward()
+    np.testing.assert_array_equal(scores.grad, [[-2, 1, 1], [0, -1, 1], [0, 0, 0]])
+
+
+def test_hinge_sum_loss_equals_hinge_max_loss_with_two_classes():
+    rng = np.random.default_rng(2)
+    scores, target = _scores_away_from_kinks(rng, 6, 2), rng.integers(0, 2, 6)
+    x_sum, x_max = leaf(scores), leaf(scores)
+    loss_sum = ops.hinge_sum_loss(x_sum, target, 0.35, "none")
+    loss_max = ops.hinge_max_loss(x_max, target, 0.35, "none")
+    np.testing.assert_allclose(loss_sum.numpy(), loss_max.numpy(), rtol=1e-12, atol=1e-12)
+    cotangent = rng.standard_normal(6)
+    loss_sum.backward(cotangent)
+    loss_max.backward(cotangent)
+    np.testing.assert_allclose(x_sum.grad, x_max.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_hinge_sum_loss_is_pytorch_multi_margin_loss_times_the_classes(reduction):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(4)
+    scores = _scores_away_from_kinks(rng, 6, 4, strided=True)
+    target = rng.integers(0, 4, 6)
+
+    def torch_loss(s):  # PyTorch divides each sample's sum of hinges by C
+        return 4 * torch.nn.functional.multi_margin_loss(
+            s, torch.from_numpy(target), p=1, margin=1.05, reduction=reduction)
+
+    check_against_torch(lambda s: ops.hinge_sum_loss(s, target, 1.05, reduction),
+                        torch_loss, [scores])
+
+
+def test_hinge_sum_loss_keeps_float32():
+    x = tlcore.tensor(np.array([[1.0, 0.5, 0.0]], np.float32), requires_grad=True)
+    loss = F.hinge_sum_loss(x, np.array([0]), margin=1.0)
+    assert loss.dtype == np.float32 and loss.item() == pytest.approx(0.5)
+    loss.backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [[-1, 1, 0]])
+
+
 # -- the fused loss ----------------------------------------------------------------------
 
 
@@ -224,6 +318,21 @@ def test_bad_inputs_get_clear_errors():
     for margin in (-1.0, float("nan"), "1"):
         with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
             ops.hinge_max_loss(scores, target, margin=margin)
+    with pytest.raises(ValueError, match="hinge_sum_loss needs at least 2 classes"):
+        ops.hinge_sum_loss(leaf(np.zeros((3, 1))), np.zeros(3, int))
+    with pytest.raises(ValueError, match=r"hinge_sum_loss needs scores of shape \(N, C\)"):
+        ops.hinge_sum_loss(leaf(np.zeros(4)), np.array(0))
+    with pytest.raises(IndexError, match="class 4, outside"):
+        ops.hinge_sum_loss(scores, np.array([0, 1, 4]))
+    with pytest.raises(IndexError, match="class -1"):
+        ops.hinge_sum_loss(scores, np.array([0, -1, 1]))
+    with pytest.raises(TypeError, match="integer class indices"):
+        ops.hinge_sum_loss(scores, target.astype(float))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        ops.hinge_sum_loss(scores, target, reduction="batchmean")
+    for margin in (-1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="margin must be a finite number >= 0"):
+            ops.hinge_sum_loss(scores, target, margin=margin)
     f, g = leaf(np.zeros((3, 2))), leaf(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="same space"):
         ops.embedding_scores(f, g)

@@ -16,7 +16,10 @@ from tlcore import experiments, manual_seed, nn, optim
 from tlcore.datasets import ATTRIBUTE_NAMES, DIGIT_ATTRIBUTES, DIGIT_SEMANTIC_VECTORS
 from tlcore.experiments import zero_shot
 from tlcore.transfer import AttributeClassifier, AttributeEmbedding, ConSE
-from tlcore.transfer.zeroshot import (check_seen_attributes, constant_attributes, unit_rows,
+from tlcore.transfer.zeroshot import (GeneralizedScores, ZeroShotModel, calibrated_stacking,
+                                      check_seen_attributes, choose_calibration,
+                                      constant_attributes, harmonic_mean,
+                                      project_onto_seen_span, seen_span, unit_rows,
                                       zero_shot_accuracies)
 
 from strategies import array, hinge_kink_distance, leaf
@@ -125,7 +128,7 @@ def test_a_split_with_an_attribute_constant_over_the_seen_classes_is_refused():
         AttributeClassifier(nn.Identity(), DIGIT_ATTRIBUTES, [0, 1, 2, 3, 4, 6, 8, 9],
                             ATTRIBUTE_NAMES)
     with pytest.raises(ValueError, match="attribute 'top_bar'"):
-        experiments.run("zero-shot", seeds=(0,), unseen="5,7")
+        experiments.run("zero-shot", seeds=(0,), data="digits", unseen="5,7")
     check_seen_attributes(DIGIT_ATTRIBUTES, [1, 2, 4, 5, 6, 8, 9], ATTRIBUTE_NAMES)  # default
 
 
@@ -242,67 +245,184 @@ def test_zero_shot_accuracies_of_a_perfect_model_are_all_one():
     result = zero_shot_accuracies(dap, _perfect_attribute_logits(y_unseen), y_unseen,
                                   _perfect_attribute_logits(y_seen), y_seen, unseen, seen,
                                   DIGIT_ATTRIBUTES)
-    assert result == {"unseen_acc": 1.0, "gzsl_unseen_acc": 1.0, "gzsl_seen_acc": 1.0}
+    assert result == {"unseen_acc": 1.0, "gzsl_unseen_acc": 1.0, "gzsl_seen_acc": 1.0,
+                      "gzsl_h": 1.0}
 
 
-def test_zero_shot_experiment_runs_with_tiny_options():
-    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
+class _FixedScores(ZeroShotModel):
+    """A model whose scores are given: row n of ``table`` for input n, column k for the
+    k-th described class (descriptions are one-hot class indicators)."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = np.asarray(table, dtype=np.float64)
+
+    def scores(self, x, class_descriptions):
+        return self.table[np.asarray(x)] @ np.asarray(class_descriptions).T
+
+
+def test_harmonic_mean_and_calibrated_stacking():
+    assert harmonic_mean(0.5, 1.0) == pytest.approx(2 / 3) and harmonic_mean(0, 0) == 0.0
+    assert harmonic_mean(0.0, 1.0) == 0.0
+    scores = np.array([[3.0, 1.0, 2.5]])
+    np.testing.assert_allclose(calibrated_stacking(scores, [True, False, False], 1.0),
+                               [[2.0, 1.0, 2.5]])
+
+
+def test_calibration_trades_seen_accuracy_for_unseen_and_is_chosen_on_validation():
+    """Classes 0, 1 seen, 2, 3 unseen. Seen inputs beat every unseen class by 2; unseen
+    inputs score their own class, but a seen class 1 higher: uncalibrated, every unseen
+    input is given a seen label. Any gamma in (1, 2) gets both right."""
+    eye = np.eye(4)
+    table = np.array([[5, 0, 3, 3], [0, 5, 3, 3],     # seen inputs 0, 1
+                      [4, 0, 3, 0], [0, 4, 0, 3.0]])  # unseen inputs 2, 3
+    model = _FixedScores(table)
+    generalized = GeneralizedScores.of(model, [2, 3], [2, 3], [0, 1], [0, 1], [2, 3],
+                                       [0, 1], eye)
+    assert generalized.accuracies(0.0) == (0.0, 1.0, 0.0)
+    assert generalized.accuracies(1.5) == (1.0, 1.0, 1.0)
+    assert generalized.accuracies(2.5)[:2] == (1.0, 0.0)
+    gamma = generalized.best_gamma()
+    assert 1 < gamma < 2
+    assert choose_calibration(model, [2, 3], [2, 3], [0, 1], [0, 1], [2, 3], [0, 1], eye) == gamma
+    result = zero_shot_accuracies(model, [2, 3], [2, 3], [0, 1], [0, 1], [2, 3], [0, 1], eye,
+                                  gamma)
+    assert result == {"unseen_acc": 1.0, "gzsl_unseen_acc": 1.0, "gzsl_seen_acc": 1.0,
+                      "gzsl_h": 1.0}
+    # a model with no seen bias keeps gamma at 0 (ties go to the gamma nearest 0)
+    fair = GeneralizedScores.of(_FixedScores(eye), [2, 3], [2, 3], [0, 1], [0, 1], [2, 3],
+                                [0, 1], eye)
+    assert fair.best_gamma() == 0.0
+
+
+# -- what the seen classes can teach ------------------------------------------------------
+
+
+def test_seen_span_measures_the_unseen_differences_outside_the_seen_ones():
+    # seen classes 0-2 differ only in the first two attributes; unseen 3 and 4 differ in
+    # the third too: half of their difference's squared length is outside.
+    table = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 1], [1, 1, 0.0]])
+    span = seen_span(table, [0, 1, 2], [3, 4])
+    assert (span.seen_rank, span.rank) == (2, 3) and not span.complete
+    assert span.outside == {(3, 4): pytest.approx(1 / 2)}  # (0, -1, 1): 1 of |d|^2 = 2
+    message = span.message(["a", "b", "c", "d", "e"])
+    assert "2 of the 3 directions" in message and "d-e 50%" in message
+    full = seen_span(table, [0, 1, 2, 3], [2, 4])
+    assert full.complete and full.outside[(2, 4)] < 1e-20
+    # the digits' default split: 6 of 9, and the shares the issue measured
+    digits = seen_span(DIGIT_ATTRIBUTES, [1, 2, 4, 5, 6, 8, 9], [0, 3, 7])
+    assert (digits.seen_rank, digits.rank) == (6, 9)
+    assert [round(v, 2) for v in digits.outside.values()] == [0.34, 0.27, 0.67]
+
+
+def test_projection_keeps_what_training_reached_and_drops_the_rest():
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 2, size=(8, 6)).astype(np.float64)
+    seen = np.array([0, 1, 2, 3])
+    projected = project_onto_seen_span(table, seen)
+    seen_differences = table[seen[1:]] - table[seen[0]]
+    # any W: scores of seen differences are unchanged, so the hinge on seen classes is
+    W = rng.standard_normal((5, 6))
+    np.testing.assert_allclose((projected[seen[1:]] - projected[seen[0]]) @ W.T,
+                               seen_differences @ W.T, atol=1e-12)
+    # and nothing outside the seen span is left: a W that is zero on it scores 0
+    _, _, Vt = np.linalg.svd(seen_differences)
+    outside = Vt[3:]  # the directions no seen difference reaches
+    np.testing.assert_allclose(projected @ outside.T, 0, atol=1e-12)
+    np.testing.assert_allclose(projected[seen].mean(axis=0), 0, atol=1e-12)
+
+
+def test_sum_hinge_embedding_loss_is_devise_and_passes_gradcheck():
+    rng = np.random.default_rng(4)
+    model = AttributeEmbedding(nn.Identity(), nn.Identity(), classes="sum")
+    target = np.array([0, 2, 1, 2])
+    f, g = rng.standard_normal((4, 5)), rng.standard_normal((3, 5))
+    scores = f @ g.T
+    terms = 1.0 - scores[np.arange(4), target][:, None] + scores
+    terms[np.arange(4), target] = 0  # the true class is not among the others
+    assert np.sort(np.abs(terms), axis=1)[:, 1:].min() > 0.05  # away from the kinks
+    expected = np.maximum(terms, 0).sum(axis=1).mean()
+    # the model embeds the descriptions in float32, the data's dtype
+    assert model.loss(leaf(f), target, g).item() == pytest.approx(expected, rel=1e-6)
+
+    def loss(f, g):  # what model.loss computes for the sum, through f and g in float64
+        return tlcore.ops.hinge_sum_loss(tlcore.ops.embedding_scores(f, g), target, 1.0)
+    assert loss(leaf(f), leaf(g)).item() == pytest.approx(expected, rel=1e-12)
+    assert tlcore.gradcheck(loss, [leaf(f), leaf(g)])
+    with pytest.raises(ValueError, match="classes must be 'max' \\(SJE\\) or 'sum'"):
+        AttributeEmbedding(nn.Identity(), nn.Identity(), classes="mean")
+
+
+# -- the experiment ----------------------------------------------------------------------
+
+TINY = dict(epochs=1, hidden=8, embed_dim=4, per_class=8)
+METRICS = ("unseen_acc", "gzsl_unseen_acc", "gzsl_seen_acc", "gzsl_h", "gzsl_h_raw")
+
+
+@pytest.mark.parametrize("data", ["segments", "glyphs", "digits"])
+def test_zero_shot_experiment_runs_on_every_world_with_tiny_options(data):
+    result = experiments.run("zero-shot", seeds=(0,), data=data, **TINY)
     rows = {(row["method"], row["metric"]): row["values"] for row in result["rows"]}
     assert set(rows) == {(method, metric) for method in ("dap", "embedding", "conse")
-                         for metric in ("unseen_acc", "gzsl_unseen_acc", "gzsl_seen_acc")}
+                         for metric in METRICS}
     assert all(len(v) == 1 and 0.0 <= v[0] <= 1.0 for v in rows.values())
     assert len(result["claims"]) == 3
-    again = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
+    assert result["notes"][0].startswith(f"world {data}")
+    assert "directions in which the classes differ" in result["notes"][1]
+    again = experiments.run("zero-shot", seeds=(0,), data=data, **TINY)
     assert [r["values"] for r in again["rows"]] == [r["values"] for r in result["rows"]]
 
 
-def test_zero_shot_experiment_embeds_words_when_asked_and_checks_unseen():
-    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
-                             embedding_descriptions="words", unseen="1,5,9")
-    assert len(result["rows"]) == 9
-    assert DIGIT_SEMANTIC_VECTORS.shape[0] == 10
+def test_zero_shot_experiment_checks_unseen_against_the_world():
+    result = experiments.run("zero-shot", seeds=(0,), embedding_descriptions="words",
+                             unseen="1,5,8", **TINY)
+    assert len(result["rows"]) == 15 and "unseen 1, 5, 8" in result["notes"][0]
     for bad in ("0", "0,3,x", "0,3,10"):
         with pytest.raises(ValueError, match="option 'unseen'"):
-            experiments.run("zero-shot", seeds=(0,), unseen=bad)
+            experiments.run("zero-shot", seeds=(0,), unseen=bad, **TINY)
+    experiments.get("zero-shot").resolve({"data": "glyphs", "unseen": "0,3,10"})  # 16 classes
+    with pytest.raises(ValueError, match="attribute 'top' is present in every seen class"):
+        experiments.get("zero-shot").resolve({"unseen": "1,4"})
 
 
-def test_embedding_candidates_are_validated_on_seen_classes_only(monkeypatch):
-    """validate_embedding trains and scores on seen classes: the unseen never appear."""
+def test_every_choice_is_made_on_seen_classes_only(monkeypatch):
+    """Each model is trained on seen classes, first without the validation's held-out
+    classes, and the unseen classes are never among its labels or classes."""
     touched = []
-    real = zero_shot.train_embedding
+    for name in ("train_dap", "train_embedding", "train_conse"):
+        real = getattr(zero_shot, name)
 
-    def recording(X, y, classes, kind, similarity, options, progress):
-        touched.append((set(np.unique(y)), set(classes), kind, similarity))
-        return real(X, y, classes, kind, similarity, options, progress)
-
-    monkeypatch.setattr(zero_shot, "train_embedding", recording)
-    result = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4)
-    unseen = {0, 3, 7}
-    assert len(touched) == 5  # one per candidate, then the final embedding
-    assert [t[2:] for t in touched[:4]] == [("attributes", "dot"), ("words", "dot"),
-                                            ("attributes", "cosine"), ("words", "cosine")]
-    for labels, classes, _, _ in touched:
-        assert not (labels | classes) & unseen
-    assert len(touched[0][1]) == 7 - zero_shot.VALIDATION_CLASSES  # some seen held out
-    assert touched[-1][1] == {1, 2, 4, 5, 6, 8, 9}                   # then all seen
-    assert len(result["rows"]) == 9
+        def recording(X, y, classes, *rest, real=real, name=name):
+            touched.append((name, set(np.unique(y).tolist()), set(classes.tolist())))
+            return real(X, y, classes, *rest)
+        monkeypatch.setattr(zero_shot, name, recording)
+    experiments.run("zero-shot", seeds=(0,), **TINY)
+    assert [t[0] for t in touched] == ["train_dap"] * 2 + ["train_embedding"] * 5 \
+        + ["train_conse"] * 2  # validation, final; four candidates, final; ...
+    seen = {1, 2, 4, 5, 6, 8, 9}
+    for name, labels, classes in touched:
+        assert labels <= classes <= seen
+    validation = [t for t in touched if t[2] != seen]
+    assert len(validation) == 6 and all(len(t[2]) == 5 for t in validation)
 
 
 def test_validation_holds_out_only_classes_that_leave_every_attribute_varying():
     seen = np.array([1, 2, 4, 5, 6, 8, 9])
     # middle_bar, top_bar and flat_base are each carried by one seen class (4, 5, 2), so
     # holding any of those out would leave the training classes without the attribute.
-    drawn = {tuple(zero_shot.validation_classes(seed, seen).tolist()) for seed in range(40)}
+    drawn = {tuple(zero_shot.validation_classes(seed, seen, DIGIT_ATTRIBUTES).tolist())
+             for seed in range(40)}
     assert drawn == {(1, 6), (1, 8), (1, 9), (8, 9)}
     for held in drawn:
         assert constant_attributes(DIGIT_ATTRIBUTES, np.setdiff1d(seen, held)).size == 0
-    np.testing.assert_array_equal(zero_shot.validation_classes(3, seen),
-                                  zero_shot.validation_classes(3, seen))
     # No pair of 1, 3, 5, 7, 9, 0 leaves every attribute varying: then any pair may go.
     odd = np.array([0, 1, 3, 5, 7, 9])
-    assert len({tuple(zero_shot.validation_classes(s, odd).tolist()) for s in range(40)}) > 4
-    # 1 and 4 share vertical_stem and both lack loop_bottom, top_bar, flat_base and the curves.
-    assert constant_attributes(DIGIT_ATTRIBUTES, [1, 4]).tolist() == [1, 2, 3, 4, 7, 8]
+    assert len({tuple(zero_shot.validation_classes(s, odd, DIGIT_ATTRIBUTES).tolist())
+                for s in range(40)}) > 4
+    # a quarter of twelve seen glyph classes
+    glyphs = zero_shot.load_world("glyphs")
+    twelve = np.setdiff1d(np.arange(16), glyphs.default_unseen)
+    assert len(zero_shot.validation_classes(0, twelve, glyphs.class_attributes)) == 3
 
 
 def test_embedding_candidates_follow_the_options():
@@ -316,27 +436,37 @@ def test_embedding_candidates_follow_the_options():
     assert candidates("attributes", "dot") == [("attributes", "dot")]
 
 
-def test_cosine_embedding_centres_descriptions_over_the_training_classes():
+def test_embedding_descriptions_are_centred_for_the_cosine_and_projected_when_asked():
+    world = zero_shot.load_world("digits")
     seen = np.array([1, 2, 4, 5, 6, 8, 9])
-    X = np.zeros((14, 1, 8, 8), np.float32)
-    y = np.repeat(seen, 2)
-    options = dict(embed_dim=4, hidden=8, cosine_scale=5.0, margin=1.0, lr=1e-3, epochs=1,
-                   batch_size=8)
-    manual_seed(0)
-    _, centred = zero_shot.train_embedding(X, y, seen, "attributes", "cosine", options, None)
-    np.testing.assert_allclose(centred[seen].mean(axis=0), 0.0, atol=1e-12)
-    np.testing.assert_allclose(centred, DIGIT_ATTRIBUTES - DIGIT_ATTRIBUTES[seen].mean(axis=0))
-    model, plain = zero_shot.train_embedding(X, y, seen, "words", "dot", options, None)
-    assert plain is DIGIT_SEMANTIC_VECTORS and model.cosine_scale is None
+    table = DIGIT_ATTRIBUTES.astype(np.float64)
+    centred = zero_shot.embedding_descriptions(world, "attributes", "cosine", seen, False)
+    np.testing.assert_allclose(centred, table - table[seen].mean(axis=0))
+    plain = zero_shot.embedding_descriptions(world, "words", "dot", seen, False)
+    np.testing.assert_array_equal(plain, DIGIT_SEMANTIC_VECTORS)
+    for similarity in ("dot", "cosine"):
+        projected = zero_shot.embedding_descriptions(world, "attributes", similarity, seen,
+                                                     True)
+        np.testing.assert_allclose(projected, project_onto_seen_span(table, seen))
 
 
 def test_no_method_option_changes_another_methods_result():
-    base = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
-                           embedding_descriptions="attributes", embedding_similarity="dot")
-    other = experiments.run("zero-shot", seeds=(0,), epochs=1, hidden=8, embed_dim=4,
-                            embedding_descriptions="words", embedding_similarity="cosine",
-                            cosine_scale=3.0)
+    base = experiments.run("zero-shot", seeds=(0,), embedding_descriptions="attributes",
+                           embedding_similarity="dot", **TINY)
+    other = experiments.run("zero-shot", seeds=(0,), embedding_descriptions="words",
+                            embedding_similarity="cosine", cosine_scale=3.0, hinge="sum",
+                            seen_span="raw", **TINY)
     values = {(r["method"], r["metric"]): r["values"] for r in base["rows"]}
     for row in other["rows"]:
         if row["method"] != "embedding":
             assert row["values"] == values[(row["method"], row["metric"])]
+
+
+def test_plot_writes_the_three_figures(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    experiments.run("zero-shot", seeds=(0,), plot=str(tmp_path), **TINY)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["zero-shot-segments-confusion_seed0.png",
+                     "zero-shot-segments-examples.png", "zero-shot-segments-space_seed0.png"]
+    assert all((tmp_path / name).stat().st_size < 300_000 for name in names)
+    assert capsys.readouterr().out.count("wrote ") == 3

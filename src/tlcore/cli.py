@@ -151,6 +151,7 @@ def format_result(result):
     """The rows of a result as a table (method, metric, mean +- std, per-seed values),
     then the lecture's claims and whether they held."""
     lines = [f"{result['experiment']}: seeds {result['seeds']}, {result['seconds']:.1f} s",
+             *result.get("notes", ()),
              f"{'method':<14} {'metric':<16} {'mean +- std':<18} values"]
     for row in result["rows"]:
         values = " ".join(f"{v:.4f}" for v in row["values"])

@@ -61,6 +61,8 @@ description is known in advance.
 
 import numpy as np
 
+from tlcore.datasets.world import standardise
+
 ATTRIBUTE_NAMES = ("loop_top", "loop_bottom", "top_bar", "flat_base", "vertical_stem",
                    "middle_bar", "stroke_crossing", "curve_right", "curve_left", "diagonal",
                    "right_tail")
@@ -98,10 +100,5 @@ DIGIT_DESCRIPTION_COUNTS = np.array([
 DIGIT_DESCRIPTION_COUNTS.flags.writeable = False
 
 
-def _standardise(table):
-    table = table.astype(np.float64)
-    return (table - table.mean(axis=0)) / table.std(axis=0)
-
-
-DIGIT_SEMANTIC_VECTORS = _standardise(DIGIT_DESCRIPTION_COUNTS)
+DIGIT_SEMANTIC_VECTORS = standardise(DIGIT_DESCRIPTION_COUNTS)
 DIGIT_SEMANTIC_VECTORS.flags.writeable = False

@@ -6,7 +6,7 @@ default seeds, the lecture's claims, and the option values of ``--quick``.
 ``(method, metric, value)``; ``run`` calls it once per seed and gathers
 
     {"experiment": name, "section": str, "options": {...}, "seeds": [...],
-     "seconds": float,
+     "notes": [str, ...], "seconds": float,
      "rows": [{"method": str, "metric": str, "mean": float, "std": float,
                "values": [one float per seed]}, ...],
      "claims": [{"claim": str, "holds": bool, "method": str, "metric": str,
@@ -114,6 +114,9 @@ class Experiment:
     # --quick: option values for a first look (one seed, shorter training); the claims
     # are written for the defaults and need not hold at these
     quick: dict = field(default_factory=dict, hash=False)
+    check: object = None  # (options dict) -> None: raises ValueError on options that
+    #                       do not go together (each option alone is checked by Option)
+    notes: object = None  # (options dict) -> [str]: what to read before the table
 
     def resolve(self, given):
         """Every option's value: the given ones checked, the others at their defaults."""
@@ -122,8 +125,11 @@ class Experiment:
         if unknown:
             raise ValueError(f"experiment {self.name!r} has no option {unknown[0]!r}; its "
                              f"options: {sorted(known) or 'none'}")
-        return {name: option.check(given[name]) if name in given else option.default
-                for name, option in known.items()}
+        resolved = {name: option.check(given[name]) if name in given else option.default
+                    for name, option in known.items()}
+        if self.check is not None:
+            self.check(resolved)
+        return resolved
 
     def run(self, seeds=None, progress=None, quick=False, **options):
         """Train over ``seeds`` (None: the default seeds) with ``options`` (the rest at
@@ -153,5 +159,5 @@ class Experiment:
                            "metric": claim.metric, "baseline": claim.baseline,
                            "at_least": claim.at_least})
         return {"experiment": self.name, "section": self.section, "options": resolved,
-                "seeds": list(seeds),
+                "seeds": list(seeds), "notes": [] if self.notes is None else self.notes(resolved),
                 "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}

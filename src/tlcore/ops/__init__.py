@@ -22,7 +22,7 @@ from tlcore.ops.pool import avg_pool2d, max_pool2d  # noqa: F401
 from tlcore.ops.reduction import LogSumExp, Max, Mean, Min, Sum
 from tlcore.ops.reverse import GradReverse
 from tlcore.ops.scores import (embedding_hinge_max_loss, embedding_scores,  # noqa: F401
-                               hinge_max_loss)
+                               hinge_max_loss, hinge_sum_loss)
 from tlcore.ops.shape import Concat, GetItem, Permute, Reshape, Stack
 
 # -- elementwise -------------------------------------------------------------------------

@@ -1,19 +1,24 @@
-"""Scores of inputs against class descriptions, and the lecture's zero-shot embedding loss.
+"""Scores of inputs against class descriptions, and the zero-shot ranking hinge losses.
 
 Zero-shot learning by attribute embedding (the lecture; Frome et al. 2013, Akata et al.
 2013) maps an input x by f and a class description y (an attribute or word vector) by g
-into one space, and scores the pair by a dot product:
+into one space, and scores the pair by a dot product. The true class must beat the
+others by a margin k: the best other class in the structured hinge of SJE (Akata et al.,
+CVPR 2015, the lecture's loss), every other class in turn in DeViSE (Frome et al., NIPS
+2013), which sums the hinge over the wrong classes:
 
-    S[n, c] = f(x^n) . g(y_c)                          embedding_scores(f, g)
-    L = sum_n max(0, k - S[n, y_n] + max_{c != y_n} S[n, c])      hinge_max_loss(S, y, k)
+    S[n, c] = f(x^n) . g(y_c)                                   embedding_scores(f, g)
+    L = sum_n max(0, k - S[n, y_n] + max_{c != y_n} S[n, c])     hinge_max_loss(S, y, k)
+    L = sum_n sum_{c != y_n} max(0, k - S[n, y_n] + S[n, c])     hinge_sum_loss(S, y, k)
 
-The third function fuses the two: embedding_hinge_max_loss(f, g, y, k) has the value of
+embedding_hinge_max_loss(f, g, y, k) fuses the first two: it has the value of
 hinge_max_loss(embedding_scores(f, g), y, k), but its backward goes straight to f and g
 through the sparse ``hinge_max_backward`` kernel. An active sample sends gradient to
 two class rows of g only (its true class and its hardest other class), so the backward
 costs O(N*D) instead of the O(N*C*D) of forming and multiplying the (N, C) gradient.
 
-Every array work goes through the kernels registry (numpy, numba, native, cupy).
+The max form's array work goes through the kernels registry (numpy, numba, native,
+cupy); the sum form is plain array code on the scores' module (numpy or cupy).
 """
 
 import numbers
@@ -42,12 +47,12 @@ def _check_margin(margin):
     return float(margin)
 
 
-def _check_scores(scores, target):
+def _check_scores(scores, target, name="hinge_max_loss"):
     """scores (N, C) with C >= 2 and target (N,) integer in [0, C), as int64."""
     if scores.ndim != 2:
-        raise ValueError(f"hinge_max_loss needs scores of shape (N, C), got {scores.shape}")
+        raise ValueError(f"{name} needs scores of shape (N, C), got {scores.shape}")
     if scores.shape[1] < 2:
-        raise ValueError(f"hinge_max_loss needs at least 2 classes (a true class and "
+        raise ValueError(f"{name} needs at least 2 classes (a true class and "
                          f"another to compare it with), got scores of shape {scores.shape}")
     target = check_class_target(target, scores)
     return target.astype(np.int64, copy=False)  # one index dtype for every backend
@@ -67,7 +72,8 @@ class EmbeddingScores(Function):
 
 
 class HingeMaxLoss(Function):
-    """loss[n] = max(0, k - S[n, y_n] + S[n, m_n]) with m_n = argmax_{c != y_n} S[n, c].
+    """SJE's structured hinge (Akata et al., CVPR 2015):
+    loss[n] = max(0, k - S[n, y_n] + S[n, m_n]) with m_n = argmax_{c != y_n} S[n, c].
 
     Where loss[n] > 0 its gradient is -1 at S[n, y_n] and +1 at S[n, m_n]; elsewhere 0.
     """
@@ -92,6 +98,35 @@ class HingeMaxLoss(Function):
         out = xp.zeros(self.shape, dtype=weight.dtype)
         out[rows, self.target] = -weight
         out[rows, self.negative] += weight  # negative != target, so no index repeats
+        return out, None
+
+
+class HingeSumLoss(Function):
+    """DeViSE's hinge (Frome et al., NIPS 2013):
+    loss[n] = sum_{c != y_n} max(0, k - S[n, y_n] + S[n, c]).
+
+    Each active pair (c != y_n, its term > 0) gives +1 at S[n, c] and -1 at S[n, y_n].
+    """
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        self.margin = _check_margin(margin)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, scores, target):
+        target = _check_scores(scores, target, "hinge_sum_loss")
+        xp = backend.array_module(scores)
+        rows = xp.arange(scores.shape[0])
+        terms = xp.maximum(self.margin - scores[rows, target][:, None] + scores, 0)
+        terms[rows, target] = 0  # the true class is not its own competitor
+        self.target, self.active, self.rows = target, terms > 0, rows
+        out, self.scale = _reduce(terms.sum(axis=1), self.reduction)
+        return out
+
+    def backward(self, grad):
+        xp = backend.array_module(grad)
+        weight = xp.reshape(grad * self.scale, (-1, 1))  # (N, 1), or (1, 1) from a scalar
+        out = self.active * weight
+        out[self.rows, self.target] = -out.sum(axis=1)  # the true class's own entry is 0
         return out, None
 
 
@@ -140,12 +175,23 @@ def embedding_scores(f, g):
 
 
 def hinge_max_loss(scores, target, margin=1.0, reduction="mean"):
-    """The lecture's zero-shot embedding loss on scores S (N, C), C >= 2:
+    """The lecture's zero-shot embedding loss, the structured hinge of SJE (Akata et al.,
+    CVPR 2015), on scores S (N, C), C >= 2:
 
         loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c])
 
     reduced by ``reduction`` ("mean", "sum" or "none"). target: (N,) integer classes."""
     return HingeMaxLoss(margin, reduction)(scores, target)
+
+
+def hinge_sum_loss(scores, target, margin=1.0, reduction="mean"):
+    """DeViSE's ranking hinge (Frome et al., NIPS 2013) on scores S (N, C), C >= 2: the
+    hinge summed over every wrong class instead of taken at the hardest one,
+
+        loss[n] = sum_{c != y_n} max(0, margin - S[n, y_n] + S[n, c])
+
+    reduced by ``reduction`` ("mean", "sum" or "none"). target: (N,) integer classes."""
+    return HingeSumLoss(margin, reduction)(scores, target)
 
 
 def embedding_hinge_max_loss(f, g, target, margin=1.0, reduction="mean"):

@@ -9,21 +9,32 @@ its description alone. Three ways, one per part of the lecture:
   Lampert, Nickisch & Harmeling, CVPR 2009 / TPAMI 2014). Learn one sigmoid per
   attribute; a class is as likely as its attribute pattern is under those sigmoids.
 * ``AttributeEmbedding``: map the input by f and the class description by g into one
-  space and make f(x) closest to g(its class) (Frome et al. 2013, Akata et al. 2013),
-  by dot product or cosine, trained with the lecture's hinge loss with the max over the
-  other classes.
+  space and make f(x) closest to g(its class), by dot product or cosine, trained with
+  the lecture's hinge loss: the max over the other classes (the structured hinge of SJE,
+  Akata et al., CVPR 2015) or, as an option, the sum over them (DeViSE, Frome et al.,
+  NIPS 2013).
 * ``ConSE``: convex combination of semantic embeddings (Norouzi et al., ICLR 2014). No
   new training: a classifier of the seen classes weighs their semantic vectors by its
   top-T probabilities, and the nearest description (cosine) wins.
 
-All three have ``predict(x, candidate_classes, class_descriptions)``: row k of
-``class_descriptions`` describes class ``candidate_classes[k]``, and the answer for each
-input is one of ``candidate_classes``. Standard zero-shot evaluation gives the unseen
-classes as candidates; generalized zero-shot (GZSL) gives seen and unseen together, where
-a model that only ever answers seen classes is found out (``zero_shot_accuracies``).
+All three have ``scores(x, class_descriptions)`` (N, K) and ``predict(x,
+candidate_classes, class_descriptions)``: row k of ``class_descriptions`` describes class
+``candidate_classes[k]``, and the answer for each input is the candidate with the
+largest score. Standard zero-shot evaluation gives the unseen classes as candidates;
+generalized zero-shot (GZSL) gives seen and unseen together, where a model trained on
+seen classes only favours them; calibrated stacking (Chao et al., ECCV 2016) lowers the
+seen classes' scores by a constant chosen without the unseen classes
+(``zero_shot_accuracies``, ``choose_calibration``).
+
+Before any training, ``seen_span`` says whether the seen classes' descriptions can teach
+what the unseen classes need: a scorer trained on seen classes learns only along the
+differences between seen descriptions, and ``project_onto_seen_span`` removes from every
+description the directions it never learned.
 """
 
+import itertools
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,10 +116,101 @@ def check_seen_attributes(class_attributes, seen_classes, attribute_names=None):
             "seen ones, a class with the attribute and a class without it.")
 
 
+def _seen_basis(table, seen_classes, tolerance=1e-9):
+    """An orthonormal basis (rows) of the span of the differences between the seen
+    classes' descriptions: the only directions a hinge over seen classes trains."""
+    rows = table[np.asarray(seen_classes)]
+    return _row_basis(rows[1:] - rows[0], tolerance)
+
+
+def _row_basis(matrix, tolerance=1e-9):
+    if matrix.size == 0:
+        return np.zeros((0, matrix.shape[1]))
+    _, singular, Vt = np.linalg.svd(matrix, full_matrices=False)
+    return Vt[singular > tolerance * max(1.0, singular.max(initial=0.0))]
+
+
+@dataclass(frozen=True)
+class SeenSpan:
+    """What the seen classes' descriptions span: ``seen_rank`` independent differences
+    among the seen classes, against ``rank`` among all classes; ``outside[(u, v)]``: the
+    share of |a_u - a_v|^2 outside the seen span, for each pair of unseen classes."""
+    seen_rank: int
+    rank: int
+    outside: dict
+
+    @property
+    def complete(self):
+        """Every unseen pair's difference lies in the seen span (to 1e-9)."""
+        return all(share < 1e-9 for share in self.outside.values())
+
+    def message(self, class_names=None):
+        """Two lines a person can read: the ranks, and the shares outside."""
+        def name(c):
+            return class_names[c] if class_names is not None else str(c)
+        shares = ", ".join(f"{name(u)}-{name(v)} {share:.0%}"
+                           for (u, v), share in self.outside.items())
+        verdict = ("every difference between unseen classes lies in it" if self.complete
+                   else "what lies outside it, a scorer trained on the seen classes never "
+                        "learned")
+        return (f"the seen classes' descriptions differ along {self.seen_rank} of the "
+                f"{self.rank} directions in which the classes differ; {verdict}.\n"
+                f"share of each unseen pair's difference outside the seen span: {shares}")
+
+
+def seen_span(class_descriptions, seen_classes, unseen_classes):
+    """``SeenSpan`` of a split: how much of what tells the unseen classes apart the seen
+    classes' descriptions can teach.
+
+    A scorer f(x) . W a trained by a hinge over seen classes only ever sees differences
+    a_y - a_m of seen descriptions, so W learns along their span and keeps its initial
+    values elsewhere; an unseen pair whose difference lies partly outside is told apart
+    partly by those untrained values (for DAP each attribute is its own classifier, so
+    this is the embedding's and ConSE's concern)."""
+    table = _table(class_descriptions, "class_descriptions")
+    seen, unseen = np.asarray(seen_classes), np.asarray(unseen_classes)
+    basis = _seen_basis(table, seen)
+    outside = {}
+    for u, v in itertools.combinations(sorted(unseen.tolist()), 2):
+        difference = table[u] - table[v]
+        residual = difference - basis.T @ (basis @ difference)
+        length2 = difference @ difference  # 0: one description for two classes
+        outside[(u, v)] = float(residual @ residual / length2) if length2 else 0.0
+    return SeenSpan(len(basis), len(_row_basis(table[1:] - table[0])), outside)
+
+
+def project_onto_seen_span(class_descriptions, seen_classes):
+    """Every description centred on the seen classes' mean and projected onto the span
+    of the seen differences (C, M): P (a_c - mean_seen). A scorer then never reads a
+    direction that training did not reach; scores change only by a constant per input
+    for every direction it did reach, so nothing trained is lost."""
+    table = _table(class_descriptions, "class_descriptions")
+    basis = _seen_basis(table, seen_classes)
+    centred = table - table[np.asarray(seen_classes)].mean(axis=0)
+    return centred @ basis.T @ basis
+
+
+# -- the three models ------------------------------------------------------------------
+
+
+class ZeroShotModel(nn.Module):
+    """What the three share: ``predict`` is the candidate with the largest score.
+    Subclasses give ``scores(x, class_descriptions)`` and ``description_width`` (None:
+    any width)."""
+    description_width = None
+    description_kind = "values"
+
+    def predict(self, x, candidate_classes, class_descriptions):
+        candidates, descriptions = _check_candidates(
+            candidate_classes, class_descriptions, self.description_width,
+            self.description_kind)
+        return candidates[self.scores(x, descriptions).argmax(axis=1)]
+
+
 # -- DAP -------------------------------------------------------------------------------
 
 
-class AttributeClassifier(nn.Module):
+class AttributeClassifier(ZeroShotModel):
     """Direct Attribute Prediction (DAP, Lampert et al. 2009): zero-shot by attributes.
 
     ``backbone`` maps an input to M logits, one per attribute; sigmoid(logit_m) is
@@ -145,6 +247,7 @@ class AttributeClassifier(nn.Module):
         self.seen_classes = seen
         self.clip = clip
         self.attribute_prior = table[seen].mean(axis=0)  # p(a_m = 1), seen classes only
+        self.description_width, self.description_kind = table.shape[1], "attributes"
 
     def forward(self, x):
         """The attribute logits (N, M)."""
@@ -175,25 +278,23 @@ class AttributeClassifier(nn.Module):
         likelihood = np.log(p) @ a.T + np.log1p(-p) @ (1 - a).T
         return likelihood - (a @ np.log(prior) + (1 - a) @ np.log1p(-prior))
 
-    def predict(self, x, candidate_classes, class_descriptions):
-        candidates, descriptions = _check_candidates(
-            candidate_classes, class_descriptions, self.class_attributes.shape[1], "attributes")
-        scores = self.class_log_scores(self.attribute_probabilities(x), descriptions)
-        return candidates[scores.argmax(axis=1)]
+    def scores(self, x, class_descriptions):
+        """DAP's log p(z | x) + const for every input and described class (N, K)."""
+        return self.class_log_scores(self.attribute_probabilities(x), class_descriptions)
 
 
 # -- attribute embedding -----------------------------------------------------------------
 
 
-class AttributeEmbedding(nn.Module):
+class AttributeEmbedding(ZeroShotModel):
     """Zero-shot by attribute embedding: f maps an input, g maps a class description
     (an attribute or word vector) into one space; the score of class c for x is
     f(x) . g(y_c). Training on the seen classes minimises the lecture's loss
 
         sum_n max(0, k - f(x^n) . g(y^n) + max_{m != y^n} f(x^n) . g(y^m))
 
-    (``F.embedding_hinge_max_loss``): the true class must beat the best *other class* by
-    the margin k. The max runs over the other classes' descriptions, not over the other
+    (``F.embedding_hinge_max_loss``; the structured hinge of SJE, Akata et al. 2015):
+    the true class must beat the best *other class* by the margin k. The max runs over the other classes' descriptions, not over the other
     samples of the batch: a batch usually holds two samples of one class, and then
     "another sample's description" is the true description itself, whose score can never
     beat itself by k, so the loss would stay at k for ever and push f(x) away from its own
@@ -211,20 +312,28 @@ class AttributeEmbedding(nn.Module):
     2018; in zero-shot learning, Liu et al. 2018 "Generalized zero-shot learning with deep
     calibration network").
 
+    ``classes="sum"`` sums the hinge over every other class instead of taking the max
+    (DeViSE, Frome et al. 2013): every class that comes within k of the true one pushes,
+    not only the hardest.
+
     Prediction: the candidate class whose description's embedding has the largest score
     with f(x). An unseen class needs only its description, through g.
     """
 
-    def __init__(self, f, g, cosine_scale=None):
+    def __init__(self, f, g, cosine_scale=None, classes="max"):
         super().__init__()
         if cosine_scale is not None and (
                 isinstance(cosine_scale, bool) or not isinstance(cosine_scale, numbers.Real)
                 or not np.isfinite(cosine_scale) or cosine_scale <= 0):
             raise ValueError(f"cosine_scale must be None (dot product) or a finite number "
                              f"> 0, got {cosine_scale!r}")
+        if classes not in ("max", "sum"):
+            raise ValueError(f"classes must be 'max' (SJE) or 'sum' (DeViSE): how the "
+                             f"hinge treats the other classes; got {classes!r}")
         self.add_module("f", f)  # add_module: a TypeError unless it is a Module
         self.add_module("g", g)
         self.cosine_scale = None if cosine_scale is None else float(cosine_scale)
+        self.classes = classes
 
     def forward(self, x):
         """The input embeddings (N, D): f(x), or s * f(x) / |f(x)| for the cosine."""
@@ -240,12 +349,14 @@ class AttributeEmbedding(nn.Module):
         return embeddings if self.cosine_scale is None else unit_rows(embeddings)
 
     def loss(self, input_embeddings, target, class_descriptions, margin=1.0):
-        """The hinge-max loss of the input embeddings (N, D), ``self(x)``, against the K
-        training classes' descriptions; ``target`` (N,) indexes the rows of
-        ``class_descriptions``."""
-        return ops.embedding_hinge_max_loss(input_embeddings,
-                                            self.embed_classes(class_descriptions),
-                                            target, margin)
+        """The hinge loss (max or sum over the other classes) of the input embeddings
+        (N, D), ``self(x)``, against the K training classes' descriptions; ``target``
+        (N,) indexes the rows of ``class_descriptions``."""
+        classes = self.embed_classes(class_descriptions)
+        if self.classes == "max":  # the fused kernel: the (N, K) scores are never formed
+            return ops.embedding_hinge_max_loss(input_embeddings, classes, target, margin)
+        return ops.hinge_sum_loss(ops.embedding_scores(input_embeddings, classes), target,
+                                  margin)
 
     def scores(self, x, class_descriptions):
         """The score of every input and description (N, K), as a numpy array."""
@@ -256,9 +367,6 @@ class AttributeEmbedding(nn.Module):
                 _numpy(ops.embedding_scores(self(x[i:i + PREDICT_BATCH]), classes))
                 for i in range(0, len(x), PREDICT_BATCH)])
 
-    def predict(self, x, candidate_classes, class_descriptions):
-        candidates, descriptions = _check_candidates(candidate_classes, class_descriptions)
-        return candidates[self.scores(x, descriptions).argmax(axis=1)]
 
 
 def unit_rows(v, eps=1e-6):
@@ -274,7 +382,7 @@ def unit_rows(v, eps=1e-6):
 # -- ConSE -------------------------------------------------------------------------------
 
 
-class ConSE(nn.Module):
+class ConSE(ZeroShotModel):
     """Convex combination of semantic embeddings (Norouzi et al., ICLR 2014).
 
     ``classifier`` maps an input to logits over the K seen classes; ``seen_vectors``
@@ -298,6 +406,7 @@ class ConSE(nn.Module):
         self.add_module("classifier", classifier)  # a TypeError unless it is a Module
         self.seen_vectors = vectors
         self.T = int(T)
+        self.description_width, self.description_kind = vectors.shape[1], "semantic values"
 
     def forward(self, x):
         """The classifier's logits over the seen classes (N, K)."""
@@ -316,36 +425,97 @@ class ConSE(nn.Module):
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("nt,ntd->nd", weights, self.seen_vectors[top])
 
-    def predict(self, x, candidate_classes, class_descriptions):
-        candidates, descriptions = _check_candidates(
-            candidate_classes, class_descriptions, self.seen_vectors.shape[1],
-            "semantic values")
-        similarity = _numpy(unit_rows(self.semantic_embedding(x))
-                            @ unit_rows(descriptions).T)
-        return candidates[similarity.argmax(axis=1)]
+    def scores(self, x, class_descriptions):
+        """The cosine of e(x) with every description (N, K)."""
+        return _numpy(unit_rows(self.semantic_embedding(x)) @ unit_rows(class_descriptions).T)
 
 
 # -- evaluation --------------------------------------------------------------------------
 
 
+def harmonic_mean(a, b):
+    """H = 2ab / (a + b), 0 where both are 0: the GZSL summary of seen and unseen
+    accuracy (Xian et al., CVPR 2017), high only when both are."""
+    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def calibrated_stacking(scores, seen_columns, gamma):
+    """The scores (N, K) with every seen class's column lowered by gamma (Chao, Changpinyo,
+    Gong & Sha, ECCV 2016): a model trained on the seen classes scores them too high, and
+    gamma trades seen accuracy for unseen accuracy. ``seen_columns``: (K,) bools."""
+    return scores - gamma * np.asarray(seen_columns, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class GeneralizedScores:
+    """Every candidate's score (seen and unseen classes: ``candidates``) for a set of
+    unseen-class inputs and a set of seen-class inputs, computed once; accuracies at
+    any calibration gamma read from them."""
+    candidates: np.ndarray
+    seen_columns: np.ndarray
+    unseen_scores: np.ndarray
+    y_unseen: np.ndarray
+    seen_scores: np.ndarray
+    y_seen: np.ndarray
+
+    @classmethod
+    def of(cls, model, X_unseen, y_unseen, X_seen, y_seen, unseen_classes, seen_classes,
+           class_descriptions):
+        candidates = np.concatenate([np.asarray(seen_classes), np.asarray(unseen_classes)])
+        descriptions = _table(class_descriptions, "class_descriptions")[candidates]
+        return cls(candidates, np.isin(candidates, seen_classes),
+                   model.scores(X_unseen, descriptions), np.asarray(y_unseen),
+                   model.scores(X_seen, descriptions), np.asarray(y_seen))
+
+    def accuracies(self, gamma=0.0):
+        """(accuracy on the unseen inputs, on the seen inputs, their harmonic mean)."""
+        def accuracy(scores, y):
+            lowered = calibrated_stacking(scores, self.seen_columns, gamma)
+            return float(np.mean(self.candidates[lowered.argmax(axis=1)] == y))
+        unseen, seen = accuracy(self.unseen_scores, self.y_unseen), \
+            accuracy(self.seen_scores, self.y_seen)
+        return unseen, seen, harmonic_mean(unseen, seen)
+
+    def best_gamma(self, steps=101):
+        """The gamma with the largest harmonic mean, among 0 and the quantiles of every
+        input's gap between its best seen and best unseen score (where predictions can
+        change); ties keep the gamma nearest 0."""
+        scores = np.concatenate([self.unseen_scores, self.seen_scores])
+        gaps = scores[:, self.seen_columns].max(axis=1) - scores[:, ~self.seen_columns].max(axis=1)
+        gammas = np.concatenate([[0.0], np.quantile(gaps, np.linspace(0, 1, steps))])
+        gammas = gammas[np.argsort(np.abs(gammas), kind="stable")]
+        return float(max(gammas, key=lambda gamma: self.accuracies(gamma)[2]))
+
+
+def choose_calibration(model, X_held_out, y_held_out, X_seen, y_seen, held_out_classes,
+                       seen_classes, class_descriptions):
+    """Calibrated stacking's gamma, chosen on seen classes only: ``model`` was trained
+    without the ``held_out_classes`` (seen classes playing unseen ones), and gamma is the
+    one that maximises the harmonic mean of their accuracy and that of held-out images
+    of the classes it was trained on (``X_seen``), as Chao et al. choose it by
+    class-level validation. The real unseen classes take no part."""
+    return GeneralizedScores.of(model, X_held_out, y_held_out, X_seen, y_seen,
+                                held_out_classes, seen_classes, class_descriptions).best_gamma()
+
+
 def zero_shot_accuracies(model, X_unseen, y_unseen, X_seen, y_seen, unseen_classes,
-                         seen_classes, class_descriptions):
+                         seen_classes, class_descriptions, gamma=0.0):
     """Standard and generalized zero-shot accuracy of any of the three models.
 
     ``class_descriptions`` is indexed by class label (row c describes class c).
     Returns {"unseen_acc": accuracy on the unseen test inputs with the unseen classes as
     the only candidates, "gzsl_unseen_acc" and "gzsl_seen_acc": accuracy on the unseen
-    and on held-out seen test inputs with every seen and unseen class as a candidate}.
-    In the generalized setting a model biased towards the classes it was trained on
-    scores high on seen inputs and low on unseen ones.
+    and on held-out seen test inputs with every seen and unseen class as a candidate, the
+    seen classes' scores lowered by ``gamma`` (calibrated stacking), "gzsl_h": their
+    harmonic mean}. In the generalized setting a model trained on seen classes only
+    favours them: high on seen inputs, low on unseen ones, unless gamma corrects it.
     """
     descriptions = _table(class_descriptions, "class_descriptions")
     unseen = np.asarray(unseen_classes)
-    both = np.concatenate([np.asarray(seen_classes), unseen])
-
-    def accuracy(X, y, candidates):
-        return float(np.mean(model.predict(X, candidates, descriptions[candidates]) == y))
-
-    return {"unseen_acc": accuracy(X_unseen, y_unseen, unseen),
-            "gzsl_unseen_acc": accuracy(X_unseen, y_unseen, both),
-            "gzsl_seen_acc": accuracy(X_seen, y_seen, both)}
+    unseen_acc = float(np.mean(model.predict(X_unseen, unseen, descriptions[unseen])
+                               == np.asarray(y_unseen)))
+    generalized = GeneralizedScores.of(model, X_unseen, y_unseen, X_seen, y_seen,
+                                       unseen_classes, seen_classes, descriptions)
+    gzsl_unseen, gzsl_seen, h = generalized.accuracies(gamma)
+    return {"unseen_acc": unseen_acc, "gzsl_unseen_acc": gzsl_unseen,
+            "gzsl_seen_acc": gzsl_seen, "gzsl_h": h}
