@@ -162,3 +162,19 @@ def test_generators_check_their_arguments(make):
     for bad in (-0.1, float("nan"), 2.0):
         with pytest.raises(ValueError, match="noise must be a finite number"):
             make(2, noise=bad)
+
+
+def test_the_placement_options_leave_the_default_digits_as_they_were():
+    """scale and shift only rescale draws the pen makes anyway, and their defaults are
+    the values the pen had fixed before them: the same draws give the same digit, and a
+    smaller figure stays small."""
+    rng = np.random.default_rng(5)
+    plain = segment_digits.draw_segments(segment_digits.SEGMENT_TABLE[8], rng)
+    rng = np.random.default_rng(5)
+    np.testing.assert_array_equal(plain, segment_digits.draw_segments(
+        segment_digits.SEGMENT_TABLE[8], rng, scale=1.0, shift=0.08))
+    small = make_segment_digits(3, seed=0, size=20, scale=0.6, shift=0.1)
+    assert small.images.shape == (30, 20, 20)
+    inked = small.images > 0.5
+    rows, cols = inked.any(axis=2).sum(axis=1), inked.any(axis=1).sum(axis=1)
+    assert rows.max() <= 14 and cols.max() <= 10  # a 0.6-scale figure: about 8 x 4 pixels

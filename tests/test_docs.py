@@ -15,7 +15,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 LECTURE_PAGES = ("fine-tuning.md", "layer-transfer.md", "multi-task.md", "progressive.md",
-                 "domain-adversarial.md", "zero-shot-attributes.md", "convex-combination.md")
+                 "domain-adversarial.md", "zero-shot-attributes.md", "convex-combination.md",
+                 "self-taught.md")
 GUIDE_PAGES = ("README.md", "engine.md") + LECTURE_PAGES
 LECTURE_HEADINGS = ("## The formula", "## Where the code is", "## The experiment")
 IMAGE_LIMIT = 300 * 1024  # bytes per figure in docs/images/

@@ -298,7 +298,7 @@ def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path, capsy
 
 
 def test_pca_2d_keeps_the_two_main_directions():
-    from tlcore.experiments.dann_plot import pca_2d
+    from tlcore.experiments.figures import pca_2d
     rng = np.random.default_rng(0)
     plane = rng.standard_normal((50, 2)) * [3.0, 1.0]
     basis = np.linalg.qr(rng.standard_normal((5, 2)))[0]  # a plane in 5-D

@@ -1,6 +1,8 @@
 """The ``tlcore`` command.
 
     tlcore info                        version, kernel backends, BLAS, threads
+    tlcore map [--plot PATH]           the lecture's map: its methods and experiments
+                                       (--plot: also draw it as a PNG, needs matplotlib)
     tlcore bench [--backends numpy,numba] [--repeats 20] [--json PATH]
     tlcore run --list                  the experiments
     tlcore run NAME [--seeds 0,1,2] [--quick] [--strict] [--json PATH] [--quiet]
@@ -109,6 +111,21 @@ def bench_command(args, parser):
     return 0
 
 
+def map_command(args, parser):
+    """Print the lecture's map; with --plot also draw it as a PNG there."""
+    from tlcore.experiments.experiment import MissingExtra
+    from tlcore.experiments.map_plot import draw_map, format_map
+    if args.plot is not None:
+        try:  # a missing directory or no matplotlib: a message, before any output
+            path = draw_map(args.plot)
+        except (ValueError, MissingExtra) as error:
+            parser.error(f"--plot: {error}")
+    print(format_map())
+    if args.plot is not None:
+        print(f"\nthe map drawn: {path}")
+    return 0
+
+
 def _common_flags(parser, default_seeds):
     """--seeds, --quick, --json and --quiet: the flags of every ``tlcore run``."""
     parser.add_argument("--seeds", type=_seeds, default=None,
@@ -150,12 +167,14 @@ def _write_json(path, result):
 def format_result(result):
     """The rows of a result as a table (method, metric, mean +- std, per-seed values),
     then the lecture's claims and whether they held."""
+    method_width = max([14] + [len(row["method"]) for row in result["rows"]])
+    metric_width = max([16] + [len(row["metric"]) for row in result["rows"]])
     lines = [f"{result['experiment']}: seeds {result['seeds']}, {result['seconds']:.1f} s",
              *result.get("notes", ()),
-             f"{'method':<14} {'metric':<16} {'mean +- std':<18} values"]
+             f"{'method':<{method_width}} {'metric':<{metric_width}} {'mean +- std':<18} values"]
     for row in result["rows"]:
         values = " ".join(f"{v:.4f}" for v in row["values"])
-        lines.append(f"{row['method']:<14} {row['metric']:<16} "
+        lines.append(f"{row['method']:<{method_width}} {row['metric']:<{metric_width}} "
                      f"{row['mean']:.4f} +- {row['std']:.4f}  {values}")
     for claim in result.get("claims", ()):
         lines.append(f"claim: {claim['claim']}")
@@ -249,6 +268,10 @@ def main(argv=None):
     bench.add_argument("--repeats", type=_positive, default=20,
                        help="timed calls per backend and case (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    lecture_map = commands.add_parser("map", help="the lecture's map: which methods for "
+                                      "which data, and their experiments")
+    lecture_map.add_argument("--plot", metavar="PATH", default=None,
+                             help="also draw the map as a PNG at PATH (needs matplotlib)")
     run = commands.add_parser("run", help="run an experiment (tlcore run --list)",
                               add_help=False)
     run.add_argument("name", nargs="?", help="the experiment")
@@ -268,6 +291,10 @@ def main(argv=None):
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return bench_command(args, parser)
+    if args.command == "map":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return map_command(args, parser)
     if args.list or (args.name is None and not args.help):
         from tlcore import experiments
         for experiment in experiments.REGISTRY.values():

@@ -6,7 +6,8 @@ a result dict (see experiment.py for the contract).
 """
 
 from tlcore.experiments import (dann_digits, dann_moons, digits_cnn, finetune, layer_transfer,
-                                multitask, progressive, zero_shot)
+                                multitask, progressive, self_taught,
+                                self_taught_clustering, zero_shot)
 from tlcore.experiments.experiment import Claim, Experiment, Option
 
 __all__ = ["Claim", "Experiment", "Option", "get", "names", "run"]
@@ -21,6 +22,8 @@ REGISTRY = {e.name: e for e in (
     dann_moons.EXPERIMENT,
     dann_digits.EXPERIMENT,
     zero_shot.EXPERIMENT,
+    self_taught.EXPERIMENT,
+    self_taught_clustering.EXPERIMENT,
 )}
 
 

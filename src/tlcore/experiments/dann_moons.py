@@ -78,8 +78,8 @@ def train_moons(method, data, options, progress=None):
 
 def run_seed(seed, options, progress=None):
     if options["plot"]:
-        from tlcore.experiments import dann_plot
-        dann_plot.require_matplotlib()  # before training, not after
+        from tlcore.experiments import figures
+        figures.require_matplotlib()  # before training, not after
     data = moons_domains(seed, options["angle"], options["center"])
     rows, models = [], {}
     for method in ("source-only", "dann"):

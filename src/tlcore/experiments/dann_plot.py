@@ -6,8 +6,7 @@ their true class, which training never saw). Bottom row: each model's hidden fea
 of source and target points, projected on their first two principal components and
 coloured by domain: two separate clouds before adaptation, one mixed cloud after.
 
-matplotlib is an optional extra (``pip install 'tlcore[plot]'``), imported only here
-and only when a figure is asked for.
+matplotlib is imported only when a figure is asked for (``figures.require_matplotlib``).
 """
 
 import os
@@ -15,28 +14,8 @@ import os
 import numpy as np
 
 from tlcore import no_grad
-from tlcore.experiments.experiment import MissingExtra
+from tlcore.experiments.figures import pca_2d, require_matplotlib
 from tlcore.transfer.dann import features
-
-INSTALL_HINT = ("--plot needs matplotlib, which is not installed; install it with "
-                "pip install 'tlcore[plot]' (or pip install matplotlib)")
-
-
-def require_matplotlib():
-    """Import matplotlib, or raise MissingExtra (an ImportError) saying how to install it."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise MissingExtra(INSTALL_HINT) from None
-
-
-def pca_2d(points):
-    """The rows of ``points`` on their first two principal components (numpy's SVD of
-    the centred points: rows of Vt are the directions of largest variance)."""
-    centred = points - points.mean(axis=0)
-    _, _, Vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ Vt[:2].T
-
 
 def class_one_probability(model, grid):
     """p(class 1 | x) of ``model`` at each row of ``grid``."""

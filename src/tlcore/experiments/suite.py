@@ -4,14 +4,18 @@
 
     {"command": "run all", "seeds": [...] or None (each experiment's defaults),
      "quick": bool, "seconds": float, "experiments": [one result dict per experiment],
-     "summary": [one row per claim: section, experiment, method, metric, result
+     "summary": [one row per claim: cell, section, experiment, method, metric, result
                  [mean, std], baseline [method, mean, std] or None, seeds, at_least,
                  claim, holds]}
 
-``tlcore run all`` prints each experiment's table as it finishes, then ``format_summary``.
+``tlcore run all`` prints each experiment's table as it finishes, then ``format_summary``:
+the claims grouped by the lecture's map (``lecture_map``), the engine's check first, then
+one group per cell (is the source labelled, is the target labelled).
 """
 
 import time
+
+from tlcore.experiments.lecture_map import MAP, OUTSIDE_THE_MAP, group_of
 
 
 def run_all(registry, seeds=None, quick=False, plot="", progress=None, on_result=None):
@@ -22,7 +26,7 @@ def run_all(registry, seeds=None, quick=False, plot="", progress=None, on_result
     plot: a directory for the figures of the experiments that draw one ('' for none).
     on_result: called with each experiment's result as soon as it is done."""
     if plot:
-        from tlcore.experiments.dann_plot import require_matplotlib
+        from tlcore.experiments.figures import require_matplotlib
         require_matplotlib()  # before an hour of training, not after
     start = time.perf_counter()
     results = []
@@ -51,7 +55,8 @@ def summary_rows(results):
             measured = rows_by_key[(claim["method"], claim["metric"])]
             baseline = rows_by_key.get((claim["baseline"], claim["metric"]))
             rows.append({
-                "section": result["section"], "experiment": result["experiment"],
+                "cell": group_of(result["experiment"]), "section": result["section"],
+                "experiment": result["experiment"],
                 "method": claim["method"], "metric": claim["metric"],
                 "result": [measured["mean"], measured["std"]],
                 "baseline": None if baseline is None else
@@ -62,25 +67,31 @@ def summary_rows(results):
 
 
 def format_summary(summary, seconds, quick=False):
-    """The summary rows as a table, then how many claims held and the time taken.
-    "needs" is the claim: a margin over the baseline's mean (+0.1), or a value (>= 0.97)."""
+    """The summary rows as a table grouped by the lecture's map, then how many claims
+    held and the time taken. "needs" is the claim: a margin over the baseline's mean
+    (+0.1), or a value (>= 0.97)."""
     def mean_std(mean, std, seeds):
         return f"{mean:.3f} +- {std:.3f}" if seeds > 1 else f"{mean:.3f}"
 
-    header = (f"{'section':<29}{'experiment':<16}{'method, metric':<25}{'baseline':<30}"
+    header = (f"{'section':<29}{'experiment':<24}{'method, metric':<38}{'baseline':<32}"
               f"{'result':<17}{'needs':<10}held")
     lines = [header, "-" * len(header)]
-    for row in summary:
-        seeds = row["seeds"]
-        if row["baseline"] is None:
-            baseline, needs = "-", f">= {row['at_least']:.3g}"
-        else:
-            name, mean, std = row["baseline"]
-            baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.2f}"
-        lines.append(f"{row['section']:<29}{row['experiment']:<16}"
-                     f"{row['method'] + ', ' + row['metric']:<25}{baseline:<30}"
-                     f"{mean_std(*row['result'], seeds):<17}{needs:<10}"
-                     + ("yes" if row["holds"] else "NO"))
+    groups = (OUTSIDE_THE_MAP,) + tuple(cell.title for cell in MAP)
+    for group in groups:
+        rows = [row for row in summary if row["cell"] == group]
+        if rows:
+            lines.append(f"[{group}]")
+        for row in rows:
+            seeds = row["seeds"]
+            if row["baseline"] is None:
+                baseline, needs = "-", f">= {row['at_least']:.3g}"
+            else:
+                name, mean, std = row["baseline"]
+                baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.2f}"
+            lines.append(f"{row['section']:<29}{row['experiment']:<24}"
+                         f"{row['method'] + ', ' + row['metric']:<38}{baseline:<32}"
+                         f"{mean_std(*row['result'], seeds):<17}{needs:<10}"
+                         + ("yes" if row["holds"] else "NO"))
     held = sum(row["holds"] for row in summary)
     lines.append(f"{held} of {len(summary)} claims of the lecture held; {seconds:.0f} s in all")
     if quick:

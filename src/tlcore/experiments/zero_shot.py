@@ -221,7 +221,7 @@ class Validation:
 
 def run_seed(seed, options, progress=None):
     if options["plot"]:
-        from tlcore.experiments.dann_plot import require_matplotlib
+        from tlcore.experiments.figures import require_matplotlib
         require_matplotlib()  # before training, not after
     world = WORLDS[options["data"]](seed, options["per_class"])
     unseen, seen = parse_unseen(options["unseen"], world)

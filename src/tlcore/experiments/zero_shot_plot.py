@@ -14,30 +14,15 @@ mistakes.
 matplotlib is imported only here, and only when a figure is asked for.
 """
 
-import os
-
 import numpy as np
 
-from tlcore.experiments.dann_plot import pca_2d, require_matplotlib
-
-
-def _figure(width, height):
-    require_matplotlib()
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _save(figure, directory, name):
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, name)
-    figure.savefig(path, dpi=80)
-    return path
+from tlcore.experiments.figures import new_figure, pca_2d, save_figure
 
 
 def plot_examples(world, unseen, directory, per_class=6):
     """Figure 1: ``per_class`` images of every class, with its attributes."""
     classes = world.classes
-    figure = _figure(per_class * 0.55 + 3.6, classes * 0.55 + 0.5)
+    figure = new_figure(per_class * 0.55 + 3.6, classes * 0.55 + 0.5)
     axes = figure.subplots(classes, per_class + 1, squeeze=False,
                            gridspec_kw={"width_ratios": [1] * per_class + [6]})
     for c in range(classes):
@@ -55,7 +40,7 @@ def plot_examples(world, unseen, directory, per_class=6):
                   fontweight="bold" if is_unseen else "normal")
     figure.suptitle(f"zero-shot, {world.name}: each class and its attributes "
                     f"(unseen classes in red: no training image)", fontsize=9)
-    return _save(figure, directory, f"zero-shot-{world.name}-examples.png")
+    return save_figure(figure, directory, f"zero-shot-{world.name}-examples.png")
 
 
 def _unit(rows):
@@ -70,7 +55,7 @@ def plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory
     points = pca_2d(np.concatenate([inputs, classes]))
     image_points, class_points = points[:len(inputs)], points[len(inputs):]
     colours = {c: f"C{k}" for k, c in enumerate(unseen)}
-    figure = _figure(5.6, 4.6)
+    figure = new_figure(5.6, 4.6)
     axes = figure.subplots()
     seen_images = ~np.isin(y_test, unseen)
     axes.scatter(*image_points[seen_images].T, s=6, c="lightgrey", label="f(x), seen classes")
@@ -95,12 +80,12 @@ def plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory
     figure.suptitle(f"zero-shot, {world.name}, seed {seed}: f(x) of test images and g(y) "
                     f"of every class\n(both scaled to length 1, first two principal "
                     f"components)", fontsize=9)
-    return _save(figure, directory, f"zero-shot-{world.name}-space_seed{seed}.png")
+    return save_figure(figure, directory, f"zero-shot-{world.name}-space_seed{seed}.png")
 
 
 def plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed):
     """Figure 3: the unseen classes' confusion matrix of each method."""
-    figure = _figure(3.0 * len(models) + 0.4, 3.2)
+    figure = new_figure(3.0 * len(models) + 0.4, 3.2)
     axes = figure.subplots(1, len(models), squeeze=False)[0]
     names = [world.class_names[c] for c in unseen]
     for axis, (method, (model, descriptions)) in zip(axes, models.items()):
@@ -120,7 +105,7 @@ def plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed):
         axis.set_title(f"{method}: {np.trace(counts) / counts.sum():.2f}", fontsize=8)
     figure.suptitle(f"zero-shot, {world.name}, seed {seed}: unseen test images, only the "
                     f"unseen classes as candidates (rows sum to 1)", fontsize=9)
-    return _save(figure, directory, f"zero-shot-{world.name}-confusion_seed{seed}.png")
+    return save_figure(figure, directory, f"zero-shot-{world.name}-confusion_seed{seed}.png")
 
 
 def plot_all(world, models, unseen, X_unseen, y_unseen, X_seen_test, y_seen_test, options,

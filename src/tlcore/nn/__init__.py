@@ -18,8 +18,9 @@ from tlcore.nn.normalization import BatchNorm1d, BatchNorm2d
 from tlcore.nn.parameter import Parameter
 from tlcore.nn.pooling import AvgPool2d, MaxPool2d
 from tlcore.nn.reverse import GradientReversal
+from tlcore.nn.upsample import Upsample
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Embedding",
            "Flatten", "GradientReversal", "Identity", "LeakyReLU", "Linear", "LogSoftmax",
            "MaxPool2d", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential",
-           "Sigmoid", "Softmax", "Tanh", "functional", "init"]
+           "Sigmoid", "Softmax", "Tanh", "Upsample", "functional", "init"]

@@ -10,4 +10,4 @@ from tlcore.ops import (avg_pool2d, batch_norm, binary_cross_entropy_with_logits
                         conv2d, cross_entropy, dropout, embedding, embedding_hinge_max_loss,
                         embedding_scores, grad_reverse, hinge_max_loss, hinge_sum_loss, kl_div,
                         leaky_relu, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu,
-                        sigmoid, softmax, tanh)
+                        sigmoid, softmax, tanh, upsample_nearest)

@@ -24,6 +24,7 @@ from tlcore.ops.reverse import GradReverse
 from tlcore.ops.scores import (embedding_hinge_max_loss, embedding_scores,  # noqa: F401
                                hinge_max_loss, hinge_sum_loss)
 from tlcore.ops.shape import Concat, GetItem, Permute, Reshape, Stack
+from tlcore.ops.upsample import upsample_nearest  # noqa: F401
 
 # -- elementwise -------------------------------------------------------------------------
 
