@@ -81,12 +81,12 @@ def test_a_claim_that_does_not_hold_is_reported_and_exits_1_only_with_strict(mon
                                                                             capsys):
     from tlcore.experiments.experiment import Claim
     _register(monkeypatch, lambda seed, options, progress: [("cnn", "test_acc", 0.5)],
-              claims=(Claim("cnn", "test_acc", at_least=0.97),))
+              claims=(Claim("cnn", "test_acc", at_least=0.97, source="lecture"),))
     assert cli.main(["run", "toy", "--seeds", "0", "--quiet"]) == 0
     assert "claim: cnn test_acc >= 0.97: 0.5000 (does not hold)" in capsys.readouterr().out
     assert cli.main(["run", "toy", "--seeds", "0", "--quiet", "--strict"]) == 1
     _register(monkeypatch, lambda seed, options, progress: [("cnn", "test_acc", 0.99)],
-              claims=(Claim("cnn", "test_acc", at_least=0.97),))
+              claims=(Claim("cnn", "test_acc", at_least=0.97, source="lecture"),))
     assert cli.main(["run", "toy", "--seeds", "0", "--quiet", "--strict"]) == 0
 
 
@@ -129,12 +129,13 @@ def _lecture(monkeypatch):
     registry = {
         "good": Experiment("good", "section one", "always holds",
                            lambda seed, options, progress: [("m", "acc", 1.0)],
-                           claims=(Claim("m", "acc", at_least=0.9),)),
+                           claims=(Claim("m", "acc", at_least=0.9, source="lecture"),)),
         "steps": Experiment("steps", "section two", "needs training", steps,
                             options=(Option("steps", int, 10, "training steps"),
                                      Option("plot", str, "", "figures")),
                             default_seeds=(3, 4), quick=dict(steps=2),
-                            claims=(Claim("trained", "acc", 0.4, baseline="untrained"),))}
+                            claims=(Claim("trained", "acc", 0.4, baseline="untrained",
+                                          source="Someone et al. 2020"),))}
     monkeypatch.setattr(experiments, "REGISTRY", registry)
     return calls
 
@@ -146,17 +147,18 @@ def test_run_all_prints_each_table_then_the_summary_and_writes_json(monkeypatch,
     path = tmp_path / "all.json"
     assert cli.main(["run", "all", "--quiet", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.index("good: seeds") < out.index("steps: seeds") < out.index("section one")
+    assert out.index("good: seeds") < out.index("steps: seeds") < out.index("experiment    ")
     assert [seed for seed, _ in calls] == [3, 4]  # each experiment's own default seeds
-    summary = out[out.index("section    "):]  # the summary table's header, to the end
-    assert "section one" in summary and "section two" in summary
+    summary = out[out.index("experiment    "):]  # the summary table's header, to the end
+    assert "[the engine]" in summary  # neither toy experiment is in a cell of the map
     assert "untrained 0.500 +- 0.000" in summary and "--quick" not in summary
-    assert "2 of 2 claims of the lecture held" in summary
+    assert "Someone et al. 2020" in summary and "lecture" in summary
+    assert ("2 of 2 claims held (the lecture's 1 of 1, the papers' 1 of 1)" in summary)
     result = json.loads(path.read_text())
     assert [r["experiment"] for r in result["experiments"]] == ["good", "steps"]
     row = result["summary"][1]
-    assert (row["section"], row["method"], row["baseline"][0], row["holds"]) == \
-        ("section two", "trained", "untrained", True)
+    assert (row["section"], row["method"], row["baseline"][0], row["holds"], row["source"]) \
+        == ("section two", "trained", "untrained", True, "Someone et al. 2020")
     assert row["result"] == [1.0, 0.0] and row["seeds"] == 2 and row["at_least"] == 0.4
 
 
@@ -165,7 +167,7 @@ def test_run_all_quick_runs_one_seed_with_the_quick_options(monkeypatch, capsys)
     assert cli.main(["run", "all", "--quick", "--quiet"]) == 0
     assert calls == [(3, {"steps": 2, "plot": ""})]
     out = capsys.readouterr().out
-    assert "1 of 2 claims of the lecture held" in out
+    assert "1 of 2 claims held" in out
     assert "(--quick: one seed and shorter training; the claims are written for" in out
     assert "did not hold: steps: trained acc - untrained >= 0.4: -0.3000" in out
     assert cli.main(["run", "all", "--quick", "--quiet", "--strict"]) == 1
@@ -187,6 +189,27 @@ def test_run_all_plot_without_matplotlib_says_how_to_install_it(monkeypatch, tmp
         cli.main(["run", "all", "--plot", str(tmp_path), "--quiet"])
     assert info.value.code == 2
     assert "pip install" in capsys.readouterr().err and calls == []
+
+
+@pytest.mark.parametrize("command", [["run", "all"], ["run", "steps"]])
+def test_a_plot_path_that_cannot_take_figures_is_a_usage_error_before_any_work(
+        monkeypatch, tmp_path, capsys, command):
+    import os
+    calls = _lecture(monkeypatch)
+    a_file = tmp_path / "figures.png"
+    a_file.write_bytes(b"")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    bad = [(str(a_file), "is a file, not a directory"),
+           (str(a_file / "below"), "is not a directory this user can write to")]
+    if not os.access(locked, os.W_OK):  # root writes anywhere: no locked directory then
+        bad.append((str(locked / "new"), "is not a directory this user can write to"))
+    for path, message in bad:
+        with pytest.raises(SystemExit) as info:
+            cli.main(command + ["--plot", path, "--quiet"])
+        assert info.value.code == 2 and message in capsys.readouterr().err
+    assert calls == []
 
 
 def test_run_one_experiment_quick_uses_its_first_seed_and_quick_options(monkeypatch, capsys):

@@ -7,6 +7,7 @@ takes Winograd's kernels (tests/test_winograd_avx512.py), unless a test here tur
 off. Skipped, with the reason, where the native module or AVX-512F is missing."""
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ def _missing():
         return f"kernel backend 'native' is not available here: {reason}"
     from tlcore.kernels import native
     if not native._HAS_AVX512:
+        if os.environ.get("TLCORE_AVX512") == "0":
+            return "TLCORE_AVX512=0 turns the AVX-512 kernels off"
         return "this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)"
     return None
 
@@ -198,3 +201,15 @@ def test_offsets_past_32_bits_are_refused_before_any_memory_is_touched():
                                             (1, 1), (1, 1), (1, 1), (5, 5),
                                             np.zeros((3, 2, 3, 3), np.float32),
                                             np.zeros(1 << 16, np.float32), 0)
+
+
+def test_tlcore_avx512_0_turns_the_avx512_route_off():
+    """The route an AVX2 CPU takes, on this one: what the README's AVX2 numbers use."""
+    import subprocess
+    import sys
+    check = "from tlcore.kernels import native; print(native._HAS_AVX512)"
+    env = {**os.environ, "TLCORE_AVX512": "0"}
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

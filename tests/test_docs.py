@@ -102,6 +102,13 @@ def test_lecture_page_has_its_sections_in_order(page):
         f"docs/{page}: 'Where the code is' names no `src/tlcore/<path>.py:<name>`"
 
 
+@pytest.mark.parametrize("page", LECTURE_PAGES)
+def test_lecture_page_shows_a_figure_from_docs_images(page):
+    images = [target for target in LINK.findall((DOCS / page).read_text())
+              if target.startswith("images/") and target.endswith(".png")]
+    assert images, f"docs/{page} shows no figure from docs/images/"
+
+
 @pytest.mark.parametrize("page", pages(), ids=page_id)
 def test_code_references_resolve(page):
     text = page.read_text()

@@ -90,20 +90,33 @@ def test_digits_cnn_is_deterministic_and_learns():
     assert np.isfinite(first["seconds"])
 
 
+def test_digits_cnn_draws_its_training_and_mistakes(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    plain = experiments.run("digits-cnn", seeds=(0,), epochs=1)
+    drawn = experiments.run("digits-cnn", seeds=(0,), epochs=1, plot=str(tmp_path))
+    assert [r["values"] for r in drawn["rows"]] == [r["values"] for r in plain["rows"]]
+    path = tmp_path / "digits-cnn_seed0.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {path}" in capsys.readouterr().out
+
+
 def test_claims_compare_means_to_a_threshold_or_a_baseline():
     rows = [{"method": "new", "metric": "acc", "mean": 0.9},
             {"method": "old", "metric": "acc", "mean": 0.7}]
-    assert Claim("new", "acc", at_least=0.85).check(rows)[0]
-    assert not Claim("new", "acc", at_least=0.95).check(rows)[0]
-    holds, text = Claim("new", "acc", at_least=0.1, baseline="old").check(rows)
+    assert Claim("new", "acc", at_least=0.85, source="lecture").check(rows)[0]
+    assert not Claim("new", "acc", at_least=0.95, source="lecture").check(rows)[0]
+    holds, text = Claim("new", "acc", 0.1, baseline="old", source="lecture").check(rows)
     assert holds and "new acc - old >= 0.1: +0.2000 (holds)" == text
-    assert not Claim("new", "acc", at_least=0.25, baseline="old").check(rows)[0]
+    assert not Claim("new", "acc", 0.25, baseline="old", source="lecture").check(rows)[0]
+    with pytest.raises(ValueError, match="needs a source"):
+        Claim("new", "acc", 0.25, baseline="old")
 
 
 def test_result_lists_each_claim_and_whether_it_held():
     toy = Experiment("toy", "none", "a toy", _toy, options=TOY.options,
-                     claims=(Claim("a", "score", at_least=5.0),
-                             Claim("a", "score", at_least=1.0, baseline="b")))
+                     claims=(Claim("a", "score", at_least=5.0, source="lecture"),
+                             Claim("a", "score", at_least=1.0, baseline="b",
+                                   source="engine check")))
     result = toy.run(seeds=(2,))  # a = 4.0, b = 1.0
     assert [c["holds"] for c in result["claims"]] == [False, True]
 
@@ -131,6 +144,19 @@ def test_progress_draws_a_bar_on_a_terminal_and_stage_lines_elsewhere():
     assert "\rdigits-cnn seed 0 (1/1)  cnn epoch [##..] 1/2" in screen.getvalue()
     progress.close()
     assert screen.getvalue().endswith("\r\x1b[K")
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_experiment_can_draw_its_figures(name):
+    plot = [option for option in experiments.get(name).options if option.name == "plot"]
+    assert plot and plot[0].default == "", f"{name} has no --plot DIR option"
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_claim_names_its_source(name):
+    from tlcore.experiments.experiment import CLAIM_SOURCES
+    for claim in experiments.get(name).claims:
+        assert claim.source in CLAIM_SOURCES or " et al. " in claim.source, claim
 
 
 @pytest.mark.parametrize("name", experiments.names())

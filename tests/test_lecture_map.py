@@ -102,7 +102,8 @@ def test_run_all_groups_its_summary_by_the_map_cells_in_order():
                 "rows": [{"method": "m", "metric": "acc", "mean": 0.5, "std": 0.0,
                           "values": [0.5]}],
                 "claims": [{"claim": "m acc >= 0.4", "holds": True, "method": "m",
-                            "metric": "acc", "baseline": None, "at_least": 0.4}]}
+                            "metric": "acc", "baseline": None, "at_least": 0.4,
+                            "source": "lecture"}]}
     summary = summary_rows([result("self-taught-clustering", "self-taught clustering"),
                             result("finetune", "conservative training"),
                             result("digits-cnn", "engine")])

@@ -11,6 +11,9 @@ from tlcore import cli, experiments, nn, no_grad, optim
 from tlcore.experiments.experiment import MissingExtra
 from tlcore.transfer.dann import DANN, annealed_lr, grl_lambda, train_dann
 
+MATPLOTLIB = "the figures need matplotlib (pip install 'tlcore[plot]')"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def small_dann(seed=0, dtype=np.float64):
     """G_f: 3 -> 4 tanh (smooth: no kink for finite differences to straddle), G_y: 4 -> 3
@@ -312,6 +315,87 @@ def test_pca_2d_keeps_the_two_main_directions():
 
 def test_plot_writes_the_lecture_picture(tmp_path):
     """matplotlib is in the [dev] extra, so the drawing itself runs in the tests."""
-    experiments.run("dann-moons", seeds=(0,), epochs=1, plot=str(tmp_path / "figs"))
+    plotted = experiments.run("dann-moons", seeds=(0,), epochs=1, plot=str(tmp_path / "figs"))
     picture = tmp_path / "figs" / "dann-moons_seed0.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the training curves too, and the same numbers as without --plot
+    training = tmp_path / "figs" / "dann-moons-training_seed0.png"
+    assert training.read_bytes()[:8] == PNG_SIGNATURE
+    assert plotted["rows"] == experiments.run("dann-moons", seeds=(0,), epochs=1)["rows"]
+
+
+def shown_colours(collection):
+    """The RGBA colours a scatter draws its markers with (face and edge)."""
+    return {tuple(np.round(colour, 6)) for colour in
+            list(collection.get_facecolor()) + list(collection.get_edgecolor())}
+
+
+def test_moons_legend_shows_the_colour_and_marker_of_its_points():
+    """Each legend entry of the boundary panels stands for one scatter: the points of one
+    domain and one class, drawn in the entry's colour with the entry's marker."""
+    pytest.importorskip("matplotlib", reason=MATPLOTLIB)
+    from matplotlib.colors import to_rgba
+
+    from tlcore.experiments import dann_moons, dann_plot
+    data = dann_moons.moons_domains(0, 35.0)
+    options = dann_moons.EXPERIMENT.resolve({"epochs": 1})
+    tlcore.manual_seed(0)
+    models = {method: dann_moons.make_relu_dann() for method in ("source-only", "dann")}
+    figure = dann_plot.draw_moons(models, data, options, 0, "tlcore run dann-moons")
+    for axis in figure.axes[:2]:  # the top row: source-only, DANN
+        legend = axis.get_legend()
+        labels = [text.get_text() for text in legend.get_texts()]
+        assert len(labels) == 4
+        scatters = {collection.get_label(): collection for collection in axis.collections}
+        markers = {}
+        for handle, label in zip(legend.legend_handles, labels):
+            domain = "source" if label.startswith("source") else "target"
+            class_ = int(label[-1])
+            X, y = data[domain]
+            points = scatters[label]
+            np.testing.assert_allclose(points.get_offsets(), X[y == class_])
+            expected = tuple(np.round(to_rgba(dann_plot.CLASS_COLOURS[class_]), 6))
+            assert shown_colours(handle) == shown_colours(points) == {expected}
+            np.testing.assert_allclose(handle.get_paths()[0].vertices,
+                                       points.get_paths()[0].vertices)
+            markers.setdefault(domain, handle.get_paths()[0].vertices)
+        assert markers["source"].shape != markers["target"].shape  # circles vs crosses
+    assert "tlcore run dann-moons" in figure.get_suptitle()
+
+
+def test_training_figure_draws_the_history():
+    """The training figure's lines are the history's domain_acc and lambda, epoch by epoch."""
+    pytest.importorskip("matplotlib", reason=MATPLOTLIB)
+    from tlcore.experiments import dann_plot
+    histories = {"source-only": [{"domain_acc": a, "lambda": 0.0} for a in (0.9, 0.8, 0.85)],
+                 "dann": [{"domain_acc": a, "lambda": grl_lambda(p)}
+                          for a, p in ((0.9, 0.3), (0.6, 0.6), (0.5, 0.9))]}
+    figure = dann_plot.draw_training(histories, {"lambda_max": 1.0}, 0, "dann-moons", "cmd")
+    accuracy_axis, lambda_axis = figure.axes[:2]
+    for axis, key in ((accuracy_axis, "domain_acc"), (lambda_axis, "lambda")):
+        lines = {line.get_label(): line for line in axis.get_lines()}
+        for method, title in (("source-only", "source only"), ("dann", "DANN")):
+            line = next(line for label, line in lines.items() if label.startswith(title))
+            np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+            np.testing.assert_allclose(line.get_ydata(), [h[key] for h in histories[method]])
+
+
+def test_command_line_names_the_options_not_at_their_defaults():
+    from tlcore.experiments import dann_digits, dann_moons
+    options = dann_moons.EXPERIMENT.resolve({"angle": 30, "arch": "ganin", "plot": "figs"})
+    assert dann_moons.EXPERIMENT.command_line(options, (2,)) == \
+        "tlcore run dann-moons --seeds 2 --angle 30 --arch ganin --plot DIR"
+    options = dann_digits.EXPERIMENT.resolve({"plot": "figs"})
+    assert dann_digits.EXPERIMENT.command_line(options, (0,)) == \
+        "tlcore run dann-digits --seeds 0 --plot DIR"
+
+
+def test_dann_digits_plot_writes_its_figures_and_keeps_the_rows(tmp_path):
+    pytest.importorskip("matplotlib", reason=MATPLOTLIB)
+    options = dict(seeds=(0,), epochs=1, batch_size=512)
+    plotted = experiments.run("dann-digits", plot=str(tmp_path), **options)
+    assert plotted["rows"] == experiments.run("dann-digits", **options)["rows"]
+    figures = ["dann-digits-features_seed0.png", "dann-digits-training_seed0.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == figures
+    for figure in figures:
+        assert (tmp_path / figure).read_bytes()[:8] == PNG_SIGNATURE

@@ -7,6 +7,7 @@ import pytest
 
 import tlcore
 from tlcore import experiments, nn
+from tlcore.experiments.multitask import GainOffset
 from tlcore.transfer import MultiTaskModel, multitask_loss, task_accuracies
 
 from strategies import check_module_gradients, leaf
@@ -172,9 +173,131 @@ def test_bad_input_is_refused_with_a_clear_error():
         MultiTaskModel(CountingTrunk(), {"digit": nn.Linear(5, 3), "parity": 2})
 
 
-def test_experiment_runs_with_tiny_options():
-    result = experiments.run("multitask", seeds=(0,), single_epochs=5, multi_epochs=1)
+def make_inputs_model(dtype=None):
+    """Layout 2: task "speech" reads 4 numbers, task "text" 6; each its own input layer
+    into a shared middle of 5 units, each its own head."""
+    tlcore.manual_seed(0)
+    model = MultiTaskModel(CountingTrunk(), {"speech": nn.Linear(5, 3), "text": nn.Linear(5, 2)},
+                           inputs={"speech": nn.Linear(4, 4), "text": nn.Linear(6, 4)})
+    return model.double() if dtype == np.float64 else model
+
+
+X_TEXT = RNG.standard_normal((3, 6))
+SPEECH = np.array([2, 0, 1, 1, 0, 2])
+
+
+def test_layout2_gives_each_task_its_own_input_layer_around_a_shared_middle():
+    model = make_inputs_model(np.float64)
+    assert isinstance(model.inputs, nn.ModuleDict) and list(model.inputs) == model.tasks
+    assert {name.split(".")[0] for name, _ in model.named_parameters()} == \
+        {"trunk", "heads", "inputs"}
+    outputs = model({"speech": X, "text": X_TEXT})
+    assert outputs["speech"].shape == (6, 3) and outputs["text"].shape == (3, 2)
+    expected = model.heads["text"](model.trunk(model.inputs["text"](X_TEXT)))
+    np.testing.assert_array_equal(outputs["text"].numpy(), expected.numpy())
+    # One array and tasks=[...]: that array through each named task's input layer.
+    only = model(X, tasks=["speech"])
+    assert list(only) == ["speech"]
+    np.testing.assert_array_equal(only["speech"].numpy(), outputs["speech"].numpy())
+
+
+def test_layout2_task_a_loss_reaches_the_middle_and_its_own_input_only():
+    model = make_inputs_model(np.float64)
+    model.zero_grad()
+    multitask_loss(model({"speech": X, "text": X_TEXT}), {"speech": SPEECH}).backward()
+
+    def touched(module):
+        return all(p.grad is not None and np.any(p.grad) for p in module.parameters())
+
+    def untouched(module):
+        return all(p.grad is None or not np.any(p.grad) for p in module.parameters())
+    assert touched(model.trunk) and touched(model.inputs["speech"])
+    assert touched(model.heads["speech"])
+    assert untouched(model.inputs["text"]) and untouched(model.heads["text"])
+
+
+def test_layout2_gradcheck_through_both_tasks():
+    model = make_inputs_model(np.float64)
+    names = [name for name, _ in model.named_parameters()]
+
+    def loss(module, x):
+        return multitask_loss(module({"speech": x, "text": X_TEXT}),
+                              {"speech": SPEECH, "text": PARITY[:3]}, weights={"text": 0.5})
+    check_module_gradients(model, leaf(X.copy()), names, loss)
+
+
+def test_layout1_takes_a_batch_per_task_too():
+    model = make_model(np.float64)
+    outputs = model({"digit": X[:2], "parity": X[2:]})
+    np.testing.assert_array_equal(outputs["digit"].numpy(), model(X[:2])["digit"].numpy())
+    np.testing.assert_array_equal(outputs["parity"].numpy(), model(X[2:])["parity"].numpy())
+    both = task_accuracies(model, {"digit": X[:2], "parity": X[2:]},
+                           {"digit": DIGIT[:2], "parity": PARITY[2:]},
+                           masks={"digit": HAS_DIGIT[:2]})
+    assert both == {"digit": task_accuracies(model, X[:2], {"digit": DIGIT[:2]},
+                                             masks={"digit": HAS_DIGIT[:2]})["digit"],
+                    "parity": task_accuracies(model, X[2:], {"parity": PARITY[2:]})["parity"]}
+
+
+def test_layout2_bad_input_is_refused_with_a_clear_error():
+    heads = {"speech": nn.Linear(5, 3), "text": nn.Linear(5, 2)}
+    with pytest.raises(ValueError, match=r"inputs must have one module for each task of "
+                                         r"heads \['speech', 'text'\], got \['speech'\]"):
+        MultiTaskModel(CountingTrunk(), heads, inputs={"speech": nn.Linear(4, 4)})
+    with pytest.raises(TypeError, match=r"inputs\['text'\] must be a Module, got str"):
+        MultiTaskModel(CountingTrunk(), heads, inputs={"speech": nn.Linear(4, 4), "text": "x"})
+    with pytest.raises(ValueError, match="inputs must be a non-empty dict"):
+        MultiTaskModel(CountingTrunk(), heads, inputs={})
+    model = make_inputs_model()
+    x = X.astype(np.float32)
+    with pytest.raises(ValueError, match="x names unknown task 'image'"):
+        model({"speech": x, "image": x})
+    with pytest.raises(ValueError, match="give tasks or a dict"):
+        model({"speech": x}, tasks=["speech"])
+    with pytest.raises(ValueError, match="X has no inputs for task 'text'"):
+        task_accuracies(model, {"speech": x}, {"speech": SPEECH, "text": PARITY})
+    with pytest.raises(ValueError, match="X names unknown task 'image'"):
+        task_accuracies(model, {"speech": x, "image": x}, {"speech": SPEECH})
+
+
+def test_gain_offset_input_layer_starts_as_the_identity():
+    layer = GainOffset((1, 2, 2))
+    x = RNG.random((3, 1, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x).numpy(), x)
+    assert [name for name, _ in layer.named_parameters()] == ["gain", "offset"]
+
+
+TINY = dict(single_epochs=5, multi_epochs=1)
+ROWS = {("single-task", "target_acc"), ("multi-task", "target_acc"),
+        ("single-task", "transformed_acc"), ("multi-task", "transformed_acc"),
+        ("multi-task-inputs", "transformed_acc"), ("single-task", "plain_acc"),
+        ("multi-task", "plain_acc"), ("multi-task-inputs", "plain_acc")}
+
+
+def test_experiment_runs_with_tiny_options_and_repeats_exactly():
+    result = experiments.run("multitask", seeds=(0,), **TINY)
     rows = {(r["method"], r["metric"]): r["mean"] for r in result["rows"]}
-    assert set(rows) == {("single-task", "target_acc"), ("multi-task", "target_acc")}
+    assert set(rows) == ROWS
     assert all(0.0 <= value <= 1.0 for value in rows.values())
-    assert len(result["claims"]) == 1
+    assert [(c["method"], c["source"]) for c in result["claims"]] == \
+        [("multi-task", "lecture"), ("multi-task-inputs", "lecture")]
+    again = experiments.run("multitask", seeds=(0,), **TINY)
+    assert again["rows"] == result["rows"]
+    # Layout 2's input layer changes layout 2 only.
+    linear = experiments.run("multitask", seeds=(0,), input_layer="linear", **TINY)
+    assert [r for r in linear["rows"] if r["method"] != "multi-task-inputs"] == \
+        [r for r in result["rows"] if r["method"] != "multi-task-inputs"]
+    validation = experiments.run("multitask", seeds=(0,), held_out="validation",
+                                 transform="permute", **TINY)
+    assert {(r["method"], r["metric"]) for r in validation["rows"]} == ROWS
+    assert "validation" in validation["notes"][0] and not result["notes"]
+
+
+def test_experiment_draws_its_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the figure needs matplotlib (tlcore[plot])")
+    result = experiments.run("multitask", seeds=(0, 1), plot=str(tmp_path), **TINY)
+    path = tmp_path / "multitask-accuracy.png"
+    assert path.is_file() and 0 < path.stat().st_size < 300 * 1024
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert experiments.get("multitask").command_line(result["options"], result["seeds"]) \
+        == "tlcore run multitask --seeds 0,1 --single-epochs 5 --multi-epochs 1 --plot DIR"

@@ -84,12 +84,20 @@ def test_forward_is_equation_2_with_adapters():
     np.testing.assert_allclose(net(x).numpy(), h[2], rtol=1e-12)
 
 
-def test_adapter_defaults_are_small_alpha_and_half_width():
+def test_adapter_defaults_are_small_alpha_and_the_papers_width():
+    # Eq. 2: V projects the earlier columns' h_{i-1}, concatenated, onto n_{i-1} units,
+    # the width of layer i-1; the receiving layer's own width (the head's 2) plays no part.
     net = ProgressiveNet(8, [6, 4], 2, lateral="adapter")
     net.add_column()
-    adapter = net.columns[1].laterals[0]
-    assert float(adapter.alpha.item()) == pytest.approx(0.01)
-    assert adapter.V.out_features == 2  # half the narrowest width
+    net.add_column()
+    second, third = net.columns[1].laterals, net.columns[2].laterals
+    assert float(second[0].alpha.item()) == pytest.approx(0.01)
+    assert [(a.V.in_features, a.V.out_features) for a in second] == [(6, 6), (4, 4)]
+    assert [(a.V.in_features, a.V.out_features) for a in third] == [(12, 6), (8, 4)]
+    assert [a.U.out_features for a in third] == [4, 2]  # h_2 of 4 units, then the head
+    given = ProgressiveNet(8, [6, 4], 2, lateral="adapter", adapter_width=3)
+    given.add_column()
+    assert [a.V.out_features for a in given.columns[1].laterals] == [3, 3]
 
 
 @pytest.mark.parametrize("lateral", ["linear", "adapter"])
@@ -195,17 +203,77 @@ def test_state_dict_round_trip_keeps_every_column():
     assert isinstance(net.columns, nn.ModuleList)
 
 
+TINY = dict(task1_epochs=3, task2_epochs=5, hidden=16)
+
+
+@pytest.mark.parametrize("lateral", ["linear", "adapter"])
+def test_random_column_baseline_trains_only_a_new_column_beside_a_random_one(lateral):
+    from tlcore.experiments.progressive import make_net, random_column_net
+    options = dict(hidden=8, depth=2, lateral=lateral)
+    tlcore.manual_seed(7)
+    net = random_column_net(options)
+    tlcore.manual_seed(7)
+    untrained = make_net(options)  # the same draw: column 0 is an initialisation
+    random_column = untrained.columns[0].state_dict()
+    assert len(net) == 2
+    for name, value in net.columns[0].state_dict().items():
+        assert np.array_equal(value, random_column[name]), name
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert {id(p) for p in trainable} == {id(p) for p in net.columns[1].parameters()}
+    assert any(p is q for lateral_term in net.columns[1].laterals
+               for q in lateral_term.parameters() for p in trainable)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+    second, laterals = net.columns[1].state_dict(), net.columns[1].laterals.state_dict()
+    optimizer = optim.Adam(trainable, lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        ops.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    for name, value in net.columns[0].state_dict().items():
+        assert np.array_equal(value, random_column[name]), name  # frozen
+    for now, before in ((net.columns[1].state_dict(), second),
+                        (net.columns[1].laterals.state_dict(), laterals)):
+        assert not all(np.array_equal(v, before[n]) for n, v in now.items())
+
+
 @pytest.mark.parametrize("lateral", ["linear", "adapter"])
 def test_experiment_runs_and_checks_its_invariant(lateral):
-    # The run itself asserts that column 0 is bit-identical and scores as before.
-    result = experiments.run("progressive", seeds=(0,), task1_epochs=3, task2_epochs=5,
-                             lateral=lateral)
+    # The run itself asserts that column 0 is bit-identical and scores as before, and
+    # that the random column of random-column did not move either.
+    result = experiments.run("progressive", seeds=(0,), lateral=lateral, **TINY)
     rows = {(r["method"], r["metric"]): r["mean"] for r in result["rows"]}
     assert set(rows) == {(m, metric) for m in ("scratch", "fine-tune", "progressive")
-                         for metric in ("task2_acc", "task1_acc")}
+                         for metric in ("task2_acc", "task1_acc")} | \
+        {("random-column", "task2_acc")}  # no task-1 model: no task1_acc
     assert all(0.0 <= value <= 1.0 for value in rows.values())
     assert rows[("progressive", "task1_acc")] > 0.5  # three epochs of clean digits, kept
-    assert len(result["claims"]) == 2
+    assert [(c["baseline"], c["source"]) for c in result["claims"]] == \
+        [("scratch", "Rusu et al. 2016"), ("fine-tune", "Rusu et al. 2016"),
+         ("random-column", "Rusu et al. 2016")]
+
+
+def test_experiment_repeats_exactly_and_draws_its_figures(tmp_path, capsys):
+    plain = experiments.run("progressive", seeds=(0,), **TINY)
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    drawn = experiments.run("progressive", seeds=(0,), plot=str(tmp_path), **TINY)
+    assert [r["values"] for r in drawn["rows"]] == [r["values"] for r in plain["rows"]]
+    out = capsys.readouterr().out
+    for name in ("progressive-linear-columns_seed0.png", "progressive-linear-accuracy.png"):
+        path = tmp_path / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.stat().st_size < 300 * 1024
+        assert f"wrote {path}" in out
+
+
+def test_figure_titles_name_the_command_that_made_them():
+    from tlcore.experiments.progressive import EXPERIMENT
+    options = EXPERIMENT.resolve({})
+    assert EXPERIMENT.command_line(options, EXPERIMENT.default_seeds) == \
+        "tlcore run progressive --plot DIR"
+    assert EXPERIMENT.command_line({**options, "lateral": "adapter", "plot": "out"}, (0,)) \
+        == "tlcore run progressive --seeds 0 --lateral adapter --plot DIR"
 
 
 def test_experiment_check_catches_a_column_that_moves(monkeypatch):

@@ -151,6 +151,18 @@ def test_self_taught_clustering_scores_three_spaces_against_the_hidden_labels():
     rows = {(row["method"], row["metric"]): row["values"][0] for row in result["rows"]}
     for space in ("raw-pixels", "random-features", "self-taught"):
         assert 0 <= rows[(space, "nmi")] <= 1 and 0.1 <= rows[(space, "purity")] <= 1
-    assert len(result["claims"]) == 2
+    assert len(result["claims"]) == 2 and result["claims"][1]["source"] == "tlcore"
     with pytest.raises(ValueError, match="at most 100 with --data segments"):
         experiments.get("self-taught-clustering").resolve({"per_class": 101})
+
+
+def test_self_taught_clustering_draws_each_space(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    plain = experiments.run("self-taught-clustering", seeds=(0,), per_class=3, restarts=1,
+                            **TINY)
+    drawn = experiments.run("self-taught-clustering", seeds=(0,), per_class=3, restarts=1,
+                            plot=str(tmp_path), **TINY)
+    assert [r["values"] for r in drawn["rows"]] == [r["values"] for r in plain["rows"]]
+    (path,) = tmp_path.iterdir()
+    assert path.name == "self-taught-clustering-segments_seed0.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -158,6 +158,26 @@ def _check_json_directory(parser, path):
         parser.error(f"--json {path}: the directory does not exist")
 
 
+def _check_plot_directory(parser, path):
+    """Before any training: --plot DIR must be a writable directory, or a path where
+    one can be made, and matplotlib must be installed (a usage error otherwise)."""
+    if not path:
+        return
+    from tlcore.experiments.experiment import MissingExtra
+    from tlcore.experiments.figures import require_matplotlib
+    if os.path.exists(path) and not os.path.isdir(path):
+        parser.error(f"--plot {path}: that is a file, not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the directory is made: its nearest parent
+        existing = os.path.dirname(existing)  # that exists must take a new entry
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        parser.error(f"--plot {path}: {existing} is not a directory this user can write to")
+    try:
+        require_matplotlib()
+    except MissingExtra as missing:
+        parser.error(str(missing))
+
+
 def _write_json(path, result):
     from tlcore.serialize import atomic_write
     text = json.dumps(result, indent=2).encode()
@@ -202,6 +222,7 @@ def run_command(name, rest, parser):
     except ValueError as error:
         experiment_flags.error(str(error))
     _check_json_directory(experiment_flags, args.json)
+    _check_plot_directory(experiment_flags, options.get("plot", ""))
     progress = None if args.quiet else Progress()
     try:  # the options hold the --quick values already: they are the flags' defaults
         result = experiment.run(seeds=args.seeds, progress=progress, quick=args.quick,
@@ -236,6 +257,7 @@ def run_all_command(rest, parser):
                                  "(needs matplotlib)")
     args = all_parser.parse_args(rest)
     _check_json_directory(all_parser, args.json)
+    _check_plot_directory(all_parser, args.plot)
     progress = None if args.quiet else Progress()
 
     def show(result):

@@ -17,6 +17,10 @@ them), a sign read from the diagnostics, not from target labels.
 The digits are split once per seed (stratified): a quarter held out for testing, and
 the rest cut in two halves, one the labelled source, the other (turned) the unlabelled
 target, so that no target image is a rotated copy of a source image.
+
+``--plot DIR`` also writes, for each seed, the training curves (the domain classifier's
+accuracy and lambda_p epoch by epoch) and both models' hidden features of source and
+target in 2-D by PCA (``dann_plot``; needs matplotlib: ``pip install 'tlcore[plot]'``).
 """
 
 import numpy as np
@@ -51,9 +55,12 @@ def digits_domains(seed, angle):
 
 
 def run_seed(seed, options, progress=None):
+    if options["plot"]:
+        from tlcore.experiments.figures import require_matplotlib
+        require_matplotlib()  # before training, not after
     data = digits_domains(seed, options["angle"])
     (X_source, y_source), (X_target, _) = data["source"], data["target"]
-    rows = []
+    rows, models, histories = [], {}, {}
     for method in ("source-only", "dann"):
         manual_seed(seed)  # both methods: the same initialisation and the same batches
         model = make_digits_dann()
@@ -65,6 +72,14 @@ def run_seed(seed, options, progress=None):
         rows.append((method, "target_acc", accuracy(model, *data["target_test"])))
         rows.append((method, "source_acc", accuracy(model, *data["source_test"])))
         rows.append((method, "domain_acc", history[-1]["domain_acc"]))  # a diagnostic
+        models[method], histories[method] = model, history
+    if options["plot"]:
+        from tlcore.experiments import dann_plot
+        command = EXPERIMENT.command_line(options, (seed,))
+        print("wrote " + dann_plot.plot_training(histories, options, seed, "dann-digits",
+                                                 command))
+        print("wrote " + dann_plot.plot_features("dann-digits", models, data, options, seed,
+                                                 command))
     return rows
 
 
@@ -81,8 +96,11 @@ EXPERIMENT = Experiment(
                minimum=0),
         Option("lambda_max", float, 0.1, "the GRL coefficient reached at the end of training",
                minimum=0),
+        Option("plot", str, "", "write the training-curve and feature figures to this "
+               "directory (needs matplotlib)"),
     ),
     default_seeds=(0, 1, 2),
-    claims=(Claim("dann", "target_acc", at_least=0.05, baseline="source-only"),),
+    claims=(Claim("dann", "target_acc", at_least=0.05, baseline="source-only",
+                  source="lecture"),),
     quick=dict(epochs=30),
 )

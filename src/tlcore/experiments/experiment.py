@@ -10,7 +10,7 @@ default seeds, the lecture's claims, and the option values of ``--quick``.
      "rows": [{"method": str, "metric": str, "mean": float, "std": float,
                "values": [one float per seed]}, ...],
      "claims": [{"claim": str, "holds": bool, "method": str, "metric": str,
-                 "baseline": str or None, "at_least": float}, ...]}
+                 "baseline": str or None, "at_least": float, "source": str}, ...]}
 
 (std is the sample standard deviation, 0.0 for one seed; each claim is what the lecture
 says the result shows, checked on the means; a claim on a metric that the options did
@@ -79,15 +79,31 @@ def positive(name):
     return check
 
 
+# Who makes a claim, besides a paper named by its citation ("Yosinski et al. 2014"):
+CLAIM_SOURCES = {
+    "lecture": "the lecture states it",
+    "engine check": "a working engine and experiment must reach it (no transfer claimed)",
+    "tlcore": "a control or a comparison this project adds; no source states it",
+}
+
+
 @dataclass(frozen=True)
 class Claim:
-    """What the lecture says the result shows: the mean of ``metric`` for ``method`` is at
-    least ``at_least``, or, with a ``baseline`` method, beats the baseline's mean by at
-    least ``at_least``."""
+    """What a result should show: the mean of ``metric`` for ``method`` is at least
+    ``at_least``, or, with a ``baseline`` method, beats the baseline's mean by at least
+    ``at_least``. ``source``: who claims it, one of CLAIM_SOURCES or a paper's citation
+    ("Raina et al. 2007")."""
     method: str
     metric: str
     at_least: float
     baseline: str = None
+    source: str = None
+
+    def __post_init__(self):
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ValueError(f"Claim({self.method!r}, {self.metric!r}) needs a source: one of "
+                             f"{sorted(CLAIM_SOURCES)} or a paper's citation, got "
+                             f"{self.source!r}")
 
     def check(self, rows):
         """(holds, one line that says what was claimed and what was measured)."""
@@ -118,6 +134,24 @@ class Experiment:
     check: object = None  # (options dict) -> None: raises ValueError on options that
     #                       do not go together (each option alone is checked by Option)
     notes: object = None  # (options dict) -> [str]: what to read before the table
+    # (result dict, directory) -> [paths]: figures drawn from every seed's numbers, after
+    # the run, when the "plot" option names a directory (figures of one seed's models
+    # are drawn inside run_seed)
+    figures: object = None
+
+    def command_line(self, options, seeds=None):
+        """The ``tlcore run`` command that gives ``options`` (resolved) over ``seeds``:
+        the seeds unless they are the defaults, the options not at their defaults, and
+        ``--plot DIR`` (for a figure's title: which run drew it)."""
+        words = [f"tlcore run {self.name}"]
+        if seeds is not None and tuple(seeds) != tuple(self.default_seeds):
+            words.append("--seeds " + ",".join(str(s) for s in seeds))
+        for option in self.options:
+            value = options[option.name]
+            if option.name != "plot" and value != option.default:
+                words.append(f"{option.flag} {value:g}" if option.type is float
+                             else f"{option.flag} {value}")
+        return " ".join(words + ["--plot DIR"])
 
     def resolve(self, given):
         """Every option's value: the given ones checked, the others at their defaults."""
@@ -161,7 +195,12 @@ class Experiment:
             holds, text = claim.check(rows)
             claims.append({"claim": text, "holds": holds, "method": claim.method,
                            "metric": claim.metric, "baseline": claim.baseline,
-                           "at_least": claim.at_least})
-        return {"experiment": self.name, "section": self.section, "options": resolved,
-                "seeds": list(seeds), "notes": [] if self.notes is None else self.notes(resolved),
-                "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}
+                           "at_least": claim.at_least, "source": claim.source})
+        result = {"experiment": self.name, "section": self.section, "options": resolved,
+                  "seeds": list(seeds),
+                  "notes": [] if self.notes is None else self.notes(resolved),
+                  "seconds": time.perf_counter() - start, "rows": rows, "claims": claims}
+        if self.figures is not None and resolved.get("plot"):
+            for path in self.figures(result, resolved["plot"]):
+                print(f"wrote {path}")
+        return result

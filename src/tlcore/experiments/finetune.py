@@ -21,7 +21,11 @@ old head's, target_acc its new head's: keeping a head for the old task is the me
 All target training is full-batch Adam on the few labelled images, the new layers at
 ``--lr``, the copied ones at ``--transferred-lr`` (param_groups). The hyperparameters are
 the papers' (alpha 0.1, beta 0.01; T 2) or set once in advance; none is chosen on the
-test set.
+test set. ``--lwf-weight`` weighs distillation_loss, which is scaled by T^2: Li & Hoiem's
+lambda_o is this weight times T^2 (4 at T 2).
+
+``--plot DIR``: both accuracies after every training step of every method, drawn by
+finetune_plot as ``finetune-curves_seed{seed}.png``. Measuring them changes no result.
 """
 
 from tlcore import manual_seed, nn, no_grad, ops, optim
@@ -38,13 +42,16 @@ def rotated(images, degrees):
     return rotate(images[:, 0], degrees)[:, None]
 
 
-def train_full_batch(optimizer, loss_fn, steps):
-    """``steps`` gradient steps on one fixed batch: ``loss_fn()`` builds the loss."""
+def train_full_batch(optimizer, loss_fn, steps, after_step=None):
+    """``steps`` gradient steps on one fixed batch: ``loss_fn()`` builds the loss;
+    ``after_step()``, if given, is called after each step."""
     for _ in range(steps):
         loss = loss_fn()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if after_step is not None:
+            after_step()
 
 
 def fine_tuned_copy(source, options):
@@ -66,6 +73,28 @@ def run_seed(seed, options, progress=None):
         return [(method, "target_acc", accuracy(target_model, X_target_test, y_test)),
                 (method, "source_acc", accuracy(source_model or target_model, X_test, y_test))]
 
+    curves = None  # with --plot: method -> {"target_acc": [...], "source_acc": [...]}
+    if options["plot"]:
+        from tlcore.experiments.figures import require_matplotlib
+        require_matplotlib()  # before training, not after
+        curves = {}
+
+    def recorder(method, target_model, source_model=None):
+        """With --plot: a function that appends ``method``'s two accuracies to its curve,
+        called once now (before training) and then after every step. Without: None."""
+        if curves is None:
+            return None
+        curve = curves[method] = {"target_acc": [], "source_acc": []}
+
+        def record():
+            for _, metric, value in scores(method, target_model, source_model):
+                curve[metric].append(value)
+            for model in (target_model, source_model or target_model):
+                model.train()  # accuracy() left it in eval mode; training goes on
+
+        record()
+        return record
+
     source = make_mlp(options["hidden"])
     fit(source, X_train, y_train, optim.Adam(source.parameters(), lr=2e-3),
         options["source_epochs"], progress=progress, task="source epoch")
@@ -74,7 +103,8 @@ def run_seed(seed, options, progress=None):
 
     scratch = make_mlp(options["hidden"])
     opt = optim.Adam(scratch.parameters(), lr=lr)
-    train_full_batch(opt, lambda: ops.cross_entropy(scratch(X_few), y_few), steps)
+    train_full_batch(opt, lambda: ops.cross_entropy(scratch(X_few), y_few), steps,
+                     recorder("scratch", scratch))
     rows += scores("scratch", scratch)
 
     for method in ("fine-tune", "l2-sp"):
@@ -87,7 +117,7 @@ def run_seed(seed, options, progress=None):
             loss = ops.cross_entropy(model(X_few), y_few)
             return loss if penalty is None else loss + penalty(model)
 
-        train_full_batch(opt, loss_fn, steps)
+        train_full_batch(opt, loss_fn, steps, recorder(method, model))
         rows += scores(method, model)
 
     # LwF: old network = trunk + old head (copied); the new head starts fresh.
@@ -98,8 +128,10 @@ def run_seed(seed, options, progress=None):
     with no_grad():
         recorded = old(X_few)  # the old outputs on the new data, before training
     freeze(old)
+    record_lwf = recorder("lwf", new, source_model=old)  # one curve: warm-up, then joint
     warmup = optim.Adam(new_head.parameters(), lr=lr)
-    train_full_batch(warmup, lambda: ops.cross_entropy(new(X_few), y_few), options["warmup"])
+    train_full_batch(warmup, lambda: ops.cross_entropy(new(X_few), y_few), options["warmup"],
+                     record_lwf)
     unfreeze(old)
 
     def lwf_loss():
@@ -110,8 +142,11 @@ def run_seed(seed, options, progress=None):
     everything = nn.Sequential(old, new_head)  # one model for the names of param_groups
     opt = optim.Adam(param_groups(everything, [f"0.{name}" for name in copied], lr,
                                   transferred_lr))
-    train_full_batch(opt, lwf_loss, steps)
+    train_full_batch(opt, lwf_loss, steps, record_lwf)
     rows += scores("lwf", new, source_model=old)
+    if curves is not None:
+        from tlcore.experiments.finetune_plot import plot_curves
+        print("wrote " + plot_curves(curves, options, seed))
     return rows
 
 
@@ -133,13 +168,16 @@ EXPERIMENT = Experiment(
         Option("beta", float, 0.01, "L2-SP weight of ||w_new||^2 / 2", minimum=0),
         Option("temperature", float, 2.0, "LwF distillation temperature",
                validate=positive("temperature")),
-        Option("lwf_weight", float, 1.0, "LwF weight of the distillation loss", minimum=0),
+        Option("lwf_weight", float, 1.0, "LwF weight of the T^2-scaled distillation loss "
+               "(Li & Hoiem's lambda_o = this x T^2)", minimum=0),
+        Option("plot", str, "", "write the figure (both accuracies over the training steps "
+               "of each method) to this directory"),
     ),
     default_seeds=(0, 1, 2, 3, 4),
     claims=(
-        Claim("fine-tune", "target_acc", at_least=0.10, baseline="scratch"),
-        Claim("lwf", "source_acc", at_least=0.0, baseline="l2-sp"),
-        Claim("l2-sp", "source_acc", at_least=0.0, baseline="fine-tune"),
+        Claim("fine-tune", "target_acc", at_least=0.10, baseline="scratch", source="lecture"),
+        Claim("lwf", "source_acc", at_least=0.0, baseline="l2-sp", source="tlcore"),
+        Claim("l2-sp", "source_acc", at_least=0.0, baseline="fine-tune", source="lecture"),
     ),
     quick=dict(source_epochs=10, steps=60, warmup=30),
 )

@@ -1,4 +1,5 @@
-"""The picture of ``tlcore run self-taught --plot DIR``: what the autoencoder learned.
+"""The pictures of ``tlcore run self-taught --plot DIR`` (what the autoencoder learned)
+and ``tlcore run self-taught-clustering --plot DIR`` (the target set in each space).
 
 ``self-taught-{data}-autoencoder_seed{seed}.png``:
 
@@ -7,12 +8,16 @@
   The code keeps what makes a figure (which strokes, where) and drops the pixel noise.
 - bottom: the first layer's 5x5 filters, learned from the source, over the random
   filters the same layer starts from (``random-frozen`` and ``scratch`` start there).
+
+``self-taught-clustering-{data}_seed{seed}.png``: the target images in each space that
+k-means clustered (raw pixels, the random encoder's code, the learned code), on their
+first two principal components, coloured by the hidden class that only scores them.
 """
 
 import numpy as np
 
 from tlcore import no_grad
-from tlcore.experiments.figures import new_figure, save_figure
+from tlcore.experiments.figures import new_figure, pca_2d, save_figure
 from tlcore.transfer.selftaught import as_batch
 
 
@@ -52,3 +57,23 @@ def plot_autoencoder(autoencoder, untrained, source, target, directory, data, se
             if c == 0:
                 axis.set_ylabel(title, fontsize=7, rotation=0, ha="right", va="center")
     return save_figure(figure, directory, f"self-taught-{data}-autoencoder_seed{seed}.png")
+
+
+def plot_clusters(spaces, labels, nmi, directory, data, seed):
+    """``spaces``: {name: features (N, D)} of the same N target images; ``labels``: their
+    hidden classes; ``nmi``: {name: the k-means clusters' NMI in that space}."""
+    figure = new_figure(3.2 * len(spaces), 3.4)
+    for i, (name, features) in enumerate(spaces.items()):
+        axis = figure.add_subplot(1, len(spaces), i + 1)
+        points = pca_2d(features.astype(np.float64))
+        for c in np.unique(labels):
+            here = labels == c
+            axis.scatter(points[here, 0], points[here, 1], s=8, label=str(c),
+                         color=f"C{int(c) % 10}")  # matplotlib's ten-colour cycle
+        axis.set_xticks([]), axis.set_yticks([])
+        axis.set_title(f"{name}: k-means NMI {nmi[name]:.2f}", fontsize=9)
+    figure.axes[-1].legend(title="hidden class", fontsize=7, title_fontsize=7,
+                           loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.suptitle(f"tlcore run self-taught-clustering --data {data}: the target images "
+                    f"on their first two principal components, seed {seed}", fontsize=9)
+    return save_figure(figure, directory, f"self-taught-clustering-{data}_seed{seed}.png")

@@ -6,7 +6,8 @@
      "quick": bool, "seconds": float, "experiments": [one result dict per experiment],
      "summary": [one row per claim: cell, section, experiment, method, metric, result
                  [mean, std], baseline [method, mean, std] or None, seeds, at_least,
-                 claim, holds]}
+                 claim, holds, source (who claims it: the lecture, a paper, an engine
+                 check or tlcore; see experiment.CLAIM_SOURCES)]}
 
 ``tlcore run all`` prints each experiment's table as it finishes, then ``format_summary``:
 the claims grouped by the lecture's map (``lecture_map``), the engine's check first, then
@@ -15,6 +16,7 @@ one group per cell (is the source labelled, is the target labelled).
 
 import time
 
+from tlcore.experiments.experiment import CLAIM_SOURCES
 from tlcore.experiments.lecture_map import MAP, OUTSIDE_THE_MAP, group_of
 
 
@@ -62,19 +64,20 @@ def summary_rows(results):
                 "baseline": None if baseline is None else
                 [claim["baseline"], baseline["mean"], baseline["std"]],
                 "seeds": len(measured["values"]), "at_least": claim["at_least"],
-                "claim": claim["claim"], "holds": claim["holds"]})
+                "claim": claim["claim"], "holds": claim["holds"],
+                "source": claim["source"]})
     return rows
 
 
 def format_summary(summary, seconds, quick=False):
     """The summary rows as a table grouped by the lecture's map, then how many claims
-    held and the time taken. "needs" is the claim: a margin over the baseline's mean
-    (+0.1), or a value (>= 0.97)."""
+    held, by source, and the time taken. "needs" is the claim: a margin over the
+    baseline's mean (+0.1), or a value (>= 0.97); "source" who makes it."""
     def mean_std(mean, std, seeds):
         return f"{mean:.3f} +- {std:.3f}" if seeds > 1 else f"{mean:.3f}"
 
-    header = (f"{'section':<29}{'experiment':<24}{'method, metric':<38}{'baseline':<32}"
-              f"{'result':<17}{'needs':<10}held")
+    header = (f"{'experiment':<24}{'method, metric':<38}{'baseline':<32}"
+              f"{'result':<17}{'needs':<10}{'source':<22}held")
     lines = [header, "-" * len(header)]
     groups = (OUTSIDE_THE_MAP,) + tuple(cell.title for cell in MAP)
     for group in groups:
@@ -88,12 +91,13 @@ def format_summary(summary, seconds, quick=False):
             else:
                 name, mean, std = row["baseline"]
                 baseline, needs = f"{name} {mean_std(mean, std, seeds)}", f"{row['at_least']:+.2f}"
-            lines.append(f"{row['section']:<29}{row['experiment']:<24}"
+            lines.append(f"{row['experiment']:<24}"
                          f"{row['method'] + ', ' + row['metric']:<38}{baseline:<32}"
                          f"{mean_std(*row['result'], seeds):<17}{needs:<10}"
-                         + ("yes" if row["holds"] else "NO"))
+                         f"{row['source']:<22}" + ("yes" if row["holds"] else "NO"))
     held = sum(row["holds"] for row in summary)
-    lines.append(f"{held} of {len(summary)} claims of the lecture held; {seconds:.0f} s in all")
+    lines.append(f"{held} of {len(summary)} claims held ({by_source(summary)}); "
+                 f"{seconds:.0f} s in all")
     if quick:
         lines.append("(--quick: one seed and shorter training; the claims are written for "
                      "the default run)")
@@ -101,3 +105,18 @@ def format_summary(summary, seconds, quick=False):
         if not row["holds"]:
             lines.append(f"did not hold: {row['experiment']}: {row['claim']}")
     return "\n".join(lines)
+
+
+def by_source(summary):
+    """'the lecture's 9 of 9, papers' 5 of 5, ...': how many claims held, per source."""
+    def kind(source):
+        return source if source in CLAIM_SOURCES else "papers"
+    counts = {}
+    for row in summary:
+        held, total = counts.get(kind(row["source"]), (0, 0))
+        counts[kind(row["source"])] = (held + row["holds"], total + 1)
+    names = {"lecture": "the lecture's", "papers": "the papers'",
+             "engine check": "engine checks", "tlcore": "tlcore's"}
+    order = ("lecture", "papers", "engine check", "tlcore")
+    return ", ".join(f"{names[k]} {counts[k][0]} of {counts[k][1]}" for k in order
+                     if k in counts)

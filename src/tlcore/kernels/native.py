@@ -23,6 +23,7 @@ int64, and class indices are range-checked before a loop could read outside the 
 matrix.
 """
 
+import os
 from collections import namedtuple
 
 import numpy as np
@@ -103,8 +104,10 @@ AVX512_CONV = True
 # weight gradient 1.25 against 1.55; at conv2 1.74 against 1.95, 1.93 against 2.08 and
 # 2.16 against 2.65. WINOGRAD = False: the direct tiles always.
 WINOGRAD = True
-# one check serves both AVX-512 kernels: they are built under the same guard
-_HAS_AVX512 = _native.conv_avx512_supported() and _native.hinge_avx512_supported()
+# One check serves both AVX-512 kernels: they are built under the same guard.
+# TLCORE_AVX512=0 turns them off, to measure or reproduce the route an AVX2 CPU takes.
+_HAS_AVX512 = (os.environ.get("TLCORE_AVX512", "1") != "0"
+               and _native.conv_avx512_supported() and _native.hinge_avx512_supported())
 # The padded samples and packed gradient rows that the weight gradient sums at a time, at
 # most: they are written, then read by every thread's tiles, from the core's L2 cache.
 AVX512_CHUNK_BYTES = 2**19

@@ -1,10 +1,19 @@
 """Multi-task learning with shared layers (Caruana 1997).
 
-One trunk computes features that several task heads share; training on every task
-at once makes the trunk's features serve all of them, so a task with few labels
-borrows from tasks with many. The loss is a weighted sum over tasks,
+Layers that several tasks share compute features for all of them; training on every
+task at once makes those features serve all of them, so a task with few labels borrows
+from tasks with many. The lecture draws two layouts:
 
-    L = sum_t w_t * mean_{n in S_t} loss_t(head_t(trunk(x_n)), y_n^t),
+1. shared lower layers (the trunk ``phi``) and a head ``h_t`` per task:
+   ``y_t = h_t(phi(x))``, every task reading the same input;
+2. an input layer ``g_t`` per task, shared middle layers ``phi``, a head per task:
+   ``y_t = h_t(phi(g_t(x_t)))``, for tasks whose inputs differ (its example:
+   multilingual speech recognition, each language with its own input and output layers
+   around shared hidden layers).
+
+Either way the loss is a weighted sum over tasks,
+
+    L = sum_t w_t * mean_{n in S_t} loss_t(y_t(x_n), y_n^t),
 
 where S_t is the set of samples that have a label for task t (a boolean mask per
 task): the labels of different tasks may exist on different subsets of the data.
@@ -20,32 +29,67 @@ from tlcore import no_grad, nn, ops
 
 
 class MultiTaskModel(nn.Module):
-    """``MultiTaskModel(trunk, heads)``: ``heads`` maps a task name to its head module
-    (kept in an ``nn.ModuleDict``); ``model(x)`` returns ``{task: head(trunk(x))}``,
-    the trunk computed once for all heads. ``model(x, tasks=[...])`` computes only
-    those heads."""
+    """``MultiTaskModel(trunk, heads, inputs=None)``: ``heads`` maps a task name to its
+    head module (kept in an ``nn.ModuleDict``).
 
-    def __init__(self, trunk, heads):
+    - ``inputs=None`` (layout 1): ``model(x)`` returns ``{task: head(trunk(x))}``, the
+      trunk computed once for all heads.
+    - ``inputs={task: Module}`` (layout 2), one for every task: ``model(x)`` returns
+      ``{task: head(trunk(inputs[task](x)))}``; the trunk is the shared middle.
+
+    ``model(x, tasks=[...])`` computes only those tasks. ``model({task: x_task})`` gives
+    each task its own batch (tasks with different inputs, or the samples labelled for
+    each task) and computes the tasks it names.
+    """
+
+    def __init__(self, trunk, heads, inputs=None):
         super().__init__()
         if not isinstance(trunk, nn.Module):
             raise TypeError(f"trunk must be a Module, got {type(trunk).__name__}")
-        if not hasattr(heads, "items") or len(heads) == 0:
-            raise ValueError(f"heads must be a non-empty dict {{task: Module}}, got {heads!r}")
-        for task, head in heads.items():
-            if not isinstance(head, nn.Module):
-                raise TypeError(f"heads[{task!r}] must be a Module, got {type(head).__name__}")
+        _check_modules("heads", heads)
         self.trunk = trunk
         self.heads = nn.ModuleDict(dict(heads.items()))
+        self.inputs = None
+        if inputs is not None:
+            _check_modules("inputs", inputs)
+            if set(inputs) != set(heads):
+                raise ValueError(f"inputs must have one module for each task of heads "
+                                 f"{list(heads)}, got {list(inputs)}")
+            self.inputs = nn.ModuleDict({task: inputs[task] for task in heads})
 
     @property
     def tasks(self):
         return list(self.heads)
 
     def forward(self, x, tasks=None):
+        if isinstance(x, dict):
+            if tasks is not None:
+                raise ValueError("give tasks or a dict {task: x}, not both: the dict's "
+                                 "keys are the tasks")
+            check_tasks("x", x, self.tasks)
+            return {task: self._task(task, batch) for task, batch in x.items()}
         tasks = self.tasks if tasks is None else list(tasks)
         check_tasks("tasks", tasks, self.tasks)
-        features = self.trunk(x)
-        return {task: self.heads[task](features) for task in tasks}
+        if self.inputs is None:
+            features = self.trunk(x)
+            return {task: self.heads[task](features) for task in tasks}
+        return {task: self._task(task, x) for task in tasks}
+
+    def _task(self, task, x):
+        """Task ``task``'s output on its input ``x``: its own input layer (layout 2),
+        the shared trunk, its head."""
+        if self.inputs is not None:
+            x = self.inputs[task](x)
+        return self.heads[task](self.trunk(x))
+
+
+def _check_modules(name, modules):
+    """Raise unless ``modules`` is a non-empty dict of Modules."""
+    if not hasattr(modules, "items") or len(modules) == 0:
+        raise ValueError(f"{name} must be a non-empty dict {{task: Module}}, got {modules!r}")
+    for task, module in modules.items():
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"{name}[{task!r}] must be a Module, got {type(module).__name__}")
 
 
 def check_tasks(name, given, known):
@@ -109,10 +153,21 @@ def multitask_loss(outputs, targets, masks=None, weights=None, loss_fn=ops.cross
 def task_accuracies(model, X, targets, masks=None, batch_size=1024):
     """``{task: accuracy}``: for each task in ``targets``, the fraction of its labelled
     samples (``masks``, as in ``multitask_loss``) whose arg-max prediction is the label;
-    NaN for a task with no labelled sample. Evaluation mode, no graph."""
+    NaN for a task with no labelled sample. ``X``: the inputs of every task, or a dict
+    ``{task: X_task}`` when each task has its own (layout 2 with different inputs).
+    Evaluation mode, no graph."""
     masks = masks or {}
     check_tasks("targets", targets, model.tasks)
     check_tasks("masks", masks, targets)
+    if isinstance(X, dict):
+        check_tasks("X", X, model.tasks)
+        missing = [task for task in targets if task not in X]
+        if missing:
+            raise ValueError(f"X has no inputs for task {missing[0]!r}")
+        return {task: task_accuracies(model, X[task], {task: targets[task]},
+                                      {task: masks[task]} if task in masks else None,
+                                      batch_size)[task]
+                for task in targets}
     tasks = list(targets)
     model.eval()
     with no_grad():

@@ -15,9 +15,13 @@ columns' activations, concatenated:
 
     h_i^(k) = f( W_i^(k) h_{i-1}^(k) + U_i^(k) sigma( V_i^(k) alpha_{i-1} h_{i-1}^(<k) ) )
 
-with a learned scalar alpha (initialised small, so the earlier columns' features come
-in at a scale the new column can match), a projection V that reduces their
-dimension, a nonlinearity sigma (ReLU), then U.
+with a learned scalar alpha (the paper draws it small and random; here it starts at a
+fixed small ``alpha_init``, so the earlier columns' features come in at a scale the new
+column can match), a projection V of the (k-1) n_{i-1} concatenated units onto
+n_{i-1} units, where n_{i-1} is the width of layer i-1 (the layer below the receiving
+one, in every column), a nonlinearity sigma (ReLU), then U. For the second column V
+is square; from the third on it reduces, which keeps each layer's lateral parameters
+of the order of one column's however many columns there are.
 """
 
 import numbers
@@ -50,7 +54,8 @@ class Lateral(nn.Module):
 class Adapter(nn.Module):
     """Eq. 2's lateral term U sigma(V (alpha * [h^(1), ..., h^(k-1)])): the earlier
     columns' activations concatenated, scaled by a learned scalar alpha, projected to
-    ``width`` units by V, passed through a ReLU, then mapped by U."""
+    ``width`` units by V (the paper: n_{i-1}, the width of one earlier column's
+    h_{i-1}), passed through a ReLU, then mapped by U."""
 
     def __init__(self, earlier_widths, out_features, width, alpha_init):
         super().__init__()
@@ -65,7 +70,8 @@ class Adapter(nn.Module):
 
 class Column(nn.Module):
     """One column: hidden layers W_1 .. W_L, a head, and (from the second column on) a
-    lateral term for every layer from 2 on, the head included."""
+    lateral term for every layer from 2 on, the head included. ``adapter_width``: the
+    units of every adapter's V, or None for the paper's n_{i-1} at layer i."""
 
     def __init__(self, sizes, out_features, earlier_columns, lateral, adapter_width,
                  alpha_init):
@@ -74,12 +80,14 @@ class Column(nn.Module):
         self.head = nn.Linear(sizes[-1], out_features)
         self.laterals = nn.ModuleList()
         if earlier_columns:
-            # Layer i (i >= 2) reads h_{i-1} of each earlier column: widths sizes[i-1].
+            # Layer i (i >= 2) reads h_{i-1} of each earlier column: n_{i-1} = sizes[i-1].
             for receiving, width in zip(list(self.layers)[1:] + [self.head], sizes[1:]):
                 earlier = [width] * earlier_columns
                 out = receiving.out_features
-                self.laterals.append(Lateral(earlier, out) if lateral == "linear" else
-                                     Adapter(earlier, out, adapter_width, alpha_init))
+                self.laterals.append(
+                    Lateral(earlier, out) if lateral == "linear" else
+                    Adapter(earlier, out, width if adapter_width is None else adapter_width,
+                            alpha_init))
 
     def layer(self, i):
         """Layer i (0-based) of the column: a hidden layer, or the head for i = L."""
@@ -97,8 +105,9 @@ class ProgressiveNet(nn.Module):
 
     - ``lateral``: "linear" for eq. 1 (one U per earlier column and layer), "adapter"
       for eq. 2 (alpha, V, ReLU, U per layer over the concatenated earlier columns).
-    - ``adapter_width``: the number of units V projects to (default: half the width
-      of the receiving layer, at least 1).
+    - ``adapter_width``: the number of units every adapter's V projects to (default:
+      the paper's n_{i-1} at layer i, the width of the layer below the receiving one:
+      a 10-logit head over 64 hidden units gets a V of 64 units, not of 10 or 32).
     - ``alpha_init``: the adapters' initial alpha.
 
     ``add_column(out_features=None)`` freezes every column there is (requires_grad
@@ -141,11 +150,8 @@ class ProgressiveNet(nn.Module):
         for column in self.columns:
             column.requires_grad_(False)
         sizes = (self.in_features,) + self.widths
-        width = self.adapter_width
-        if width is None and self.lateral == "adapter":
-            width = max(1, min(self.widths) // 2)
         self.columns.append(Column(sizes, out_features, len(self.columns), self.lateral,
-                                   width, self.alpha_init))
+                                   self.adapter_width, self.alpha_init))
         return len(self.columns) - 1
 
     def column_index(self, column):
