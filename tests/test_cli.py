@@ -42,6 +42,9 @@ def test_run_unknown_experiment_lists_the_known_ones(capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--epochs", "many"], "invalid int value"),
     (["--seeds", "a,b"], "--seeds takes comma-separated integers"),
+    (["--seeds", "0,,1"], "no empty entries"),
+    (["--seeds", "1,1"], "--seeds names a seed twice"),
+    (["--seeds", "-1"], "--seeds needs non-negative integers"),
     (["--no-such-flag", "1"], "unrecognized arguments"),
     (["--epochs", "0"], "option 'epochs' (--epochs) must be >= 1, got 0"),
     (["--lr", "nan"], "option 'lr' (--lr) must be a finite number"),
@@ -189,6 +192,29 @@ def test_run_all_plot_without_matplotlib_says_how_to_install_it(monkeypatch, tmp
         cli.main(["run", "all", "--plot", str(tmp_path), "--quiet"])
     assert info.value.code == 2
     assert "pip install" in capsys.readouterr().err and calls == []
+
+
+@pytest.mark.parametrize("command", [["run", "all"], ["run", "steps"]])
+def test_a_json_path_that_cannot_be_written_is_a_usage_error_before_any_work(
+        monkeypatch, tmp_path, capsys, command):
+    import os
+    calls = _lecture(monkeypatch)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    read_only = tmp_path / "read-only.json"
+    read_only.write_text("{}")
+    os.chmod(locked, 0o500)
+    os.chmod(read_only, 0o400)
+    bad = [(str(tmp_path), "that is a directory"),
+           (str(tmp_path / "missing" / "out.json"), "the directory does not exist")]
+    if not os.access(locked, os.W_OK):  # root writes anywhere: these two hold for users
+        bad += [(str(locked / "out.json"), "cannot write in"),
+                (str(read_only), "the file is not writable")]
+    for path, message in bad:
+        with pytest.raises(SystemExit) as info:
+            cli.main(command + ["--json", path, "--quiet"])
+        assert info.value.code == 2 and message in capsys.readouterr().err
+    assert calls == []
 
 
 @pytest.mark.parametrize("command", [["run", "all"], ["run", "steps"]])

@@ -165,6 +165,7 @@ def test_training_step_sets_lambda_and_reports_diagnostics():
     assert np.isfinite(stats["label_loss"]) and np.isfinite(stats["domain_loss"])
     assert 0.0 <= stats["domain_acc"] <= 1.0
     assert model.training_step(optimizer, *batches(), adversarial=False)["lambda"] == 0.0
+    assert model.grl.lambda_ == 0.3  # the source-only step leaves the GRL as it found it
 
 
 def test_source_only_step_ignores_the_target():

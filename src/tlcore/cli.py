@@ -67,12 +67,15 @@ def info_lines():
 
 def _seeds(text):
     try:
-        seeds = tuple(int(part) for part in text.split(",") if part.strip())
+        seeds = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers such as "
-                                         f"0,1,2, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
+                                         f"0,1,2 (no empty entries), got {text!r}") from None
+    if min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seeds needs non-negative integers, got {text!r}")
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds names a seed twice, got {text!r}: a "
+                                         f"repeated seed would count one run twice")
     return seeds
 
 
@@ -154,8 +157,19 @@ def experiment_parser(experiment, quick=False):
 
 
 def _check_json_directory(parser, path):
-    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+    """Before any work: --json PATH must name a file that can be written (its directory
+    exists and takes a new file, PATH is not a directory, an existing file is writable)."""
+    if not path:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
         parser.error(f"--json {path}: the directory does not exist")
+    if os.path.isdir(path):
+        parser.error(f"--json {path}: that is a directory; give a file name")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        parser.error(f"--json {path}: the file is not writable")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        parser.error(f"--json {path}: cannot write in {directory}")
 
 
 def _check_plot_directory(parser, path):

@@ -126,25 +126,30 @@ class DANN(nn.Module):
         Minimises L_y + domain_weight * L_d in one backward pass; the GRL turns the
         domain term's gradient into -lambda_ * domain_weight * dL_d for the features.
         ``lambda_`` (None: keep ``self.grl.lambda_``) is set on the GRL before the step.
-        ``adversarial=False`` is the source-only baseline: lambda 0, so the features and
-        the label predictor learn from the source labels alone, whatever the target batch
-        (the domain classifier still learns, as a probe). Returns the step's diagnostics
+        ``adversarial=False`` is the source-only baseline: lambda 0 for this step only (the
+        GRL's lambda is as it was afterwards), so the features and the label predictor
+        learn from the source labels alone, whatever the target batch (the domain
+        classifier still learns, as a probe). Returns the step's diagnostics
         {"label_loss", "domain_loss", "domain_acc", "lambda"}.
         """
         if not isinstance(domain_weight, numbers.Real) or not domain_weight >= 0:
             raise ValueError(f"domain_weight must be a number >= 0, got {domain_weight!r}")
         if lambda_ is not None:
             self.grl.lambda_ = lambda_
-        if not adversarial:
-            self.grl.lambda_ = 0.0
-        self.train()
-        label_loss, domain_loss, domain_acc = self.losses(x_source, y_source, x_target)
-        loss = label_loss + domain_loss * float(domain_weight)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        kept = self.grl.lambda_
+        step_lambda = kept if adversarial else 0.0
+        self.grl.lambda_ = step_lambda
+        try:
+            self.train()
+            label_loss, domain_loss, domain_acc = self.losses(x_source, y_source, x_target)
+            loss = label_loss + domain_loss * float(domain_weight)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        finally:
+            self.grl.lambda_ = kept
         return {"label_loss": float(label_loss.data), "domain_loss": float(domain_loss.data),
-                "domain_acc": domain_acc, "lambda": self.grl.lambda_}
+                "domain_acc": domain_acc, "lambda": step_lambda}
 
 
 def _as_array(x):
