@@ -117,6 +117,7 @@ def test_environment_variable_forces_a_backend():
     env["TLCORE_KERNELS"] = "nonsense"
     failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert failed.returncode != 0 and "unknown kernel backend 'nonsense'" in failed.stderr
+    assert "the environment variable TLCORE_KERNELS='nonsense'" in failed.stderr
 
 
 def test_import_tlcore_loads_no_optional_backend():

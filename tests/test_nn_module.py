@@ -347,7 +347,7 @@ def test_load_state_dict_strict_lists_every_problem_and_changes_nothing():
     message = str(error.value)
     assert "missing keys: 1.running_var, 3.bias" in message
     assert "unexpected keys: extra.weight" in message
-    assert "wrong shapes: 0.weight: expected shape (4, 3), got (2, 2)" in message
+    assert "bad values: 0.weight: expected shape (4, 3), got (2, 2)" in message
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
 
@@ -411,6 +411,72 @@ def test_a_loaded_buffer_keeps_its_array_and_dtype():
     assert norm.running_mean is running_mean and running_mean.dtype == np.float32
     np.testing.assert_array_equal(norm.running_mean, [0.5, 1.5])
     np.testing.assert_array_equal(norm.running_var, [2.0, 3.0])
+
+
+def _bits(model):
+    """Everything load_state_dict could change: each array's dtype and bytes (NaN equal to
+    NaN), the array object itself, and each parameter's version counter."""
+    arrays = {key: (value.dtype, value.tobytes(), id(value))
+              for key, value in zip(model.state_dict(), _state_arrays(model))}
+    return arrays, [param._version[0] for param in model.parameters()]
+
+
+def _state_arrays(model):
+    for _, module in model.named_modules(remove_duplicate=False):
+        for registry in (module._parameters, module._buffers):
+            for value in registry.values():
+                if value is not None:
+                    yield value.data if isinstance(value, nn.Parameter) else value
+
+
+@pytest.mark.parametrize("key, bad, message", [
+    ("3.bias", np.array(["a", "b"]), "3.bias: expected real numbers, got dtype <U1"),
+    ("0.weight", np.full((4, 3), None), "0.weight: expected real numbers, got dtype object"),
+    ("0.weight", np.ones((4, 3)).astype(object), "got dtype object"),
+    ("3.bias", np.array([1 + 2j, 3j]), "3.bias: expected real numbers, got dtype complex128"),
+    ("3.bias", None, "3.bias: expected real numbers, got dtype object"),
+    ("3.bias", [[1.0], [1.0, 2.0]], "3.bias: cannot be read as an array"),
+    ("0.weight", np.ones((4, 3), bool), "0.weight: bool values for dtype float32"),
+    ("1.num_batches_tracked", np.float64(2.5), "1.num_batches_tracked: float64 values for "
+                                               "dtype int64"),
+    ("1.num_batches_tracked", np.uint64(2**63), "1.num_batches_tracked: values outside the "
+                                                "range of int64"),
+    ("3.bias", np.full(2, 1e300), "3.bias: values too large for float32"),
+], ids=["str-last-key", "object-none", "object-numbers", "complex", "none", "ragged", "bool",
+        "float-into-int", "int-overflow", "float-overflow"])
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "not-strict"])
+def test_load_state_dict_checks_every_value_before_changing_any(key, bad, message, strict):
+    """A value that cannot be loaded is refused, naming its key, before any other key is
+    loaded: every other value here is valid and different, and none of them lands."""
+    model = _model()
+    before = _bits(model)
+    state = {name: value + 1 for name, value in model.state_dict().items()}
+    state[key] = bad
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.load_state_dict(state, strict=strict)
+    assert _bits(model) == before
+
+
+def test_load_state_dict_lists_every_bad_value():
+    model = nn.Linear(2, 2)
+    with pytest.raises(ValueError) as error:
+        model.load_state_dict({"weight": np.full((2, 2), None), "bias": np.array([1j, 2j])})
+    assert str(error.value).endswith("bad values: weight: expected real numbers, got dtype "
+                                     "object; bias: expected real numbers, got dtype complex128")
+
+
+def test_load_state_dict_accepts_nan_and_inf_as_pytorch_does():
+    """A diverged checkpoint still loads (to be inspected); only conversion errors count."""
+    model = nn.Linear(2, 2)
+    weight = np.array([[np.nan, np.inf], [-np.inf, 1.0]])
+    model.load_state_dict({"weight": weight, "bias": np.zeros(2)})
+    np.testing.assert_array_equal(model.weight.numpy(), weight.astype(np.float32))
+
+
+def test_load_state_dict_needs_a_mapping():
+    model = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="state_dict must be a mapping .*, got list"):
+        model.load_state_dict([("weight", np.eye(2)), ("bias", np.zeros(2))])
 
 
 # -- containers --------------------------------------------------------------------------

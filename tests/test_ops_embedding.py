@@ -165,14 +165,16 @@ def test_embedding_weight_without_grad_records_nothing():
 
 
 def test_embedding_float_indices_are_refused():
-    with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float64"):
+    with pytest.raises(TypeError, match="embedding: indices must hold integer row indices, "
+                                        "got dtype float64"):
         ops.embedding(np.array([0.0, 1.0]), leaf(np.ones((3, 2))))
 
 
 @pytest.mark.parametrize("bad", [-1, -4, 3, 7])
 def test_embedding_index_out_of_range_is_named(bad):
     indices = np.array([0, bad, 1])
-    with pytest.raises(IndexError, match=re.escape(f"embedding: index {bad} is outside [0, 3)")):
+    with pytest.raises(IndexError, match=re.escape(f"embedding: indices holds row {bad}, "
+                                                   "outside [0, 3)")):
         ops.embedding(indices, leaf(np.ones((3, 2))))
 
 

@@ -441,8 +441,8 @@ def test_load_state_dict_errors():
         optimizer.load_state_dict({"state": {}})
     wrong_shape = optimizer.state_dict()
     wrong_shape["state"][1]["momentum_buffer"] = np.zeros(4)
-    with pytest.raises(ValueError, match=re.escape("'momentum_buffer' of parameter 1 has shape "
-                                                   "(4,), but the parameter has shape (3,)")):
+    with pytest.raises(ValueError, match=re.escape("state 'momentum_buffer' of parameter 1: "
+                                                   "expected shape (3,), got (4,)")):
         optimizer.load_state_dict(wrong_shape)
     unknown = optimizer.state_dict()
     unknown["state"][5] = unknown["state"][0]
@@ -453,6 +453,182 @@ def test_load_state_dict_errors():
     with pytest.raises(ValueError, match="lr"):
         optimizer.load_state_dict(bad_lr)
     assert optimizer.param_groups[0]["lr"] == 0.1  # nothing was changed by the failed loads
+
+
+def _trained(cls, kwargs):
+    """An optimizer over two parameters after two steps, so both have state."""
+    initial, grads = problem(seed=8, steps=2)
+    params = make_params(initial)
+    optimizer = cls(params, **kwargs)
+    train(optimizer, params, grads)
+    return optimizer
+
+
+def _bits(optimizer):
+    """Everything load_state_dict could change, arrays as (dtype, bytes, the object)."""
+    def leaf(value):
+        return (value.dtype, value.tobytes(), id(value)) if isinstance(value, np.ndarray) \
+            else (type(value), value)
+    groups = [{key: [id(p) for p in value] if key == "params" else leaf(value)
+               for key, value in group.items()} for group in optimizer.param_groups]
+    state = {id(param): {name: leaf(value) for name, value in values.items()}
+             for param, values in optimizer.state.items()}
+    return groups, state
+
+
+def _refused(optimizer, change, message):
+    """Load the optimizer's own state dict, changed by ``change`` (and with another lr, so
+    a half load would show): ValueError matching ``message``, and nothing changed."""
+    saved = optimizer.state_dict()
+    saved["param_groups"][0]["lr"] = 0.5
+    change(saved)
+    before = _bits(optimizer)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        optimizer.load_state_dict(saved)
+    assert _bits(optimizer) == before
+
+
+def _set(path, value):
+    """A change to a state dict: put ``value`` at ``path`` (keys from the top)."""
+    return lambda saved: _parent(saved, path).__setitem__(path[-1], value)
+
+
+def _delete(path):
+    return lambda saved: _parent(saved, path).pop(path[-1])
+
+
+def _parent(tree, path):
+    for key in path[:-1]:
+        tree = tree[key]
+    return tree
+
+
+ADAM_STATE_CASES = [
+    (_delete(["state", 1, "exp_avg"]), "state of parameter 1 has no 'exp_avg'"),
+    (_set(["state", 1, "step"], -1), "state 'step' of parameter 1 must be an integer >= 1 "
+                                     "(the number of updates), got -1"),
+    (_set(["state", 1, "step"], 0), "must be an integer >= 1 (the number of updates), got 0"),
+    (_set(["state", 1, "step"], 2.5), "must be an integer >= 1 (the number of updates), got 2.5"),
+    (_set(["state", 1, "step"], True), "must be an integer >= 1 (the number of updates), got True"),
+    (_set(["state", 1, "step"], "2"), "must be an integer >= 1 (the number of updates), got '2'"),
+    (_set(["state", 1, "exp_avg_sq"], np.array([0.1, 0.2, 0.0, 0.3, -1e-3])),
+     "state 'exp_avg_sq' of parameter 1 must be >= 0"),
+    (_set(["state", 1, "exp_avg"], np.array([0.1, 0.2, np.nan, 0.3, 0.4])),
+     "state 'exp_avg' of parameter 1 must be finite"),
+    (_set(["state", 1, "exp_avg_sq"], np.array([np.inf, 0.1, 0.2, 0.3, 0.4])),
+     "state 'exp_avg_sq' of parameter 1 must be finite"),
+    (_set(["state", 1, "exp_avg"], np.arange(5)),
+     "state 'exp_avg' of parameter 1: expected floating point numbers, got dtype int64"),
+    (_set(["state", 1, "exp_avg"], np.full(5, 0.1, dtype=object)),
+     "expected floating point numbers, got dtype object"),
+    (_set(["state", 1, "exp_avg"], np.full(5, 1j)),
+     "expected floating point numbers, got dtype complex128"),
+    (_set(["state", 1, "exp_avg"], np.zeros(3)),
+     "state 'exp_avg' of parameter 1: expected shape (5,), got (3,)"),
+    (_set(["state", 1, "exp_avg"], None), "expected floating point numbers, got dtype object"),
+    (_set(["state", 1, "exp_avg"], "zeros"), "expected floating point numbers, got dtype <U5"),
+    (_set(["state", 1, "max_exp_avg_sq"], np.zeros(5)),
+     "unexpected state 'max_exp_avg_sq' for parameter 1; "),
+    (_set(["state", 1], np.zeros(5)), "the state of parameter 1 must be a dict, got ndarray"),
+]
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+@pytest.mark.parametrize("change, message", ADAM_STATE_CASES,
+                         ids=["no-exp_avg", "step-minus-1", "step-0", "step-2.5", "step-bool",
+                              "step-str", "negative-exp_avg_sq", "nan", "inf", "int-dtype",
+                              "object", "complex", "shape", "none", "str", "amsgrad",
+                              "not-a-dict"])
+def test_adam_state_is_checked_at_load(cls, change, message):
+    """Each of these used to load and fail later (a KeyError or ZeroDivisionError at step(),
+    NaN weights) or load half; now the load refuses and changes nothing."""
+    _refused(_trained(cls, dict(lr=0.1)), change, message)
+
+
+SGD_STATE_CASES = [
+    (_set(["state", 1, "momentum_buffer"], np.full(5, 0.1, dtype=object)),
+     "state 'momentum_buffer' of parameter 1: expected floating point numbers, got dtype "
+     "object"),
+    (_set(["state", 1, "momentum_buffer"], np.full(5, np.nan)),
+     "state 'momentum_buffer' of parameter 1 must be finite"),
+    (_set(["state", 1, "momentum_buffer"], np.ones((5, 1))),
+     "state 'momentum_buffer' of parameter 1: expected shape (5,), got (5, 1)"),
+    (_set(["state", 1, "exp_avg"], np.zeros(5)),
+     "unexpected state 'exp_avg' for parameter 1; SGD keeps momentum_buffer"),
+]
+
+
+@pytest.mark.parametrize("change, message", SGD_STATE_CASES,
+                         ids=["object", "nan", "shape", "unknown-name"])
+def test_sgd_state_is_checked_at_load(change, message):
+    _refused(_trained(SGD, dict(lr=0.1, momentum=0.9)), change, message)
+
+
+STRUCTURE_CASES = [
+    (_set(["param_groups", 0, "lr"], float("inf")), "invalid lr=inf: expected a finite number"),
+    (_set(["param_groups", 0, "lr"], np.array([0.1, 0.2])), "lr must be a number, got (0.1, 0.2)"),
+    (_set(["param_groups", 0, "weight_decay"], "0"), "weight_decay must be a number, got '0'"),
+    (_set(["param_groups", 0, "initial_lr"], -1.0), "invalid initial_lr=-1.0"),
+    (_delete(["param_groups", 0, "params"]), "param group 0 of the state dict has no 'params'"),
+    (_set(["param_groups", 0], [0, 1]), "param group 0 of the state dict must be a dict, got list"),
+    (_set(["param_groups"], {"params": [0, 1]}),
+     "'param_groups' must be a list of dicts, got dict"),
+    (_set(["state"], [{}, {}]), "'state' must be a dict {parameter index: state}, got list"),
+    (_set(["param_groups", 0, "params"], [0.5, 1]),
+     "param group 0 of the state dict lists 0.5; parameter indices are integers"),
+    (_set(["param_groups", 0, "params"], [1, 1]),
+     "the state dict lists parameter 1 twice in its param groups"),
+    (_set(["state", "1"], {}), "the state dict has state for parameter '1', which none of its "
+                               "param groups lists"),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs", STATEFUL, ids=STATEFUL_IDS)
+@pytest.mark.parametrize("change, message", STRUCTURE_CASES,
+                         ids=["lr-inf", "lr-array", "weight_decay-str", "initial_lr",
+                              "no-params", "group-not-dict", "groups-not-list", "state-not-dict",
+                              "float-index", "index-twice", "str-index"])
+def test_param_groups_and_indices_are_checked_at_load(cls, kwargs, change, message):
+    _refused(_trained(cls, kwargs), change, message)
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set(["param_groups", 0, "nesterov"], "yes"), "nesterov must be True or False, got 'yes'"),
+    (_set(["param_groups", 0, "dampening"], float("nan")), "invalid dampening=nan"),
+], ids=["nesterov-str", "dampening-nan"])
+def test_sgd_hyperparameters_are_checked_at_load(change, message):
+    _refused(_trained(SGD, dict(lr=0.1, momentum=0.9)), change, message)
+
+
+@pytest.mark.parametrize("cls, kwargs", STATEFUL, ids=STATEFUL_IDS)
+def test_load_state_dict_takes_a_tensor_as_its_array(cls, kwargs):
+    """A Tensor where an array belongs is read as its array, as Module.load_state_dict and
+    tlcore.save read it (this used to fail with "device 'cuda' needs CuPy")."""
+    initial, grads = problem(seed=9, steps=4)
+    params = make_params(initial)
+    optimizer = cls(params, **kwargs)
+    train(optimizer, params, grads[:2])
+    saved = optimizer.state_dict()
+    as_tensors = {"state": {i: {k: tlcore.tensor(v) for k, v in s.items()}
+                            for i, s in saved["state"].items()},
+                  "param_groups": saved["param_groups"]}
+    resumed_params = make_params([param.numpy() for param in params])
+    resumed = cls(resumed_params, **kwargs)
+    resumed.load_state_dict(as_tensors)
+    assert all(isinstance(value, np.ndarray) or type(value) is int
+               for state in resumed.state.values() for value in state.values())
+    for a, b in zip(train(optimizer, params, grads[2:]), train(resumed, resumed_params, grads[2:])):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_sgd_momentum_buffer_may_be_none():
+    """PyTorch saves momentum_buffer=None for a parameter with no buffer yet."""
+    optimizer = _trained(SGD, dict(lr=0.1, momentum=0.9))
+    saved = optimizer.state_dict()
+    saved["state"][0]["momentum_buffer"] = None
+    optimizer.load_state_dict(saved)
+    assert optimizer.state[optimizer.param_groups[0]["params"][0]] == {"momentum_buffer": None}
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -588,6 +764,36 @@ def test_schedule_errors():
         StepLR(optimizer, step_size=1).load_state_dict(
             {"last_epoch": 1, "base_lrs": [1.0], "_last_lr": [1.0],
              "step_size": 1})
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("last_epoch", 2.5, "last_epoch must be an integer >= 0, got 2.5"),
+    ("last_epoch", -1, "last_epoch must be an integer >= 0, got -1"),
+    ("last_epoch", "3", "last_epoch must be an integer >= 0, got '3'"),
+    ("base_lrs", ["fast"], "base_lrs[0] must be a number, got 'fast'"),
+    ("_last_lr", [-0.5], "invalid _last_lr[0]=-0.5: expected _last_lr[0] >= 0"),
+    ("base_lrs", 1.0, "base_lrs must be a list of rates, one per param group, got 1.0"),
+    ("step_size", 0, "step_size must be a positive integer, got 0"),
+    ("step_size", 2.5, "step_size must be a positive integer, got 2.5"),
+    ("gamma", "half", "gamma must be a number, got 'half'"),
+    ("gamma", -0.5, "invalid gamma=-0.5: expected gamma >= 0"),
+], ids=["epoch-2.5", "epoch-minus-1", "epoch-str", "rate-str", "negative-rate", "rates-not-list",
+        "step_size-0", "step_size-2.5", "gamma-str", "gamma-negative"])
+def test_schedule_load_state_dict_checks_every_value_first(key, value, message):
+    scheduler = StepLR(SGD([_param()], lr=1.0), step_size=2, gamma=0.5)
+    _lrs(scheduler, 3)
+    saved = scheduler.state_dict()
+    saved["last_epoch"] = 7  # valid, but must not be loaded either
+    saved[key] = value
+    before = dict(scheduler.__dict__)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        scheduler.load_state_dict(saved)
+    assert scheduler.__dict__ == before
+
+
+def test_step_lr_refuses_a_negative_gamma():
+    with pytest.raises(ValueError, match=re.escape("invalid gamma=-0.1: expected gamma >= 0")):
+        StepLR(SGD([_param()], lr=1.0), step_size=1, gamma=-0.1)
 
 
 def test_optimizer_is_the_base_class():

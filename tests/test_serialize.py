@@ -1,10 +1,19 @@
 """tlcore.save / tlcore.load: bit-exact round trips of model and optimizer state dicts,
 atomic writes, and clear refusals of what cannot be saved or read without pickle."""
 
+import io
 import json
 import math
+import multiprocessing
 import os
 import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -148,8 +157,29 @@ def test_an_unsupported_value_leaves_the_previous_file_intact(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
 
 
+def _unnamed_files_work(directory):
+    """Whether this system and this file system have O_TMPFILE."""
+    try:
+        os.close(os.open(directory, os.O_TMPFILE | os.O_WRONLY))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+@pytest.fixture(params=["unnamed", "named"])
+def route(request, tmp_path, monkeypatch):
+    """Each way atomic_write writes: an unnamed file (Linux's O_TMPFILE), or the fallback,
+    a named temporary file."""
+    if request.param == "unnamed" and not _unnamed_files_work(tmp_path):
+        pytest.skip("no O_TMPFILE here")
+    if request.param == "named":
+        monkeypatch.setattr(serialize, "_open_unnamed", lambda directory: None)
+    return request.param
+
+
 @pytest.mark.parametrize("failing", ["fsync", "replace"])
-def test_a_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatch, failing):
+def test_a_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatch, route,
+                                                             failing):
     path, before = _previous_file(tmp_path)
     temporaries = []
 
@@ -161,10 +191,89 @@ def test_a_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatc
     with pytest.raises(OSError, match="disk full"):
         save({"w": np.ones(1000)}, path)
     monkeypatch.undo()
-    assert len(temporaries) == 1 and temporaries[0].startswith(".state.npz.")
+    # An unnamed file gets its name only after the fsync, just before the replace.
+    named_by_then = route == "named" or failing == "replace"
+    assert len(temporaries) == named_by_then
+    assert all(name.startswith(f".state.npz.{os.getpid()}.") for name in temporaries)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
     assert np.array_equal(load(path)["w"], np.arange(3.0))
+
+
+def test_on_linux_the_file_being_written_has_no_name(tmp_path):
+    if not _unnamed_files_work(tmp_path):
+        pytest.skip("no O_TMPFILE here")
+    seen = []
+    serialize.atomic_write(tmp_path / "notes.txt", lambda file: seen.extend(tmp_path.iterdir()))
+    assert seen == [] and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_save_removes_temporary_files_that_killed_writers_left(tmp_path, route):
+    stale = f".state.npz.{_dead_pid()}.0123abcd.tmp"
+    kept = [f".state.npz.{os.getpid()}.0123abcd.tmp",  # this process's: another thread's save
+            f".other.npz.{_dead_pid()}.0123abcd.tmp",  # another target's
+            ".state.npz.tmp", "notes.txt"]
+    for name in [stale, *kept]:
+        (tmp_path / name).write_bytes(b"PK partial")
+    save({"w": np.ones(2)}, tmp_path / "state.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["state.npz"])
+
+
+def _content(value):
+    return {"w": np.full(2**21, float(value))}  # 16 MiB
+
+
+def _save_until_killed(path, unnamed):
+    if not unnamed:
+        serialize._open_unnamed = lambda directory: None  # in this forked child only
+    old, new = _content(0), _content(1)
+    while True:
+        save(new, path)
+        save(old, path)
+
+
+def _kill_saves(tmp_path, kills, unnamed):
+    """SIGKILL a child that saves 16 MiB arrays at random moments; check the target after
+    each kill; return the names each kill left next to it."""
+    path, old = tmp_path / "state.npz", _content(0)
+    save(old, path)
+    rng, left = random.Random(0), []
+    for _ in range(kills):
+        child = multiprocessing.get_context("fork").Process(target=_save_until_killed,
+                                                             args=(path, unnamed))
+        child.start()
+        time.sleep(rng.uniform(0.01, 0.3))
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        loaded = load(path)["w"]
+        assert loaded.shape == (2**21,) and (loaded.all() or not loaded.any())
+        left.append(sorted(p.name for p in tmp_path.iterdir() if p.name != "state.npz"))
+        for name in left[-1]:
+            if unnamed:  # only a kill between link and replace names the file, once complete
+                assert len(left[-1]) == 1 and load(tmp_path / name)["w"].shape == (2**21,)
+            assert name.startswith(".state.npz.") and name.endswith(".tmp")
+        save(old, path)
+        assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
+    return left
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the saving child")
+def test_a_writer_killed_mid_save_leaves_the_target_intact_and_no_temporary_file(tmp_path):
+    if not _unnamed_files_work(tmp_path):
+        pytest.skip("no O_TMPFILE here")
+    left = _kill_saves(tmp_path, 20, unnamed=True)
+    assert sum(map(len, left)) <= 1, left  # the link-to-replace window is microseconds
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the saving child")
+def test_without_unnamed_files_the_next_save_removes_what_killed_writers_left(tmp_path):
+    _kill_saves(tmp_path, 10, unnamed=False)
 
 
 @pytest.mark.parametrize("obj, message", [
@@ -191,23 +300,29 @@ def test_saving_into_a_missing_directory_says_so(tmp_path):
 
 # ----------------------------------------------------------------------------- load
 
-def test_a_plain_npz_loads_as_a_flat_dict(tmp_path):
+def test_a_plain_npz_is_refused(tmp_path):
     path = tmp_path / "plain.npz"
     np.savez(path, b=np.ones(2), a=np.arange(3))
-    loaded = load(pathlib.Path(path))
-    assert list(loaded) == ["b", "a"] and np.array_equal(loaded["a"], np.arange(3))
+    with pytest.raises(ValueError, match="plain.npz: no tlcore_structure entry.*np.load"):
+        load(pathlib.Path(path))
 
 
 def test_object_arrays_are_refused_on_load(tmp_path):
-    path = tmp_path / "pickled.npz"
-    np.savez(path, w=np.array([{"x": 1}], dtype=object))
-    with pytest.raises(ValueError, match=r"pickled.npz: cannot read entry 'w'.*never pickled"):
+    path = _archive(tmp_path / "pickled.npz", _v1({"array": "w"}),
+                    w=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"pickled.npz: cannot read entry 'w': it holds "
+                                         r"pickled objects.*never unpickles"):
         load(path)
 
 
 def _archive(path, structure, **arrays):
     np.savez(path, tlcore_structure=structure, **arrays)
     return path
+
+
+def _v1(tree):
+    """The structure entry of format version 1: no table of arrays, no checksums."""
+    return np.array(json.dumps({"format": "tlcore.save", "version": 1, "tree": tree}))
 
 
 @pytest.mark.parametrize("structure, arrays, message", [
@@ -233,6 +348,196 @@ def test_a_garbled_structure_entry_is_refused_naming_the_file(tmp_path, structur
     with pytest.raises(ValueError, match=message) as info:
         load(path)
     assert str(path) in str(info.value)
+
+
+# ----------------------------------------------------------------------------- damaged files
+
+SMALL_STATE = {"0.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "0.bias": np.ones(2),
+               "optimizer": {"state": {0: {"step": 3, "exp_avg": np.full(3, 0.5)}},
+                             "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999)}]}}
+
+
+def _refused(path, message=""):
+    """load(path) raises ValueError itself (no subclass, nothing else), naming the file."""
+    with pytest.raises(Exception) as info:
+        load(path)
+    assert type(info.value) is ValueError, repr(info.value)
+    assert str(path) in str(info.value) and message in str(info.value), str(info.value)
+
+
+def test_bit_flips_load_the_original_or_are_refused_naming_the_file(tmp_path):
+    """Half the flips land anywhere, half in the ZIP's table of members and end record,
+    where zipfile used to raise its own errors or lose members silently."""
+    path = tmp_path / "state.npz"
+    save(SMALL_STATE, path)
+    good = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        table = archive.start_dir
+    rng = random.Random(0)
+    bits = ([rng.randrange(len(good) * 8) for _ in range(150)]
+            + [rng.randrange(table * 8, len(good) * 8) for _ in range(150)])
+    loaded_equal = 0
+    for bit in bits:
+        damaged = bytearray(good)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(damaged)
+        try:
+            loaded = load(path)
+        except ValueError as exc:
+            assert type(exc) is ValueError and str(path) in str(exc), (bit, repr(exc))
+            continue
+        except Exception as exc:
+            raise AssertionError(f"bit {bit}: {exc!r}") from exc
+        assert_same(loaded, SMALL_STATE)  # the flip hit bytes load does not use
+        loaded_equal += 1
+    assert loaded_equal < len(bits) / 3  # most flips hit bytes that matter, and are caught
+
+
+def _flip_table_entry(path, offset, change):
+    """Change the byte at ``offset`` in the first entry of the ZIP's table of members."""
+    with zipfile.ZipFile(path) as archive:
+        at = archive.start_dir + offset
+    content = bytearray(path.read_bytes())
+    content[at] = change(content[at])
+    path.write_bytes(content)
+
+
+@pytest.mark.parametrize("offset, change, message", [
+    (10, lambda byte: 99, "is compressed"),  # compression method: a raw NotImplementedError
+    (6, lambda byte: 0xFF, "zip file version"),  # version needed: NotImplementedError
+    (8, lambda byte: byte | 0x40, "strong encryption"),  # NotImplementedError
+    (8, lambda byte: byte | 0x01, "is encrypted"),  # RuntimeError, asking for a password
+    (33, lambda byte: byte | 0x80, "no tlcore_structure entry"),  # comment length: the
+    # comment swallowed the members after it, and the rest loaded as a flat dict
+])
+def test_a_damaged_table_of_members_is_refused_naming_the_file(tmp_path, offset, change,
+                                                               message):
+    path = tmp_path / "state.npz"
+    save(SMALL_STATE, path)
+    _flip_table_entry(path, offset, change)
+    _refused(path, message)
+
+
+@pytest.mark.parametrize("before, after", [(b"", b"junk"), (b"junk", b"")])
+def test_bytes_around_the_archive_are_refused(tmp_path, before, after):
+    path = tmp_path / "state.npz"
+    save(SMALL_STATE, path)
+    path.write_bytes(before + path.read_bytes() + after)
+    _refused(path, "tlcore.load reads only what tlcore.save writes")
+
+
+def _add_member(path, name, content):
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "a") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns of a duplicate name
+        archive.writestr(name, content)
+
+
+def test_a_member_that_is_not_npy_is_refused(tmp_path):
+    path = _archive(tmp_path / "state.npz", _v1({"array": "blob"}))
+    _add_member(path, "blob", b"raw bytes")  # loaded as b"raw bytes"
+    _refused(path, "member 'blob' is not an .npy file")
+
+
+def test_a_raw_member_named_like_the_structure_is_refused(tmp_path):
+    path = tmp_path / "state.npz"
+    with zipfile.ZipFile(path, "w") as archive:  # loading raised AttributeError
+        archive.writestr("tlcore_structure", json.dumps({"format": "tlcore.save"}))
+    _refused(path, "member 'tlcore_structure' is not an .npy file")
+
+
+def test_a_duplicated_member_is_refused(tmp_path):
+    path = tmp_path / "state.npz"
+    save({"w": np.zeros(3)}, path)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ones(3))
+    _add_member(path, "array_0.npy", buffer.getvalue())  # the last one loaded
+    _refused(path, "member 'array_0.npy' appears 2 times")
+
+
+def test_a_compressed_member_is_refused_before_it_is_inflated(tmp_path):
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, tlcore_structure=_v1({"array": "array_0"}),
+                        array_0=np.zeros(2**21))  # 16 MiB, in a file of 16 KiB
+    assert path.stat().st_size < 2**15
+    _refused(path, "is compressed; tlcore.load reads only what tlcore.save writes")
+
+
+def test_max_bytes_is_checked_against_the_declared_sizes_before_reading(tmp_path,
+                                                                        monkeypatch):
+    path = tmp_path / "state.npz"
+    save({"w": np.zeros(1000)}, path)  # 8000 bytes of data
+    assert serialize.MAX_BYTES == 4 * 2**30
+    with monkeypatch.context() as patch:
+        patch.setattr(zipfile.ZipFile, "open", lambda *args, **kwargs: pytest.fail("read"))
+        with pytest.raises(ValueError, match=r"state.npz: its members declare \d+ bytes, "
+                                             r"over the limit max_bytes=5000"):
+            load(path, max_bytes=5000)
+    assert load(path)["w"].shape == load(path, max_bytes=None)["w"].shape == (1000,)
+
+
+def test_an_npy_header_declaring_more_than_its_member_holds_is_refused(tmp_path):
+    path = _archive(tmp_path / "state.npz", _v1({"array": "array_0"}))
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (2**27,)})  # 1 GiB
+    _add_member(path, "array_0.npy", buffer.getvalue() + bytes(8))
+    _refused(path, "its header declares 1073741824 bytes of data, it holds 8")
+
+
+def _rewrite(path, header=None, **arrays):
+    """Write ``path`` again from its own entries, with the header and arrays changed."""
+    with np.load(path) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    old = json.loads(entries.pop("tlcore_structure").item())
+    np.savez(path, tlcore_structure=np.array(json.dumps(header or old)),
+             **{**entries, **arrays})
+    return old
+
+
+def test_an_array_that_does_not_match_its_checksum_is_refused(tmp_path):
+    path = tmp_path / "state.npz"
+    save({"w": np.arange(4.0)}, path)
+    _rewrite(path, array_0=np.array([0.0, 1.0, 2.0, 3.5]))  # its ZIP CRC-32 is right
+    _refused(path, "w: array 'array_0' does not match its checksum")
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.arange(4, dtype=np.float32), "array 'array_0' is <f4 of shape (4,), the structure "
+                                     "says <f8 of shape (4,)"),
+    (np.arange(4.0).reshape(2, 2), "is <f8 of shape (2, 2)")])
+def test_an_array_unlike_its_declaration_is_refused(tmp_path, array, message):
+    path = tmp_path / "state.npz"
+    save({"w": np.arange(4.0)}, path)
+    _rewrite(path, array_0=array)
+    _refused(path, message)
+
+
+def test_a_structure_whose_table_does_not_list_the_members_is_refused(tmp_path):
+    path = tmp_path / "state.npz"
+    save({"w": np.arange(4.0)}, path)
+    header = _rewrite(path)
+    header["arrays"]["array_1"] = header["arrays"]["array_0"]
+    _rewrite(path, header)
+    _refused(path, "the structure lists arrays ['array_0', 'array_1'], the file holds "
+                   "['array_0']")
+
+
+def test_a_structure_naming_an_array_twice_is_refused(tmp_path):
+    path = _archive(tmp_path / "state.npz", _v1({"list": [{"array": "a"}, {"array": "a"}]}),
+                    a=np.ones(2))
+    _refused(path, "1: the structure names the array 'a' twice")
+
+
+def test_files_of_format_version_1_still_load(tmp_path):
+    path = _archive(tmp_path / "state.npz",
+                    _v1({"dict": [["w", {"array": "array_0"}], ["step", 3]]}),
+                    array_0=np.arange(3.0))
+    assert_same(load(path), {"w": np.arange(3.0), "step": 3})
+
+
+def test_structured_arrays_are_refused_on_save(tmp_path):
+    with pytest.raises(TypeError, match="w: structured arrays cannot be saved"):
+        save({"w": np.zeros(2, dtype=[("x", "f4"), ("y", "i4")])}, tmp_path / "state.npz")
 
 
 @pytest.mark.parametrize("content", [b"", b"not an archive at all", b"PK\x03\x04 truncated"])

@@ -9,9 +9,11 @@ The engine, not the op, takes care of:
 
 * reducing a broadcast gradient back to its input's shape (MyGrad's idea: done once);
 * checking that every gradient has its input's shape and dtype;
-* in-place safety: every tensor carries a version counter (shared with its views);
-  an in-place op bumps it, and backward refuses to use a node whose inputs or outputs
-  changed since the forward pass, instead of silently using corrupted saved arrays;
+* in-place safety: every tensor carries the version counter of the memory it lies in,
+  one per buffer, shared by every tensor over that buffer (two wraps of one numpy
+  array, a Parameter over it, views of it); an in-place op bumps it, and backward
+  refuses to use a node whose inputs or outputs changed since the forward pass,
+  instead of silently using corrupted saved arrays;
 * walking the graph in reverse creation order, iteratively (no recursion limit: a
   chain of 10,000 ops works), and freeing it afterwards unless ``retain_graph=True``.
 
@@ -23,6 +25,7 @@ reference counting alone.
 import functools
 import itertools
 import threading
+import weakref
 from heapq import heappop, heappush
 
 import numpy as np
@@ -101,7 +104,7 @@ class Tensor:
         self.grad = None
         self._creator = None
         self._index = 0
-        self._version = [0]
+        self._version = _buffer_counter(self.data)
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
@@ -169,15 +172,13 @@ class Tensor:
     def detach(self):
         """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
         out = Tensor.__new__(Tensor)
-        _init_result(out, self.data, False, None, 0)
-        out._version = self._version
+        _init_result(out, self.data, False, None, 0, self._version)
         return out
 
     def to(self, device):
         """This tensor on 'cpu' or 'cuda'. Differentiable: the gradient flows back."""
         if backend.device_of(self.data) == backend.check_device(device):
             return self
-        from tlcore.ops.shape import ToDevice  # ops sit above autograd
         return ToDevice(device)(self)
 
     def requires_grad_(self, requires_grad=True):
@@ -275,14 +276,14 @@ def raw(value):
     return value.data if isinstance(value, Tensor) else value
 
 
-def _init_result(out, data, requires_grad, creator, index):
+def _init_result(out, data, requires_grad, creator, index, version):
     """Fill a Tensor made with Tensor.__new__ (the fast path for op results)."""
     out.data = data
     out.grad = None
     out.requires_grad = requires_grad
     out._creator = creator
     out._index = index
-    out._version = [0]
+    out._version = version
     out._retains_grad = False
 
 
@@ -290,15 +291,70 @@ def tensor(data, requires_grad=False, dtype=None, device="cpu"):
     """Make a leaf tensor. Python floats and lists default to float32, like PyTorch.
 
     A numpy array of the requested dtype is wrapped without a copy (as
-    ``torch.from_numpy`` does): change it afterwards only through the tensor.
+    ``torch.from_numpy`` does). Every tensor over that memory shares one version
+    counter, so an in-place change through any of them is caught by a graph that saved
+    another; a change made on the numpy array itself is not seen: make it through a
+    tensor.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+# ----------------------------------------------------------------------------- versions
+
+# id(owner) -> the version counter of the buffer that owner array owns, for every buffer
+# some tensor lies in. A counter is a list [count, weak reference to the owner]: the
+# reference tells a live entry from a dead owner's whose id came back, and keeps the
+# registry from holding any array alive. Dead entries are swept out whenever the
+# registry has doubled since the last sweep, so it holds about twice the live buffers
+# at most, and the sweeps cost O(1) per registration, amortised.
+_buffer_counters = {}
+_SWEEP_MIN = 1024
+_sweep_at = _SWEEP_MIN
+
+
+def _buffer_counter(array):
+    """The version counter of the buffer ``array`` lies in: a list whose item 0 every
+    in-place op on a tensor over that buffer bumps.
+
+    Every tensor over one buffer gets the same counter, whichever array it wraps (the
+    owner, a slice, a transpose, a second wrap), so backward sees a change made through
+    any of them. PyTorch gives two ``from_numpy`` of one array two counters; here they
+    share one. The lookup is one dict access; the bump stays ``counter[0] += 1``.
+    """
+    # The owner of the memory is the end of the chain of .base links: one link for a
+    # numpy view, more through helper objects (np.lib.stride_tricks). The chain stops
+    # before a base that is not an array (bytes, an mmap).
+    owner, base = array, array.base
+    while base is not None and hasattr(base, "base"):
+        owner, base = base, base.base
+    key = id(owner)
+    counter = _buffer_counters.get(key)
+    if counter is not None and counter[1]() is owner:
+        return counter
+    try:
+        fresh = [0, weakref.ref(owner)]
+    except TypeError:  # an owner without weak references: a counter of its own
+        return [0, None]
+    _buffer_counters[key] = fresh
+    if counter is None and len(_buffer_counters) > _sweep_at:  # a new key: it grew
+        _sweep_dead_buffers()
+    return fresh
+
+
+def _sweep_dead_buffers():
+    """Drop the counters of owners that died."""
+    global _sweep_at
+    for key, counter in list(_buffer_counters.items()):
+        if counter[1]() is None and _buffer_counters.get(key) is counter:
+            del _buffer_counters[key]
+    _sweep_at = max(_SWEEP_MIN, 2 * len(_buffer_counters))
 
 
 # ----------------------------------------------------------------------------- Function
 
 
 _sequence = itertools.count()  # creation order of recorded Functions
+_REAL_SCALARS = (float, int, bool)  # the usual raw inputs, skipped by the complex check
 
 
 class Function:
@@ -313,7 +369,8 @@ class Function:
 
     Set ``is_view = True`` on ops whose output may share memory with their first input
     (reshape, transpose, basic indexing): the output then shares the input's version
-    counter, so an in-place change through either one is detected.
+    counter, even where the op had to copy. Any other output gets the counter of the
+    buffer it lies in, so an output that happens to alias an input is caught too.
     """
 
     is_view = False
@@ -328,7 +385,10 @@ class Function:
                 arrays.append(x.data)
                 record = record or x.requires_grad
                 versions += x._version[0]
-            else:
+            else:  # a raw array or number: tensors were checked when they were made
+                if type(x) not in _REAL_SCALARS and backend.is_complex(x):
+                    dtype = getattr(x, "dtype", np.dtype(complex))
+                    raise backend.complex_error(self.name, dtype)
                 arrays.append(x)
         record = record and _state.grad_enabled
         outputs = self.forward(*arrays)
@@ -336,36 +396,42 @@ class Function:
             results = tuple(self._output(data, index, record, inputs)
                             for index, data in enumerate(outputs))
             if record:
-                self._record(inputs, versions)
+                self._record(inputs, versions,
+                             () if self.is_view else [r._version for r in results])
                 self._output_meta = [(data.shape, data.dtype) for data in outputs]
-                self._output_versions = () if self.is_view else [r._version for r in results]
             return results
         out = self._output(outputs, 0, record, inputs)
         if record:
-            self._record(inputs, versions)
-            self._output_meta = None  # one output
             # A view shares its input's counter, which the inputs' sum already watches.
-            self._output_versions = () if self.is_view else (out._version,)
+            self._record(inputs, versions, () if self.is_view else (out._version,))
+            self._output_meta = None  # one output
         return out
 
     def _output(self, data, index, record, inputs):
         """The Tensor for output ``index`` of forward."""
         if isinstance(data, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
             data = np.asarray(data)
-        out = Tensor.__new__(Tensor)
-        _init_result(out, data, record, self if record else None, index)
         if self.is_view and isinstance(inputs[0], Tensor):
-            out._version = inputs[0]._version
+            version = inputs[0]._version
+        else:
+            version = _buffer_counter(data)
+        out = Tensor.__new__(Tensor)
+        _init_result(out, data, record, self if record else None, index, version)
         return out
 
-    def _record(self, inputs, versions):
+    def _record(self, inputs, versions, output_versions):
         """Make this Function a node of the graph: its place in creation order, its
-        inputs, and the sum of their version counters at forward time."""
+        inputs, the counters of its outputs, and the sum of all their versions at forward
+        time (``versions``, the inputs' sum, plus the outputs': an output over a buffer
+        that was changed before may start above 0)."""
         if "_sequence" in self.__dict__:
             raise RuntimeError(f"{self.name} was called twice: a Function instance is one "
                                "node of the graph, so make a new one for each call")
         self._sequence = next(_sequence)
         self._inputs = inputs
+        self._output_versions = output_versions
+        for box in output_versions:
+            versions += box[0]
         self._version_sum = versions
 
     @property
@@ -455,78 +521,96 @@ _FREED = ("trying to backward through the graph a second time: its saved arrays 
 
 
 def backward(root, grad=None, retain_graph=False):
-    """Backpropagate from ``root``: accumulate gradients into the leaves' ``.grad``."""
+    """Backpropagate from ``root``: accumulate gradients into the leaves' ``.grad``.
+
+    The graph is walked in reverse creation order: a Function is always created after
+    the Functions that made its inputs, so popping the highest sequence number first
+    reaches every node after all of its consumers (PyTorch's ordering; iterative, so any
+    depth works). ``pending[fn]`` gathers the gradients of fn's outputs, one slot each;
+    a node is on the heap exactly when it has a pending entry."""
+    grad = _seed_gradient(root, grad)
+    root_fn = root._creator
+    if root_fn is None:  # backward on a leaf: d root / d root = grad
+        _accumulate_leaf(root, grad, (grad,))
+        return
+    pending, heap = {}, []
+    _send(root, grad, pending, heap)
+    while heap:
+        fn = heappop(heap)[1]
+        grad_outputs = pending.pop(fn)
+        for x, g in zip(fn._inputs, _input_gradients(fn, grad_outputs)):
+            if g is None:
+                continue
+            if x._creator is None:
+                _accumulate_leaf(x, g, grad_outputs)
+            else:
+                _send(x, g, pending, heap)
+        if not retain_graph:  # free saved arrays and links to inputs
+            fn.__dict__.clear()
+            fn._inputs = None
+
+
+def _seed_gradient(root, grad):
+    """The gradient backward starts from: ones for a one-element root, else ``grad``
+    checked against the root's shape, in the root's dtype."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad "
                            "(no input of its graph has requires_grad=True)")
+    xp = backend.array_module(root.data)
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
                 f"backward() without a gradient needs a scalar (one-element) tensor; this one "
                 f"has shape {root.shape}. Pass grad= of that shape, e.g. y.backward(ones).")
-        grad = backend.array_module(root.data).ones(root.shape, root.dtype)
-    else:
-        grad = raw(grad)
-        grad = backend.array_module(root.data).asarray(grad, dtype=root.dtype)
-        if grad.shape != root.shape:
-            raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")
+        return xp.ones(root.shape, root.dtype)
+    grad = xp.asarray(raw(grad), dtype=root.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")
+    return grad
 
-    root_fn = root._creator
-    if root_fn is None:  # backward on a leaf: d root / d root = grad
-        _accumulate_leaf(root, grad, (grad,))
-        return
-    if root._retains_grad:
-        root.grad = grad.copy() if root.grad is None else root.grad + grad
 
-    if root_fn._inputs is None:
-        raise RuntimeError(_FREED)
-    # Walk the graph in reverse creation order: a Function is always created after the
-    # Functions that made its inputs, so popping the highest sequence number first
-    # handles every node after all of its consumers (PyTorch's ordering; iterative, so
-    # any depth works). pending[fn] gathers the gradients of fn's outputs, one slot each;
-    # a node is on the heap exactly when it has a pending entry.
-    pending = {root_fn: _empty_slots(root_fn)}
-    pending[root_fn][root._index] = grad
-    heap = [(-root_fn._sequence, root_fn)]
-    while heap:
-        fn = heappop(heap)[1]
-        grad_outputs = pending.pop(fn)
-        fn._check_versions()
-        if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
-            _fill_unused_outputs(fn, grad_outputs)
-        grads = fn.backward(*grad_outputs)
-        if type(grads) is not tuple:
-            grads = (grads,)
-        inputs = fn._inputs
-        if len(grads) != len(inputs):
-            raise RuntimeError(f"{fn.name}.backward returned {len(grads)} gradients for "
-                               f"{len(inputs)} inputs")
-        for index, x in enumerate(inputs):
-            g = grads[index]
-            if g is None or not isinstance(x, Tensor) or not x.requires_grad:
-                continue
-            data = x.data
-            # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
-            if (g.__class__ is not data.__class__ or g.shape != data.shape
-                    or g.dtype is not data.dtype):
-                g = _check_grad(g, x, fn, index)
-            parent = x._creator
-            if parent is None:
-                _accumulate_leaf(x, g, grad_outputs)
-                continue
-            slots = pending.get(parent)
-            if slots is None:
-                if parent._inputs is None:
-                    raise RuntimeError(_FREED)
-                slots = pending[parent] = _empty_slots(parent)
-                heappush(heap, (-parent._sequence, parent))
-            previous = slots[x._index]
-            slots[x._index] = g if previous is None else previous + g
-            if x._retains_grad:
-                x.grad = g.copy() if x.grad is None else x.grad + g
-        if not retain_graph:  # free saved arrays and links to inputs
-            fn.__dict__.clear()
-            fn._inputs = None
+def _input_gradients(fn, grad_outputs):
+    """Run ``fn.backward`` on its outputs' gradients: one gradient per input, checked
+    against the input's shape and dtype, or None where the input wants none (not a
+    Tensor, or no requires_grad)."""
+    fn._check_versions()
+    if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
+        _fill_unused_outputs(fn, grad_outputs)
+    grads = fn.backward(*grad_outputs)
+    if type(grads) is not tuple:
+        grads = (grads,)
+    inputs = fn._inputs
+    if len(grads) != len(inputs):
+        raise RuntimeError(f"{fn.name}.backward returned {len(grads)} gradients for "
+                           f"{len(inputs)} inputs")
+    checked = []
+    for index, (x, g) in enumerate(zip(inputs, grads)):
+        if g is None or not isinstance(x, Tensor) or not x.requires_grad:
+            checked.append(None)
+            continue
+        data = x.data
+        # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
+        if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype is not data.dtype:
+            g = _check_grad(g, x, fn, index)
+        checked.append(g)
+    return checked
+
+
+def _send(x, g, pending, heap):
+    """Add ``g``, the gradient of the non-leaf tensor ``x``, to x's slot among its
+    creator's pending output gradients; the creator goes on the heap the first time it
+    receives one."""
+    parent = x._creator
+    slots = pending.get(parent)
+    if slots is None:
+        if parent._inputs is None:
+            raise RuntimeError(_FREED)
+        slots = pending[parent] = _empty_slots(parent)
+        heappush(heap, (-parent._sequence, parent))
+    previous = slots[x._index]
+    slots[x._index] = g if previous is None else previous + g
+    if x._retains_grad:
+        x.grad = g.copy() if x.grad is None else x.grad + g
 
 
 def _empty_slots(fn):
@@ -558,3 +642,18 @@ def _accumulate_leaf(x, g, grad_outputs):
         x.grad = g
     else:
         x.grad += g  # in place: the first gradient stored was made the leaf's own above
+
+
+class ToDevice(Function):
+    """Move to 'cpu' or 'cuda'; the gradient moves back. (Here, not in ops/, because
+    ``Tensor.to`` needs it and ops sit above autograd.)"""
+
+    def __init__(self, device):
+        self.device = backend.check_device(device)
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, g):
+        return backend.to_device(g, self.source)

@@ -9,6 +9,9 @@ Dtype rules (tested in tests/test_dtypes.py):
 * A Python scalar is *weak* (numpy 2, NEP 50): ``x * 2.0`` keeps x's dtype.
 * Only floating-point tensors can require grad; a gradient always has the dtype of
   the tensor it belongs to.
+* Complex data is refused: the ops and their gradients are written for real numbers.
+* Indices (class labels, embedding rows) may come in any integer dtype and byte order;
+  ``check_indices`` range-checks them and hands the ops native int64.
 
 cupy is imported only when a GPU array or the "cuda" device is actually used.
 """
@@ -78,14 +81,68 @@ def as_array(data, dtype=None, device="cpu"):
         data = to_device(data, "cpu")  # numpy refuses an implicit copy from the GPU
     xp = np if device == "cpu" else _cupy()
     if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
-    array = xp.asarray(data)
-    if array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)) and (
-        device == "cpu" or not isinstance(data, xp.ndarray)
-    ):
-        # Python floats and lists default to float32; an array keeps its own dtype.
-        array = array.astype(DEFAULT_FLOAT)
+        array = xp.asarray(data, dtype=dtype)
+    else:
+        array = xp.asarray(data)
+        if array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)) and (
+            device == "cpu" or not isinstance(data, xp.ndarray)
+        ):
+            # Python floats and lists default to float32; an array keeps its own dtype.
+            array = array.astype(DEFAULT_FLOAT)
+    if array.dtype.kind == "c":
+        raise complex_error("tensor", array.dtype)
     return array
+
+
+def is_complex(value):
+    """True for a complex number or a complex array (numpy or cupy)."""
+    if isinstance(value, complex):  # numpy's complex128 scalars are Python complex too
+        return True
+    dtype = getattr(value, "dtype", None)
+    return isinstance(dtype, np.dtype) and dtype.kind == "c"
+
+
+def complex_error(op, dtype):
+    """The error for complex data reaching ``op``: a tensor being made, or an op given a
+    raw complex array or number."""
+    return TypeError(f"{op}: complex data (dtype {dtype}) is not supported: tlcore computes on "
+                     "real numbers; keep the real and imaginary parts in two real tensors")
+
+
+def outside(values, limit):
+    """A value of the integer array ``values`` (any byte order) outside [0, limit): the
+    lowest if it is negative, else the highest; None when all are in range. One
+    reduction checks both ends: read as unsigned of the same width, a negative value is
+    larger than any in range (-1 reads as 2**64 - 1 in int64)."""
+    unsigned = values.view(values.dtype.str.replace("i", "u"))  # '>i8' -> '>u8'
+    if not values.size or int(unsigned.max()) < limit:
+        return None
+    low = int(values.min())
+    return low if low < 0 else int(values.max())
+
+
+def check_indices(values, limit, op, name, kind, like=None):
+    """``values`` as a native int64 array, after checking that it holds integers of
+    [0, limit): any integer dtype, signed or unsigned, in either byte order. Bool, float
+    (even 1.0) and other dtypes are refused, as PyTorch does for class indices.
+
+    op, name, kind: for the errors, e.g. "cross_entropy", "target", "class".
+    like: an array whose device (numpy or cupy) the result is moved to.
+    """
+    if not hasattr(values, "dtype"):  # a list or a number
+        values = np.asarray(values)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integer {kind} indices, got dtype "
+                        f"{values.dtype}")
+    if not values.dtype.isnative:  # big-endian on a little-endian machine, or the reverse
+        values = values.astype(values.dtype.newbyteorder("="))
+    bad = outside(values, limit)
+    if bad is not None:
+        raise IndexError(f"{op}: {name} holds {kind} {bad}, outside [0, {limit})")
+    values = values.astype(np.int64, copy=False)  # every value fits: it is below limit
+    if like is not None and is_gpu_array(values) != is_gpu_array(like):
+        values = to_device(values, device_of(like))
+    return values
 
 
 def is_floating(dtype):

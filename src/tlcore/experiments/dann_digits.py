@@ -25,10 +25,11 @@ target in 2-D by PCA (``dann_plot``; needs matplotlib: ``pip install 'tlcore[plo
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import load_digits, rotate, train_test_split
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy
+from tlcore.random import manual_seed
 from tlcore.transfer.dann import DANN, train_dann
 
 

@@ -24,10 +24,11 @@ lambda_p epoch by epoch (``dann_plot``; needs matplotlib: ``pip install 'tlcore[
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import make_moons, rotate
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy
+from tlcore.random import manual_seed
 from tlcore.transfer.dann import DANN, train_dann
 
 

@@ -17,7 +17,7 @@ matplotlib is imported only when a figure is asked for (``figures.new_figure``).
 
 import numpy as np
 
-from tlcore import no_grad
+from tlcore.autograd import no_grad
 from tlcore.experiments.figures import new_figure, pca_2d, save_figure
 from tlcore.transfer.dann import features
 

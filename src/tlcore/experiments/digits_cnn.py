@@ -7,10 +7,11 @@ The first experiment, before any transfer: it shows the engine trains a real net
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import load_digits, train_test_split
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy, fit, predict
+from tlcore.random import manual_seed
 
 
 def digits_as_images():

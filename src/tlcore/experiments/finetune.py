@@ -28,13 +28,15 @@ lambda_o is this weight times T^2 (4 at T 2).
 finetune_plot as ``finetune-curves_seed{seed}.png``. Measuring them changes no result.
 """
 
-from tlcore import manual_seed, nn, no_grad, ops, optim
+from tlcore import nn, ops, optim
+from tlcore.autograd import no_grad
 from tlcore.datasets import per_class, rotate
 from tlcore.experiments.digits_cnn import make_mlp, split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option, positive
 from tlcore.experiments.training import accuracy, fit
-from tlcore.transfer.finetune import (L2SP, copy_layers, distillation_loss, freeze,
-                                      layers_of, param_groups, unfreeze)
+from tlcore.random import manual_seed
+from tlcore.transfer.finetune import (L2SP, copy_layers, distillation_loss, freeze, layers_of,
+                                      param_groups, unfreeze)
 
 
 def rotated(images, degrees):

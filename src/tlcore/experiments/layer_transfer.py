@@ -45,13 +45,14 @@ import functools
 
 import numpy as np
 
-from tlcore import manual_seed, nn, ops, optim
+from tlcore import nn, ops, optim
 from tlcore.datasets import per_class, train_test_split
 from tlcore.experiments.digits_cnn import split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.finetune import train_full_batch
 from tlcore.experiments.self_taught import parse_shots
 from tlcore.experiments.training import accuracy, fit
+from tlcore.random import manual_seed
 from tlcore.transfer.finetune import copy_layers
 
 CASES = ("images", "speaker")

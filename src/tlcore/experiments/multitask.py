@@ -34,13 +34,13 @@ test quarter: the numbers on which this experiment's choices were made.
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import minibatches, per_class, train_test_split
 from tlcore.experiments.digits_cnn import split_digits
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import fit
 from tlcore.nn.parameter import Parameter
-from tlcore.random import generator_for
+from tlcore.random import generator_for, manual_seed
 from tlcore.transfer.multitask import MultiTaskModel, multitask_loss, task_accuracies
 
 UNLABELLED = -1  # the placeholder label of an image without a digit label

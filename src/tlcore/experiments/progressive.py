@@ -28,10 +28,11 @@ see ``progressive_plot``.
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import invert, load_digits, per_class, train_test_split
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.training import accuracy, fit
+from tlcore.random import manual_seed
 from tlcore.transfer.progressive import LATERALS, ProgressiveNet
 
 

@@ -38,12 +38,13 @@ generators (docs/self-taught.md says what it tried).
 
 import numpy as np
 
-from tlcore import manual_seed, nn, ops, optim
-from tlcore.datasets import (digits_world, make_segment_digits, make_segment_patterns,
-                             per_class, train_test_split)
+from tlcore import nn, ops, optim
+from tlcore.datasets import (digits_world, make_segment_digits, make_segment_patterns, per_class,
+                             train_test_split)
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.finetune import train_full_batch
 from tlcore.experiments.training import accuracy
+from tlcore.random import manual_seed
 from tlcore.transfer.selftaught import (ConvAutoencoder, as_batch, feature_extractor,
                                         reconstruction_error, train_autoencoder)
 

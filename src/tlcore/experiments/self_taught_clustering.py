@@ -18,11 +18,11 @@ data) and ``self-taught`` (the autoencoder's encoder). Metrics against the hidde
 labels, used for scoring only: normalised mutual information ``nmi`` and ``purity``.
 """
 
-from tlcore import manual_seed
 from tlcore.datasets import per_class
 from tlcore.experiments.experiment import Claim, Experiment, Option
-from tlcore.experiments.self_taught import (DATA_AND_AUTOENCODER, check_channels,
-                                            learn_features, parse_channels, source_and_target)
+from tlcore.experiments.self_taught import (DATA_AND_AUTOENCODER, check_channels, learn_features,
+                                            parse_channels, source_and_target)
+from tlcore.random import manual_seed
 from tlcore.transfer.clustering import KMeans, normalized_mutual_info, purity
 from tlcore.transfer.selftaught import ConvAutoencoder, encode_images, feature_extractor
 

@@ -16,7 +16,7 @@ first two principal components, coloured by the hidden class that only scores th
 
 import numpy as np
 
-from tlcore import no_grad
+from tlcore.autograd import no_grad
 from tlcore.experiments.figures import new_figure, pca_2d, save_figure
 from tlcore.transfer.selftaught import as_batch
 

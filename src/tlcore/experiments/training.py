@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from tlcore import no_grad, ops
+from tlcore import ops
+from tlcore.autograd import no_grad
 from tlcore.datasets import minibatches
 
 

@@ -40,16 +40,16 @@ import itertools
 
 import numpy as np
 
-from tlcore import manual_seed, nn, optim
+from tlcore import nn, optim
 from tlcore.datasets import digits_world, make_glyphs, make_segment_digits, train_test_split
 from tlcore.experiments.experiment import Claim, Experiment, Option, positive
 from tlcore.experiments.training import fit
 from tlcore.ops import cross_entropy
-from tlcore.random import generator_for
+from tlcore.random import generator_for, manual_seed
 from tlcore.transfer.zeroshot import (AttributeClassifier, AttributeEmbedding, ConSE,
                                       GeneralizedScores, check_seen_attributes,
-                                      constant_attributes, project_onto_seen_span,
-                                      seen_span, zero_shot_accuracies)
+                                      constant_attributes, project_onto_seen_span, seen_span,
+                                      zero_shot_accuracies)
 
 WORLDS = {  # name -> (seed, images per class) -> AttributeWorld
     "segments": lambda seed, per_class: make_segment_digits(per_class, seed=seed),

@@ -160,15 +160,20 @@ __global__ void tlcore_maxpool2d_forward(
 }
 
 // One thread per output: grad_x (zeros) [plane, argmax] += grad_out, by atomicAdd
-// (windows that overlap may take the same element).
+// (windows that overlap may take the same element). An argmax outside [0, plane_size)
+// makes its plane's first element NaN instead of writing outside the plane.
 template <typename T>
 __global__ void tlcore_maxpool2d_backward(
         const T* __restrict__ grad_out, const long long* __restrict__ argmax,
         T* __restrict__ grad_x, long long planes, long long plane_size,
         long long out_size) {
     TLCORE_LOOP(e, planes * out_size) {
-        const long long plane = e / out_size;
-        atomicAdd(grad_x + plane * plane_size + argmax[e], grad_out[e]);
+        const long long plane = e / out_size, at = argmax[e];
+        if (at < 0 || at >= plane_size) {
+            atomicAdd(grad_x + plane * plane_size, T(0) * tlcore_neg_inf<T>());  // NaN
+        } else {
+            atomicAdd(grad_x + plane * plane_size + at, grad_out[e]);
+        }
     }
 }
 

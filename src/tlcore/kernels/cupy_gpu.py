@@ -33,9 +33,13 @@ Where the work goes, per op (see cuda_sources.py for the kernels themselves):
   contributions in sample order. Same bits at every run, O(N log N + (N + C) * D).
 * grad_reverse: an ElementwiseKernel, -lambda * grad, in place when ``out`` is ``grad``.
 
-No kernel copies data to the host or synchronises: a class index outside [0, C) is
-not checked here (that would read a value back), it makes the loss and grad_f NaN
-instead of reading out of bounds; the ops check their inputs at the API boundary.
+Arguments: every kernel here is registered behind its validator (validate.py), as on
+the CPU: shapes, dtypes, geometry, and the range of an index array (argmax, target,
+negative) given as a numpy array. No kernel copies data to the host or synchronises,
+so the range of an index array already on the GPU is not read back: the raw kernels
+never index outside an array with it, a bad one gives a NaN instead (a class index
+outside [0, C): the loss and grad_f; an argmax outside its plane: the plane's first
+element of grad_x).
 """
 
 import functools
@@ -116,10 +120,7 @@ def grad_reverse_backward(grad, lambda_, out=None):
     kernel = _elementwise("grad_reverse")
     if out is None:
         return kernel(grad, scale)
-    if out.dtype == grad.dtype:
-        kernel(grad, scale, out)
-    else:
-        out[...] = kernel(grad, scale)
+    kernel(grad, scale, out)  # out has grad's shape and dtype (validate.py)
     return out
 
 
@@ -132,32 +133,18 @@ def embedding_scores(f, g, paired=False):
     (sum over axis 1 of f * g, no (N, D) temporary)."""
     if not paired:
         return cupy.matmul(f, g.T)
-    if f.shape != g.shape or f.ndim != 2:
-        raise ValueError(f"paired embedding scores need f and g of one (N, D) shape, got "
-                         f"{f.shape} and {g.shape}")
     dtype = np.result_type(f.dtype, g.dtype)
     return _reduction("paired_dot")(f.astype(dtype, copy=False), g.astype(dtype, copy=False),
                                     axis=1)
-
-
-def _check_classes(name, index, n):
-    """n integer class indices (their range is left to the kernels: checking it here
-    would read a value back from the GPU)."""
-    if index.shape != (n,) or np.dtype(index.dtype).kind not in "iu":
-        raise ValueError(f"{name} must be ({n},) integer class indices, got shape "
-                         f"{index.shape} dtype {index.dtype}")
-    return _contiguous(index, np.int64)
 
 
 @register("hinge_max_forward", "cupy")
 def hinge_max_forward(scores, target, margin):
     """loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c]) and that arg-max
     (first index on a tie), one block per row."""
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (N, C) with C >= 2, got shape {scores.shape}")
     rows, classes = scores.shape
     dtype = _float_dtype("scores", scores.dtype)
-    target = _check_classes("target", target, rows)
+    target = _contiguous(target, np.int64)
     scores = cupy.ascontiguousarray(scores)
     loss = cupy.empty(rows, dtype)
     negative = cupy.empty(rows, np.int64)
@@ -173,7 +160,7 @@ def hinge_max_forward(scores, target, margin):
 @register("embedding_hinge_max_forward", "cupy")
 def embedding_hinge_max_forward(f, g, target, margin):
     """hinge_max_forward(embedding_scores(f, g), ...): cuBLAS's GEMM, then the scan."""
-    return hinge_max_forward(embedding_scores(f, g), target, margin)
+    return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
 
 
 @register("hinge_max_backward", "cupy")
@@ -183,12 +170,8 @@ def hinge_max_backward(f, g, target, negative, weight):
     returned in the reference's, that of ``weight * g``."""
     rows, dim = f.shape
     classes = g.shape[0]
-    if g.ndim != 2 or g.shape[1] != dim:
-        raise ValueError(f"g must be (C, {dim}) like f's rows, got shape {g.shape}")
-    if weight.shape != (rows,):
-        raise ValueError(f"weight must have shape ({rows},), got {weight.shape}")
-    target = _check_classes("target", target, rows)
-    negative = _check_classes("negative", negative, rows)
+    target = _contiguous(target, np.int64)
+    negative = _contiguous(negative, np.int64)
     out_dtype = np.result_type(weight.dtype, g.dtype)
     dtype = _float_dtype("f, g and weight", np.result_type(out_dtype, f.dtype))
     f, g, weight = (_contiguous(a, dtype) for a in (f, g, weight))
@@ -233,9 +216,6 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
     n, c, height, width = x_shape
     grad_out = cupy.ascontiguousarray(grad_out)
     argmax = _contiguous(argmax, np.int64)
-    if argmax.shape != grad_out.shape:
-        raise ValueError(f"argmax must have grad_out's shape {grad_out.shape}, got "
-                         f"{argmax.shape}")
     grad_x = cupy.zeros(x_shape, dtype)
     _launch("tlcore_maxpool2d_backward", dtype, grad_out.size, (grad_out, argmax, grad_x),
             (n * c, height * width, grad_out.shape[2] * grad_out.shape[3]))

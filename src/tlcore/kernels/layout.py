@@ -43,17 +43,3 @@ def workspace(name, shape, dtype):
         buffers[name] = np.empty(size, np.uint8)
     return buffers[name][:size].view(dtype).reshape(shape)
 
-
-def class_indices(op, name, index, classes=None, n=None):
-    """``index`` as contiguous int64, after checking it holds integers (``n`` of them,
-    when given) in [0, classes): the compiled loops read and write rows by these indices,
-    so one out of range would reach outside the arrays."""
-    if index.dtype.kind not in "iu" or (n is not None and index.shape != (n,)):
-        expected = f"{n} integer indices" if n is not None else "integer indices"
-        raise TypeError(f"{op}: {name} must hold {expected}, got shape {index.shape} "
-                        f"dtype {index.dtype}")
-    index = np.ascontiguousarray(index, dtype=np.int64)
-    if classes is not None and index.size and (index.min() < 0 or index.max() >= classes):
-        bad = int(index.min()) if index.min() < 0 else int(index.max())
-        raise IndexError(f"{op}: {name} holds the class index {bad}, outside [0, {classes})")
-    return index

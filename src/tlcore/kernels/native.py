@@ -19,8 +19,9 @@ Every array argument is passed through ``np.ascontiguousarray`` in the dtype num
 promotion gives the float arguments (the documented contiguous copy: free for an
 array that already is one); a call with another dtype runs the numpy reference (the
 registry's ``floats``). Index arrays (argmax, target, negative) go through as contiguous
-int64, and class indices are range-checked before a loop could read outside the score
-matrix.
+int64. Every kernel here is registered behind its validator (validate.py): the shapes,
+the geometry and the range of every index are checked before the compiled loops, which
+trust them, run.
 """
 
 import os
@@ -30,7 +31,7 @@ import numpy as np
 
 from tlcore.kernels import threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
-from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
+from tlcore.kernels.layout import finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 threads.apply()  # before tlcore._native loads its OpenMP runtime, however this is imported
@@ -77,7 +78,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
     dtype = grad_out.dtype
     grad_out = np.ascontiguousarray(grad_out, dtype)
-    argmax = class_indices("maxpool2d_backward", "argmax", argmax)
+    argmax = np.ascontiguousarray(argmax, np.int64)
     grad_x = np.empty(x_shape, dtype)
     _native.maxpool2d_backward(grad_out, argmax, grad_x)
     return grad_x
@@ -200,12 +201,6 @@ def _chunk(geometry, n, most, winograd):
     return min(n, most // _sample_bytes(geometry, winograd))
 
 
-def _check_grad_out(op, grad_out, expected):
-    if tuple(grad_out.shape) != tuple(expected):
-        raise ValueError(f"{op}: grad_out must have the output's shape {tuple(expected)}, "
-                         f"got {tuple(grad_out.shape)}")
-
-
 def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
     """(out_h, out_w, rows of cols, chunks, largest chunk) for one convolution."""
     c_in, (kh, kw) = x_shape[1], weight_shape[2:]
@@ -310,7 +305,6 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x_shape, weight.shape, stride, padding,
                                                   dilation, dtype)
-    _check_grad_out("conv2d_backward_input", grad_out, (n, c_out, out_h, out_w))
     (kh, kw), (ph, pw) = kernel, padding
     pad = (kh - 1 - ph, kw - 1 - pw)
     plan = None
@@ -365,7 +359,6 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight_shape, stride, padding,
                                                   dilation, dtype)
     pixels = out_h * out_w
-    _check_grad_out("conv2d_backward_weight", grad_out, (n, c_out, out_h, out_w))
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
     if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
@@ -412,9 +405,6 @@ def embedding_scores(f, g, paired=False):
     dtype = np.result_type(f, g)
     if not paired:
         return np.matmul(f.astype(dtype, copy=False), g.astype(dtype, copy=False).T)
-    if f.shape != g.shape or f.ndim != 2:
-        raise ValueError(f"embedding_scores: paired f and g must both be (N, D), got "
-                         f"{f.shape} and {g.shape}")
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     out = np.empty(f.shape[0], dtype)
     _native.paired_scores(f, g, out)
@@ -426,7 +416,7 @@ def hinge_max_forward(scores, target, margin):
     """(loss, negative): one pass over each row of the scores, one row per task."""
     dtype = scores.dtype
     scores = np.ascontiguousarray(scores, dtype)
-    target = class_indices("hinge_max_forward", "target", target, scores.shape[1])
+    target = np.ascontiguousarray(target, np.int64)
     loss = np.empty(scores.shape[0], dtype)
     negative = np.empty(scores.shape[0], np.int64)
     _native.hinge_max_forward(scores, target, float(margin), loss, negative)
@@ -442,10 +432,10 @@ def embedding_hinge_max_forward(f, g, target, margin):
     Else BLAS's GEMM, then the scan."""
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
-    target = class_indices("embedding_hinge_max_forward", "target", target, classes, n)
+    target = np.ascontiguousarray(target, np.int64)
     if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
             and 16 * dim < 2**31 and classes < 2**31):  # 32-bit offsets and classes
-        return hinge_max_forward(embedding_scores(f, g), target, margin)
+        return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     loss, negative = np.empty(n, dtype), np.empty(n, np.int64)
     floats = _native.hinge_forward_avx512_scratch(n, classes, dim)
@@ -458,14 +448,12 @@ def embedding_hinge_max_forward(f, g, target, margin):
 def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
     one class per task over the samples that touch it (deterministic, no atomics)."""
-    op = "hinge_max_backward"
     dtype = np.result_type(f, g, weight)
     result_dtype = np.result_type(weight.dtype, g.dtype)  # the reference's, if f is wider
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     weight = np.ascontiguousarray(weight, dtype)
-    classes = g.shape[0]
-    target = class_indices(op, "target", target, classes)
-    negative = class_indices(op, "negative", negative, classes)
+    target = np.ascontiguousarray(target, np.int64)
+    negative = np.ascontiguousarray(negative, np.int64)
     grad_f = np.empty(f.shape, dtype)
     grad_g = np.empty(g.shape, dtype)
     _native.hinge_max_backward(f, g, target, negative, weight, grad_f, grad_g)

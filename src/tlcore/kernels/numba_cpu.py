@@ -7,6 +7,9 @@ in parallel over independent rows, planes or images (``prange``), so that no two
 threads ever write the same element and every result is deterministic. GEMMs stay with
 BLAS (numpy's ``@``), called between the compiled loops.
 
+Arguments: every kernel here is registered behind its validator (validate.py), which
+checks the shapes, the geometry and the range of every index before a loop runs: the
+loops index without bounds checks.
 Dtypes: the compiled loops take float32 and float64 (one machine-code version each);
 a call with another dtype runs the numpy reference (the registry's ``floats``).
 Strides: the conv, pool, hinge-forward and gradient-reversal loops run over flat
@@ -27,7 +30,7 @@ import numpy as np
 
 from tlcore.kernels import reference, threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
-from tlcore.kernels.layout import class_indices, finish, flat_in_out, workspace
+from tlcore.kernels.layout import finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 threads.apply()  # before numba starts its OpenMP threading layer, however this is imported
@@ -181,10 +184,7 @@ def _hinge_max_forward(scores, bits, target, margin, loss, negative, sign_off, i
 def hinge_max_forward(scores, target, margin):
     """loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c]) and that arg-max,
     one row per loop iteration, in parallel."""
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be (N, C) with C >= 2, got shape {scores.shape}")
-    target = class_indices("hinge_max_forward", "target", target, scores.shape[1],
-                           scores.shape[0])
+    target = np.ascontiguousarray(target, np.int64)
     scores = np.ascontiguousarray(scores)
     loss = np.empty(scores.shape[0], scores.dtype)
     negative = np.empty(scores.shape[0], np.int64)
@@ -199,7 +199,7 @@ def hinge_max_forward(scores, target, margin):
 @register("embedding_hinge_max_forward", "numba", floats=(0, 1))
 def embedding_hinge_max_forward(f, g, target, margin):
     """hinge_max_forward(embedding_scores(f, g), ...): BLAS's GEMM, then the scan."""
-    return hinge_max_forward(embedding_scores(f, g), target, margin)
+    return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
 
 
 @jit
@@ -254,11 +254,8 @@ def hinge_max_backward(f, g, target, negative, weight):
     """grad_f[n] = w (g[m] - g[y]) row by row in parallel, and grad_g by a race-free
     per-class sum (see _hinge_grad_g): O(N*D) work, deterministic. Computed in the
     dtype of ``weight * g`` (the reference's), f cast to it."""
-    n = f.shape[0]
-    target = class_indices("hinge_max_backward", "target", target, g.shape[0], n)
-    negative = class_indices("hinge_max_backward", "negative", negative, g.shape[0], n)
-    if weight.shape != (n,):
-        raise ValueError(f"weight must have shape ({n},), got {weight.shape}")
+    target = np.ascontiguousarray(target, np.int64)
+    negative = np.ascontiguousarray(negative, np.int64)
     dtype = np.result_type(weight, g)
     f, g, weight = (a.astype(dtype, copy=False) for a in (f, g, weight))
     grad_f = np.empty(f.shape, dtype)
@@ -369,7 +366,8 @@ def _maxpool2d_backward(grad_out, argmax, grad_x):
 def maxpool2d_backward(grad_out, argmax, x_shape):
     """grad_x[n, c].flat[argmax] += grad_out, one plane per parallel iteration."""
     grad_x = np.empty(x_shape, grad_out.dtype)
-    _maxpool2d_backward(np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax), grad_x)
+    _maxpool2d_backward(np.ascontiguousarray(grad_out), np.ascontiguousarray(argmax, np.int64),
+                        grad_x)
     return grad_x
 
 

@@ -1,5 +1,6 @@
 """The numpy reference kernels: the readable definition every other backend is tested
-against. Each takes and returns raw numpy arrays."""
+against. Each takes and returns raw numpy arrays; registry.register puts each behind its
+validator (validate.py), so the arguments a kernel here sees are checked."""
 
 import numpy as np
 
@@ -64,7 +65,8 @@ def embedding_hinge_max_forward(f, g, target, margin):
     (C, D): the forward of the fused loss. A backend may compute it without forming the
     (N, C) scores; its scores are then the same sums in another order, equal to these
     to rounding (and a near-tie may pick the other class)."""
-    return hinge_max_forward(embedding_scores(f, g), target, margin)
+    # checked by this kernel's validator: the two it is made of need not check again
+    return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
 
 
 @register("hinge_max_backward", "numpy")
@@ -147,7 +149,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
     at (64, 32, 28, 28) float32, it is twice as fast as np.bincount, which needs float64."""
     n, c, height, width = x_shape
     planes = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (height * width)
-    flat = (argmax + planes).ravel()
+    flat = (argmax.astype(np.int64, copy=False) + planes).ravel()  # (uint64 + int64 is float)
     grad_x = np.zeros(n * c * height * width, dtype=grad_out.dtype)
     np.add.at(grad_x, flat, grad_out.ravel())
     return grad_x.reshape(x_shape)

@@ -16,6 +16,13 @@ Choice: GPU arrays go to "cupy". CPU arrays go to the backend forced by ``use(na
 (thread-local) or by the ``TLCORE_KERNELS`` environment variable, else to the first
 available backend of ``CPU_PREFERENCE`` that implements the op. A backend implements a
 subset of the ops; an op it lacks runs the numpy reference.
+
+Validation: ``register`` wraps every implementation in its kernel's validator
+(validate.py), so that each call, whichever way it reaches a backend (``get``,
+``implementation``, or the module's own name, e.g. ``numba_cpu.maxpool2d_backward``), is
+checked once before any backend indexes with its arguments. The wrapper's
+``unchecked`` attribute runs the implementation without the check, for a kernel that
+calls another with arguments it has already checked.
 """
 
 import functools
@@ -27,7 +34,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tlcore.kernels import threads
+from tlcore.kernels import threads, validate
 
 BACKENDS = ("numpy", "numba", "native", "cupy")
 _MODULES = {
@@ -51,7 +58,8 @@ _MODULES = {
 # - numpy, the reference, is always there.
 CPU_PREFERENCE = ("native", "numba", "numpy")
 
-_kernels = {}  # (op, backend) -> function
+_kernels = {}  # (op, backend) -> function, validated
+_unchecked = {}  # (op, backend) -> the same function without the validation
 _loaded = {}  # backend -> None if loaded, or the reason it is unavailable
 _forced = threading.local()
 
@@ -60,7 +68,8 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def register(op, backend, floats=None):
-    """Decorator: make ``fn`` the ``backend`` implementation of kernel ``op``.
+    """Decorator: make ``fn`` the ``backend`` implementation of kernel ``op``, behind
+    op's validator (validate.py): the decorated name is the validated kernel.
 
     ``floats``: the positions of the array arguments a compiled implementation computes
     on. It serves float32 and float64 there; a call with any other dtype in one of them
@@ -68,17 +77,25 @@ def register(op, backend, floats=None):
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check = validate.validator(op)
 
     def decorate(fn):
-        implementation = fn
-        if floats is not None:
-            @functools.wraps(fn)
-            def implementation(*args, **kwargs):
+        if floats is None:
+            unchecked = fn
+        else:
+            def unchecked(*args, **kwargs):
                 if all(args[i].dtype in FLOAT_DTYPES for i in floats):
                     return fn(*args, **kwargs)
-                return _kernels[(op, "numpy")](*args, **kwargs)
-        _kernels[(op, backend)] = implementation
-        return implementation
+                return _unchecked[(op, "numpy")](*args, **kwargs)
+
+        @functools.wraps(fn)
+        def kernel(*args, **kwargs):
+            return unchecked(*check(*args, **kwargs))
+
+        kernel.unchecked = unchecked
+        _kernels[(op, backend)] = kernel
+        _unchecked[(op, backend)] = unchecked
+        return kernel
 
     return decorate
 
@@ -170,7 +187,11 @@ def forced():
     if name is None:
         name = os.environ.get("TLCORE_KERNELS") or None
         if name is not None:
-            check_available(name)
+            try:
+                check_available(name)
+            except (ValueError, RuntimeError) as error:
+                raise type(error)(f"the environment variable TLCORE_KERNELS={name!r} "
+                                  f"forces a backend that cannot serve: {error}") from None
     return name
 
 

@@ -8,11 +8,13 @@ dicts: ``named_parameters()`` in definition order, ``state_dict()``, ``to(device
 """
 
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from tlcore import backend
 from tlcore.autograd import Tensor, no_grad, raw
+from tlcore.loading import checked_copy
 from tlcore.nn.parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -216,11 +218,16 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into this module's parameters and buffers.
 
-        strict=True: every key must match and every shape agree, else nothing is changed
-        and the error lists the missing, unexpected and wrongly shaped keys. strict=False
-        loads the keys that match and returns (missing_keys, unexpected_keys). Values are
-        cast to each parameter's dtype and device.
+        Every value is checked before any is copied (see ``checked_copy``): it must have
+        its parameter's shape and real numbers that convert to its dtype. NaN and inf
+        load, as in PyTorch. A Tensor counts as its array. On any problem nothing is
+        changed and the ValueError names every bad key. strict=True also refuses missing
+        and unexpected keys; strict=False loads the keys that match and returns
+        (missing_keys, unexpected_keys).
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError("state_dict must be a mapping {name: array} (what state_dict() "
+                            f"returns), got {type(state_dict).__name__}")
         targets = OrderedDict()
         for prefix, module in self.named_modules(remove_duplicate=False):
             for registry in ("_parameters", "_buffers"):
@@ -230,36 +237,30 @@ class Module:
                         targets[key] = (module, registry, name)
         missing = [key for key in targets if key not in state_dict]
         unexpected = [key for key in state_dict if key not in targets]
-        wrong_shape = []
+        ready, bad = {}, []
         for key, (module, registry, name) in targets.items():
             if key in state_dict:
-                have = getattr(module, registry)[name].shape
-                given = np.shape(raw(state_dict[key]))
-                if tuple(given) != tuple(have):
-                    wrong_shape.append(f"{key}: expected shape {tuple(have)}, got {tuple(given)}")
+                try:
+                    ready[key] = checked_copy(state_dict[key], raw(getattr(module, registry)[name]))
+                except ValueError as error:
+                    bad.append(f"{key}: {error}")
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
-        if wrong_shape:
-            problems.append("wrong shapes: " + "; ".join(wrong_shape))
+        if bad:
+            problems.append("bad values: " + "; ".join(bad))
         if problems:
             raise ValueError(f"cannot load state dict into {type(self).__name__}: "
                              + " | ".join(problems))
         with no_grad():
-            for key, (module, registry, name) in targets.items():
-                if key not in state_dict:
-                    continue
-                value = raw(state_dict[key])
-                if not hasattr(value, "shape"):  # a list or a number
-                    value = np.asarray(value)
+            for key, value in ready.items():
+                module, registry, name = targets[key]
                 if registry == "_parameters":
-                    param = module._parameters[name]
-                    param.copy_(backend.to_device(value, param.device))
+                    module._parameters[name].copy_(value)  # moves the version counter
                 else:
-                    buffer = module._buffers[name]
-                    buffer[...] = backend.to_device(value, backend.device_of(buffer))
+                    module._buffers[name][...] = value  # the buffer keeps its array
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ----------------------------------------------------------------------
@@ -288,3 +289,4 @@ def _converter(device_or_dtype):
     if not backend.is_floating(dtype):
         raise ValueError(f"to() casts to a floating dtype only, got {dtype}")
     return lambda array: array.astype(dtype) if backend.is_floating(array.dtype) else array
+

@@ -33,24 +33,20 @@ class Embedding(Function):
         self.indices, self.padding_idx = indices, padding_idx
 
     def forward(self, weight):
-        # the indices live where the table does (a numpy index array for a GPU table
-        # is copied over once, here, so that the backward runs on one device)
-        indices = self.indices = backend.array_module(weight).asarray(self.indices)
         if weight.ndim != 2:
             raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), "
                              f"got shape {weight.shape}")
-        if indices.dtype.kind not in "iu":
-            raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
-        if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
-            bad = int(indices.min()) if indices.min() < 0 else int(indices.max())
-            raise IndexError(f"embedding: index {bad} is outside [0, {weight.shape[0]})")
+        # the indices live where the table does (a numpy index array for a GPU table
+        # is copied over once, here, so that the backward runs on one device)
+        self.indices = backend.check_indices(self.indices, weight.shape[0], "embedding",
+                                             "indices", "row", like=weight)
         self.num_rows = weight.shape[0]
         if self.padding_idx is not None:  # negative counts from the end, as in PyTorch
             if not -self.num_rows <= self.padding_idx < self.num_rows:
                 raise ValueError(f"embedding: padding_idx must be in [-{self.num_rows}, "
                                  f"{self.num_rows}), got {self.padding_idx}")
             self.padding_idx %= self.num_rows
-        return weight[indices]
+        return weight[self.indices]
 
     def backward(self, g):
         flat = self.indices.reshape(-1)

@@ -20,39 +20,29 @@ def check_reduction(reduction, allowed=REDUCTIONS):
 
 def _reduce(losses, reduction, count=None):
     """Reduce per-element losses; return the value and d value / d loss_i (1 or 1/count),
-    by which backward scales the upstream gradient."""
+    by which backward scales the upstream gradient. A mean over nothing is NaN (0 / 0),
+    as in PyTorch."""
     if reduction == "none":
         return losses, 1.0
     if reduction == "sum":
         return losses.sum(), 1.0
     count = losses.size if count is None else count
-    return losses.sum() / max(count, 1), 1.0 / max(count, 1)
+    if count == 0:  # no loss to scale: the NaN scale only meets empty gradients
+        with np.errstate(invalid="ignore"):
+            return losses.sum() / count, float("nan")
+    return losses.sum() / count, 1.0 / count
 
 
-_UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
-
-
-def check_class_target(target, scores, name="target"):
-    """Validate class-index targets for scores of shape (N, C, d1, ...) (or (C,))."""
-    if not hasattr(target, "dtype"):
-        target = backend.array_module(scores).asarray(target)
-    elif backend.is_gpu_array(target) != backend.is_gpu_array(scores):
-        target = backend.to_device(target, backend.device_of(scores))  # labels follow scores
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class indices, got dtype {target.dtype}"
-                        " (use .astype(int); probability targets are not supported here)")
+def check_class_target(op, target, scores, name="target"):
+    """Class-index targets for scores of shape (N, C, d1, ...) (or (C,)), checked: shape
+    (N, d1, ...) (or ()), any integer dtype, every value a class of [0, C). Returned as
+    int64 on the scores' device."""
     expected = scores.shape[:1] + scores.shape[2:] if scores.ndim > 1 else ()
-    if target.shape != expected:
-        raise ValueError(f"{name} has shape {target.shape}; scores of shape {scores.shape} "
-                         f"need class indices of shape {expected}")
+    if np.shape(target) != expected:
+        raise ValueError(f"{op}: {name} has shape {np.shape(target)}; scores of shape "
+                         f"{scores.shape} need class indices of shape {expected}")
     classes = scores.shape[1] if scores.ndim > 1 else scores.shape[0]
-    # One reduction checks both ends: viewed as unsigned, a negative index is huge.
-    unsigned = target.view(_UNSIGNED.get(target.dtype, target.dtype))
-    if target.size and unsigned.max() >= classes:
-        bad = int(target.min()) if int(target.min()) < 0 else int(target.max())
-        raise IndexError(f"{name} holds class {bad}, outside [0, {classes}) for "
-                         f"scores with {classes} classes")
-    return target
+    return backend.check_indices(target, classes, op, name, "class", like=scores)
 
 
 def _rows(scores, target):
@@ -82,7 +72,7 @@ class CrossEntropy(Function):
         self.reduction = check_reduction(reduction)
 
     def forward(self, logits, target):
-        target = check_class_target(target, logits)
+        target = check_class_target("cross_entropy", target, logits)
         rows, t = _rows(logits, target)
         shifted = rows - rows.max(axis=1, keepdims=True)
         self.exp = np.exp(shifted)
@@ -108,7 +98,7 @@ class NLLLoss(Function):
         self.reduction = check_reduction(reduction)
 
     def forward(self, log_probs, target):
-        target = check_class_target(target, log_probs)
+        target = check_class_target("nll_loss", target, log_probs)
         rows, t = _rows(log_probs, target)
         self.t, self.shape, self.rows_shape = t, log_probs.shape, rows.shape
         out, self.scale = _reduce(-rows[backend.array_module(rows).arange(len(t)), t],

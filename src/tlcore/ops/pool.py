@@ -13,6 +13,8 @@ from tlcore import backend, kernels
 from tlcore.autograd import Function, Tensor
 from tlcore.kernels.geometry import pair, pool2d_output_size, window_offsets
 
+INT32_MAX = 2**31 - 1
+
 
 def _pool_settings(op, kernel_size, stride, padding):
     """Check and normalise (kernel, stride, padding) to (height, width) pairs."""
@@ -59,6 +61,13 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         _check_input("max_pool2d", x, self.kernel, self.stride, self.padding)
+        (kh, kw), width = self.kernel, x.shape[-1]
+        if (kh - 1) * width + kw - 1 > INT32_MAX:
+            raise ValueError(
+                f"max_pool2d: x of width {width} is too wide for kernel_size {self.kernel}: "
+                f"the offset (kh - 1) * width + kw - 1 = {(kh - 1) * width + kw - 1} of a "
+                f"window's last element is past {INT32_MAX}, the int32 range of the "
+                f"reference kernel's offsets")
         self.unbatched = x.ndim == 3
         if self.unbatched:
             x = x[None]
@@ -71,7 +80,11 @@ class MaxPool2d(Function):
     def backward(self, g):
         if self.unbatched:
             g = g[None]
-        grad = kernels.get("maxpool2d_backward", g)(g, self.argmax, self.x_shape)
+        # .unchecked: the argmax comes from this op's forward, so it is in range, and the
+        # engine has checked g against the output; the kernel's one pass over argmax to
+        # validate it (7-9% of a pooling step) is for callers of the kernel itself.
+        backward = kernels.get("maxpool2d_backward", g).unchecked
+        grad = backward(g, self.argmax, self.x_shape)
         return grad[0] if self.unbatched else grad
 
 
@@ -127,7 +140,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, *, return_indices=False):
     rows, likewise columns. ``stride`` defaults to ``kernel_size``; ``padding`` must be at
     most kernel_size // 2 (PyTorch's rule). x: (N, C, H, W) or (C, H, W). With
     ``return_indices=True``, also returns the int64 tensor of each maximum's flat index
-    h * W + w in its input plane (ties go to the first in row-major window order).
+    h * W + w in its input plane (ties go to the first in row-major window order). The
+    offsets in a window, up to (kh - 1) * W + kw - 1, must fit in int32.
     """
     pool = MaxPool2d(kernel_size, stride, padding)
     out = pool(x)

@@ -47,15 +47,14 @@ def _check_margin(margin):
     return float(margin)
 
 
-def _check_scores(scores, target, name="hinge_max_loss"):
+def _check_scores(scores, target, op="hinge_max_loss"):
     """scores (N, C) with C >= 2 and target (N,) integer in [0, C), as int64."""
     if scores.ndim != 2:
-        raise ValueError(f"{name} needs scores of shape (N, C), got {scores.shape}")
+        raise ValueError(f"{op} needs scores of shape (N, C), got {scores.shape}")
     if scores.shape[1] < 2:
-        raise ValueError(f"{name} needs at least 2 classes (a true class and "
+        raise ValueError(f"{op} needs at least 2 classes (a true class and "
                          f"another to compare it with), got scores of shape {scores.shape}")
-    target = check_class_target(target, scores)
-    return target.astype(np.int64, copy=False)  # one index dtype for every backend
+    return check_class_target(op, target, scores)  # int64: one index dtype for every backend
 
 
 class EmbeddingScores(Function):
@@ -151,7 +150,7 @@ class EmbeddingHingeMaxLoss(Function):
         xp = backend.array_module(f)
         # the scores' shape, to check the targets against, without forming the scores
         shape_of_scores = xp.broadcast_to(xp.zeros((), f.dtype), (f.shape[0], g.shape[0]))
-        target = _check_scores(shape_of_scores, target)
+        target = _check_scores(shape_of_scores, target, "embedding_hinge_max_loss")
         losses, self.negative = kernels.get("embedding_hinge_max_forward", f, g)(
             f, g, target, self.margin)
         self.f, self.g, self.target, self.active = f, g, target, losses > 0

@@ -138,17 +138,3 @@ class Stack(Function):
     def backward(self, g):
         lead = (slice(None),) * self.axis_
         return tuple(g[lead + (i,)] for i in range(g.shape[self.axis_]))
-
-
-class ToDevice(Function):
-    """Move to 'cpu' or 'cuda'; the gradient moves back."""
-
-    def __init__(self, device):
-        self.device = backend.check_device(device)
-
-    def forward(self, x):
-        self.source = backend.device_of(x)
-        return backend.to_device(x, self.device)
-
-    def backward(self, g):
-        return backend.to_device(g, self.source)

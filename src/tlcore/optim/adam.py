@@ -18,7 +18,8 @@ in g_t; instead, before the Adam step,
 import math
 
 from tlcore.backend import array_module
-from tlcore.optim.optimizer import Optimizer, check_number, l2_gradient
+from tlcore.optim.optimizer import (Optimizer, check_number, is_int, l2_gradient, plain,
+                                    state_array)
 
 
 class Adam(Optimizer):
@@ -43,6 +44,20 @@ class Adam(Optimizer):
             check_number(f"betas[{i}]", beta, minimum=0, below=1)
         check_number("eps", group["eps"], minimum=0)
         check_number("weight_decay", group["weight_decay"], minimum=0)
+
+    def _load_param_state(self, saved, param, index):
+        """Adam's state as step() leaves it: ``step`` counts the updates (>= 1, since the
+        state is made by the first), the moments are finite and ``exp_avg_sq`` >= 0.
+        There is no amsgrad here, so no ``max_exp_avg_sq``."""
+        self._check_state_names(saved, index, required=("step", "exp_avg", "exp_avg_sq"),
+                                optional=())
+        step = plain(saved["step"])
+        if not is_int(step) or step < 1:
+            raise ValueError(f"state 'step' of parameter {index} must be an integer >= 1 (the "
+                             f"number of updates), got {step!r}")
+        return {"step": int(step),
+                "exp_avg": state_array(saved, "exp_avg", param, index),
+                "exp_avg_sq": state_array(saved, "exp_avg_sq", param, index, nonnegative=True)}
 
     def _step_group(self, group, params):
         lr, eps = float(group["lr"]), float(group["eps"])

@@ -12,7 +12,7 @@ On creation it records each group's starting rate as ``group["initial_lr"]`` (th
 rate its formula starts from) and counts ``last_epoch`` from 0, as PyTorch does.
 """
 
-from tlcore.optim.optimizer import Optimizer
+from tlcore.optim.optimizer import Optimizer, check_number, is_int
 
 
 def _check_optimizer(optimizer):
@@ -64,22 +64,38 @@ class LRScheduler:
                 for key, value in self.__dict__.items() if key not in self._not_saved}
 
     def load_state_dict(self, state_dict):
-        """Resume from ``state_dict()``'s output (the same keys, one rate per group)."""
+        """Resume from ``state_dict()``'s output (the same keys, one rate per group).
+        Every value is checked before any is set."""
         expected = set(self.state_dict())
         missing, unexpected = expected - set(state_dict), set(state_dict) - expected
         if missing or unexpected:
             raise KeyError(f"scheduler state dict does not match {type(self).__name__}: "
                            f"missing keys {sorted(missing)}, unexpected keys "
                            f"{sorted(unexpected)}")
-        groups = len(self.optimizer.param_groups)
-        for key in ("base_lrs", "_last_lr"):
-            if len(state_dict[key]) != groups:
-                raise ValueError(f"{key} of the state dict has {len(state_dict[key])} rates, "
-                                 f"the optimizer has {groups} param groups")
+        state = {}
         for key, value in state_dict.items():
             if hasattr(value, "tolist"):  # an array or numpy scalar after a save and load
                 value = value.tolist()
-            setattr(self, key, list(value) if isinstance(value, (list, tuple)) else value)
+            state[key] = list(value) if isinstance(value, (list, tuple)) else value
+        self._check_state(state)
+        self.__dict__.update(state)
+
+    def _check_state(self, state):
+        """Raise a ValueError naming the first bad value of ``state`` (subclasses extend
+        this with their settings)."""
+        if not is_int(state["last_epoch"]) or state["last_epoch"] < 0:
+            raise ValueError(f"last_epoch must be an integer >= 0, got {state['last_epoch']!r}")
+        groups = len(self.optimizer.param_groups)
+        for key in ("base_lrs", "_last_lr"):
+            rates = state[key]
+            if not isinstance(rates, list):
+                raise ValueError(f"{key} must be a list of rates, one per param group, got "
+                                 f"{rates!r}")
+            if len(rates) != groups:
+                raise ValueError(f"{key} of the state dict has {len(rates)} rates, "
+                                 f"the optimizer has {groups} param groups")
+            for i, rate in enumerate(rates):
+                check_number(f"{key}[{i}]", rate, minimum=0)
 
 
 class StepLR(LRScheduler):
@@ -93,11 +109,20 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        self._check_settings(step_size, gamma)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
+
+    @staticmethod
+    def _check_settings(step_size, gamma):
+        if not is_int(step_size) or step_size < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        check_number("gamma", gamma, minimum=0)
+
+    def _check_state(self, state):
+        super()._check_state(state)
+        self._check_settings(state["step_size"], state["gamma"])
 
     def get_lr(self):
         groups = self.optimizer.param_groups

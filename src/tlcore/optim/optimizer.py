@@ -17,12 +17,12 @@ arrays (PyTorch returns references to them), so a saved dict does not change whe
 training goes on.
 """
 
-from numbers import Real
+import math
+from numbers import Integral, Real
 
-import numpy as np
-
-from tlcore import backend
 from tlcore.autograd import Tensor, enable_grad, no_grad
+from tlcore.backend import array_module
+from tlcore.loading import checked_copy
 
 _UNORDERED = ("params must be an ordered collection (a list), not a set: their order fixes "
               "the indices of state_dict()")
@@ -90,6 +90,8 @@ class Optimizer:
     def _check_hyperparameters(self, group):
         """Raise a ValueError naming a bad hyperparameter (subclasses extend this)."""
         check_number("lr", group["lr"], minimum=0)
+        if "initial_lr" in group:  # set by a learning-rate schedule
+            check_number("initial_lr", group["initial_lr"], minimum=0)
 
     # -- training -----------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
@@ -156,43 +158,86 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Resume from ``state_dict()``'s output: hyperparameters and state are copied in
-        (arrays are copied to each parameter's dtype and device, never shared).
+        (arrays are copied to each parameter's dtype and device, never shared; a Tensor
+        counts as its array).
 
-        The groups must match this optimizer's in number and size; nothing is changed if
-        the dict does not fit.
+        Everything is checked before anything changes: the groups must match this
+        optimizer's in number and size, every hyperparameter must be valid, and each
+        parameter's state must be what ``step()`` leaves (``_load_param_state``). After a
+        ValueError the optimizer is as it was.
         """
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with the keys 'state' and "
                              "'param_groups' (what Optimizer.state_dict() returns)")
-        saved_groups = list(state_dict["param_groups"])
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)):
+            raise ValueError("'param_groups' must be a list of dicts, got "
+                             f"{type(saved_groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise ValueError("'state' must be a dict {parameter index: state}, got "
+                             f"{type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"the state dict has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
         param_of, new_groups = {}, []
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            saved_params = list(saved["params"])
+            if not isinstance(saved, dict):
+                raise ValueError(f"param group {i} of the state dict must be a dict, got "
+                                 f"{type(saved).__name__}")
+            if "params" not in saved:
+                raise ValueError(f"param group {i} of the state dict has no 'params'")
+            saved_params = plain(saved["params"])
+            if not isinstance(saved_params, tuple):
+                raise ValueError(f"'params' of param group {i} of the state dict must be a "
+                                 f"list of parameter indices, got {saved_params!r}")
             if len(saved_params) != len(group["params"]):
                 raise ValueError(f"parameter group {i} of the state dict has "
                                  f"{len(saved_params)} parameters, this optimizer's has "
                                  f"{len(group['params'])}")
             for index, param in zip(saved_params, group["params"]):
-                param_of[int(index)] = param
+                if not is_int(index):
+                    raise ValueError(f"param group {i} of the state dict lists {index!r}; "
+                                     "parameter indices are integers")
+                if index in param_of:
+                    raise ValueError(f"the state dict lists parameter {index} twice in its "
+                                     "param groups")
+                param_of[index] = param
             new_group = dict(group)
-            new_group.update({key: _plain(value) for key, value in saved.items()
+            new_group.update({key: plain(value) for key, value in saved.items()
                               if key != "params"})
             self._check_hyperparameters(new_group)
             new_groups.append(new_group)
 
         new_state = {}
-        for index, values in state_dict["state"].items():
-            if int(index) not in param_of:
-                raise ValueError(f"the state dict has state for parameter {index}, which "
+        for index, saved in saved_state.items():
+            index = plain(index)
+            if not is_int(index) or index not in param_of:
+                raise ValueError(f"the state dict has state for parameter {index!r}, which "
                                  "none of its param groups lists")
-            param = param_of[int(index)]
-            new_state[param] = {name: _state_value(value, param, name, index)
-                                for name, value in values.items()}
+            if not isinstance(saved, dict):
+                raise ValueError(f"the state of parameter {index} must be a dict, got "
+                                 f"{type(saved).__name__}")
+            new_state[param_of[index]] = self._load_param_state(saved, param_of[index], index)
         self.param_groups = new_groups
         self.state = new_state
+
+    def _load_param_state(self, saved, param, index):
+        """``saved``, the state of parameter ``index``, checked and copied for ``param``
+        (subclasses say what their state holds; this base class keeps none)."""
+        self._check_state_names(saved, index, required=(), optional=())
+        return {}
+
+    def _check_state_names(self, saved, index, required, optional):
+        """Raise a ValueError unless ``saved`` has every ``required`` name and no others
+        than those and the ``optional`` ones."""
+        for name in required:
+            if name not in saved:
+                raise ValueError(f"the state of parameter {index} has no {name!r}")
+        known = tuple(required) + tuple(optional)
+        for name in saved:
+            if name not in known:
+                raise ValueError(f"unexpected state {name!r} for parameter {index}; "
+                                 f"{type(self).__name__} keeps {', '.join(known) or 'none'}")
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -216,31 +261,38 @@ def check_number(name, value, minimum=None, below=None):
     """Raise a ValueError naming ``name`` unless ``minimum <= value`` (and ``value < below``)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"invalid {name}={value!r}: expected a finite number")
     if minimum is not None and not value >= minimum:
         raise ValueError(f"invalid {name}={value!r}: expected {name} >= {minimum}")
     if below is not None and not value < below:
         raise ValueError(f"invalid {name}={value!r}: expected {name} < {below}")
 
 
-def _plain(value):
-    """A hyperparameter as Python values: a numpy scalar or 0-d array becomes a number, an
-    array or list (``betas`` after a save and load) a tuple."""
+def plain(value):
+    """A saved number or list as Python values (as a file gives them back): a numpy scalar,
+    0-d array or Tensor becomes a number, an array or list (``betas``) a tuple."""
     if hasattr(value, "tolist"):
         value = value.tolist()
     return tuple(value) if isinstance(value, list) else value
 
 
-def _state_value(value, param, name, index):
-    """One state entry, ready for ``param``: an array is copied to the parameter's dtype and
-    device (after checking its shape), a number stays a number."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, np.generic) or getattr(value, "shape", None) == ():
-        return value.item()
-    if not hasattr(value, "shape"):
-        raise TypeError(f"state {name!r} of parameter {index} is a {type(value).__name__}; "
-                        "expected an array or a number")
-    if value.shape != param.shape:
-        raise ValueError(f"state {name!r} of parameter {index} has shape {value.shape}, but the "
-                         f"parameter has shape {param.shape}")
-    return backend.to_device(value, param.device).astype(param.dtype, copy=True)
+def state_array(saved, name, param, index, nonnegative=False):
+    """``saved[name]``, the state array ``name`` of parameter ``index``, as a copy on
+    ``param``'s dtype and device. It must be a finite floating point array of ``param``'s
+    shape (and >= 0 if ``nonnegative``): anything else would turn the weights into NaN."""
+    where = f"state {name!r} of parameter {index}"
+    try:
+        array = checked_copy(saved[name], param.data, floats_only=True)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    if not array_module(array).isfinite(array).all():
+        raise ValueError(f"{where} must be finite")
+    if nonnegative and (array < 0).any():
+        raise ValueError(f"{where} must be >= 0")
+    return array
+
+
+def is_int(value):
+    """True for an int or a numpy integer, False for a bool or anything else."""
+    return isinstance(value, Integral) and not isinstance(value, bool)

@@ -13,7 +13,7 @@ Momentum: Polyak 1964; the Nesterov form is Sutskever et al. 2013's, as PyTorch 
 """
 
 from tlcore.backend import array_module
-from tlcore.optim.optimizer import Optimizer, check_number, l2_gradient
+from tlcore.optim.optimizer import Optimizer, check_number, l2_gradient, state_array
 
 
 class SGD(Optimizer):
@@ -33,9 +33,19 @@ class SGD(Optimizer):
         check_number("momentum", group["momentum"], minimum=0)
         check_number("dampening", group["dampening"])
         check_number("weight_decay", group["weight_decay"], minimum=0)
+        if not isinstance(group["nesterov"], bool):
+            raise ValueError(f"nesterov must be True or False, got {group['nesterov']!r}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening = 0, got "
                              f"momentum={group['momentum']}, dampening={group['dampening']}")
+
+    def _load_param_state(self, saved, param, index):
+        """SGD's state: a finite ``momentum_buffer`` (None, or no state, before the first
+        update with momentum)."""
+        self._check_state_names(saved, index, required=(), optional=("momentum_buffer",))
+        if saved.get("momentum_buffer") is None:
+            return dict(saved)
+        return {"momentum_buffer": state_array(saved, "momentum_buffer", param, index)}
 
     def _step_group(self, group, params):
         lr, momentum = float(group["lr"]), float(group["momentum"])

@@ -30,8 +30,8 @@ import numbers
 
 import numpy as np
 
-from tlcore import nn, no_grad, ops
-from tlcore.autograd import Tensor
+from tlcore import nn, ops
+from tlcore.autograd import Tensor, no_grad
 from tlcore.random import generator
 
 

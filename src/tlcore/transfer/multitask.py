@@ -25,7 +25,8 @@ import numbers
 
 import numpy as np
 
-from tlcore import no_grad, nn, ops
+from tlcore import nn, ops
+from tlcore.autograd import no_grad
 
 
 class MultiTaskModel(nn.Module):

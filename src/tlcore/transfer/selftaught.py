@@ -22,7 +22,8 @@ data together, sharing the feature clusters; that is not built here.
 
 import numpy as np
 
-from tlcore import nn, no_grad, ops, optim
+from tlcore import nn, ops, optim
+from tlcore.autograd import no_grad
 from tlcore.random import generator_for
 from tlcore.transfer.finetune import freeze
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tlcore import backend, nn, no_grad, ops
-from tlcore.autograd import raw
+from tlcore import backend, nn, ops
+from tlcore.autograd import no_grad, raw
 
 PREDICT_BATCH = 1024  # inputs per forward pass at prediction time
 
