@@ -8,9 +8,9 @@ import platform
 import numpy as np
 
 import tlcore
-from tlcore.cli import blas_description
+from tlcore.backend import blas_description
 from tlcore.kernels import available, threads
-from tlcore.kernels.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
+from tlcore.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
 
 # Load numba and the native module before any benchmark imports torch: one OpenMP
 # runtime, under tlcore's threading policy, then serves both (see kernels/threads.py).

@@ -50,7 +50,7 @@ from common import (argument_parser, blas_threads, machine_info, noise_warning, 
 
 import tlcore
 from tlcore import ops
-from tlcore.kernels.benchmark import BLOCK, PAUSE, time_blocks
+from tlcore.benchmark import BLOCK, PAUSE, time_blocks
 
 torch = optional_torch()  # without PyTorch, tlcore is still timed, with its GEMM floor
 

@@ -1,6 +1,6 @@
 """Benchmark: every kernel on every backend found, beside PyTorch CPU.
 
-The table of ``tlcore bench`` (src/tlcore/kernels/benchmark.py: the cases, the floors,
+The table of ``tlcore bench`` (src/tlcore/benchmark.py: the cases, the floors,
 the goals, how the timing works) with one more runner per case: PyTorch doing the same
 work the way a PyTorch user would write it, timed in the same blocks. PyTorch is the
 peer a user would pick instead; the package itself never imports it.
@@ -18,7 +18,7 @@ import sys
 
 from common import argument_parser, machine_info, optional_torch, write_json
 
-from tlcore.kernels import benchmark
+from tlcore import benchmark
 
 torch = optional_torch()  # imported after tlcore's kernels: see common.py
 

@@ -1,6 +1,6 @@
 """Benchmark: what the kernels' argument checks (src/tlcore/kernels/validate.py) cost.
 
-Every case of ``tlcore bench`` (src/tlcore/kernels/benchmark.py), on every backend found,
+Every case of ``tlcore bench`` (src/tlcore/benchmark.py), on every backend found,
 run two ways in the same blocks: through the validated kernels (what every caller gets)
 and through their ``unchecked`` twins (the same kernels without the check). Beside them,
 the checks alone: the validators of the case's kernel calls, run on the arguments one
@@ -24,7 +24,8 @@ import statistics
 
 from common import argument_parser, machine_info, write_json
 
-from tlcore.kernels import benchmark, registry, validate
+from tlcore import benchmark
+from tlcore.kernels import registry, validate
 
 BLOCK = 1  # steps of one runner in a row
 

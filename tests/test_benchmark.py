@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tlcore import cli, kernels
-from tlcore.kernels import benchmark
+from tlcore import benchmark
 
 
 @pytest.fixture

@@ -147,3 +147,12 @@ def check_indices(values, limit, op, name, kind, like=None):
 
 def is_floating(dtype):
     return np.dtype(dtype).kind == "f"
+
+
+def blas_description():
+    """The BLAS numpy was built with, e.g. 'scipy-openblas 0.3.30'."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older numpy: no dict mode
+        return "unknown (numpy.show_config() has no dict mode here)"

@@ -24,23 +24,14 @@ import sys
 import numpy as np
 
 import tlcore
-from tlcore import kernels
+from tlcore import backend, kernels
 from tlcore.kernels import threads
-
-
-def blas_description():
-    """The BLAS numpy was built with, e.g. 'scipy-openblas 0.3.30'."""
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # older numpy: no dict mode
-        return "unknown (numpy.show_config() has no dict mode here)"
 
 
 def info_lines():
     lines = [f"tlcore {tlcore.__version__}",
              f"python {platform.python_version()} on {platform.machine()}, numpy {np.__version__}",
-             f"BLAS: {blas_description()}",
+             f"BLAS: {backend.blas_description()}",
              "kernel backends:"]
     missing = kernels.unavailable()
     for name in kernels.BACKENDS:
@@ -53,8 +44,8 @@ def info_lines():
             detail = (f" (OpenMP, {native.max_threads()} threads)" if native.openmp_enabled()
                       else " (built without OpenMP: single-threaded)")
         elif name == "numba":
-            import numba
-            detail = f" (numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads)"
+            from tlcore.kernels import numba_cpu
+            detail = f" ({numba_cpu.description()})"
         lines.append(f"  {name:<7} available{detail}")
     forced = kernels.forced()
     order = ", ".join(kernels.registry.CPU_PREFERENCE)
@@ -104,7 +95,7 @@ def _positive(text):
 def bench_command(args, parser):
     """Time every kernel on the chosen backends; print the table (PyTorch is not a peer
     here: bench/kernels.py in a source checkout adds it)."""
-    from tlcore.kernels import benchmark
+    from tlcore import benchmark
     _check_json_directory(parser, args.json)
     result = benchmark.run(args.backends, args.repeats,
                            progress=lambda line: print(line, file=sys.stderr))

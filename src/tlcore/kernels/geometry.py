@@ -5,15 +5,6 @@ backend, so that they all agree on it."""
 import numpy as np
 
 
-def pair(value, op, name):
-    """An int or a pair of ints -> (height, width) of Python ints."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                  for v in items):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
 def pool2d_output_size(size, kernel, stride, padding):
     """(out_h, out_w), each floor((n + 2 padding - kernel) / stride) + 1 (no ceil_mode)."""
     return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(size, kernel, stride, padding))

@@ -40,6 +40,12 @@ from numba import prange, uint64  # noqa: E402
 jit = numba.njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 
 
+def description():
+    """'numba 0.61.0, 2 threads': for ``tlcore info``."""
+    return f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads"
+
+
+
 def register_sized(op, floats):
     """Register a kernel as ``op``'s numba implementation (for float32 and float64 in the
     argument positions ``floats``: see registry.register), running on one numba thread

@@ -26,8 +26,9 @@ import sys
 
 import numpy as np
 
+from tlcore.arguments import pair
 from tlcore.backend import outside
-from tlcore.kernels.geometry import conv2d_output_size, pair, pool2d_output_size
+from tlcore.kernels.geometry import conv2d_output_size, pool2d_output_size
 
 # Pooling windows, strides, paddings, dilations and groups at most this: the sums and
 # products of them and of array sizes in the compiled loops then stay far inside their

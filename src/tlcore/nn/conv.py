@@ -3,9 +3,8 @@
 import numpy as np
 
 from tlcore import backend, ops
-from tlcore.kernels.geometry import pair
+from tlcore.arguments import check_positive, pair
 from tlcore.nn import init
-from tlcore.nn.linear import check_positive
 from tlcore.nn.module import Module
 from tlcore.nn.parameter import Parameter
 

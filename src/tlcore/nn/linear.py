@@ -3,16 +3,10 @@
 import numpy as np
 
 from tlcore import backend, ops
+from tlcore.arguments import check_positive
 from tlcore.nn import init
 from tlcore.nn.module import Module
 from tlcore.nn.parameter import Parameter
-
-
-def check_positive(name, value):
-    """Layer sizes are positive integers: say which one is not."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Linear(Module):

@@ -10,7 +10,7 @@ weight starts at 1, bias at 0. The state dict holds the same keys as PyTorch's.
 import numpy as np
 
 from tlcore import backend, ops
-from tlcore.nn.linear import check_positive
+from tlcore.arguments import check_positive
 from tlcore.nn.module import Module
 from tlcore.nn.parameter import Parameter
 

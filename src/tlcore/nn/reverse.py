@@ -8,7 +8,7 @@ without rebuilding the model; a value that is not a finite number is refused whe
 
 from tlcore import ops
 from tlcore.nn.module import Module
-from tlcore.ops.reverse import check_lambda
+from tlcore.arguments import check_lambda
 
 
 class GradientReversal(Module):

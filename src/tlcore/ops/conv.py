@@ -19,8 +19,9 @@ and dL/db[o] = sum_{n,i,j} g[n, o, i, j].
 """
 
 from tlcore import kernels
+from tlcore.arguments import pair
 from tlcore.autograd import Function
-from tlcore.kernels.geometry import conv2d_output_size, pair
+from tlcore.kernels.geometry import conv2d_output_size
 
 
 def _conv_settings(stride, padding, dilation, groups):

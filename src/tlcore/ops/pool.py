@@ -10,8 +10,9 @@ maxpool2d_backward); average pooling is plain numpy, a sum over the window offse
 
 
 from tlcore import backend, kernels
+from tlcore.arguments import pair
 from tlcore.autograd import Function, Tensor
-from tlcore.kernels.geometry import pair, pool2d_output_size, window_offsets
+from tlcore.kernels.geometry import pool2d_output_size, window_offsets
 
 INT32_MAX = 2**31 - 1
 

@@ -1,19 +1,9 @@
 """Gradient reversal (Ganin & Lempitsky, ICML 2015): identity forward, -lambda * grad
 backward, through the ``grad_reverse_backward`` kernel."""
 
-import math
-import numbers
-
 from tlcore import kernels
+from tlcore.arguments import check_lambda
 from tlcore.autograd import Function
-
-
-def check_lambda(lambda_):
-    """``lambda_`` as a float, or a ValueError: the reversal's scale is a finite number."""
-    if not isinstance(lambda_, numbers.Real) or isinstance(lambda_, bool) \
-            or not math.isfinite(lambda_):
-        raise ValueError(f"lambda_ must be a finite number, got {lambda_!r}")
-    return float(lambda_)
 
 
 class GradReverse(Function):

@@ -29,7 +29,7 @@ import numbers
 import numpy as np
 
 from tlcore import nn, ops
-from tlcore.nn.linear import check_positive
+from tlcore.arguments import check_positive
 
 LATERALS = ("linear", "adapter")
 

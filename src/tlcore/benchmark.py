@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from tlcore.backend import array_module, blas_description, to_device
 from tlcore.kernels import registry, threads
 
 BLOCK = 10      # timed calls of one runner in a row
@@ -303,10 +304,8 @@ def machine():
             platform.machine(), "python": platform.python_version(), "numpy": np.__version__,
             "cpu_count": os.cpu_count(), "threads": threads.describe(),
             "load_average": os.getloadavg(), "gpu": None}
-    from tlcore.cli import blas_description
     info["blas"] = blas_description()
     if "cupy" in registry.available():
-        from tlcore.backend import array_module, to_device
         cupy = array_module(to_device(np.zeros(1), "cuda"))
         name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
         info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
