@@ -9,11 +9,12 @@ import numpy as np
 
 import tlcore
 from tlcore.backend import blas_description
-from tlcore.kernels import available, threads
+from tlcore.kernels import available
+from tlcore.kernels.backends import threads
 from tlcore.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
 
 # Load numba and the native module before any benchmark imports torch: one OpenMP
-# runtime, under tlcore's threading policy, then serves both (see kernels/threads.py).
+# runtime, under tlcore's threading policy, then serves both (see kernels/backends/threads.py).
 available()
 
 
@@ -28,7 +29,7 @@ def optional_torch():
 
 
 def blas_threads():
-    """numpy's BLAS thread count, as text (tlcore.kernels.threads asks OpenBLAS itself)."""
+    """numpy's BLAS thread count, as text (tlcore.kernels.backends.threads asks OpenBLAS itself)."""
     count = threads.blas_threads()
     return "unknown (not OpenBLAS, or it cannot be asked)" if count is None else \
         f"OpenBLAS {count} threads"

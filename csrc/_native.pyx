@@ -6,7 +6,7 @@ Typed memoryviews over float32 or float64 (one fused type, ``real``: every float
 argument of one call must have the same dtype), the GIL released, and OpenMP threads
 where the compiler supported -fopenmp when setup.py built this module.
 
-Most GEMMs are not here: the wrapper, tlcore/kernels/native.py, runs them through
+Most GEMMs are not here: the wrapper, tlcore/kernels/backends/native.py, runs them through
 numpy's BLAS. This module does everything around them, the loops that numpy would run
 single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
@@ -73,8 +73,8 @@ def max_threads():
 
 # Waking and parking the OpenMP threads of a parallel region costs about 15 us (measured on
 # 2 cores, OMP_WAIT_POLICY=PASSIVE): more than a small loop's whole work. A loop over
-# fewer elements than this runs on the calling thread alone. tlcore/kernels/native.py
-# sets it from tlcore.kernels.threads.PARALLEL_MIN_WORK.
+# fewer elements than this runs on the calling thread alone. tlcore/kernels/backends/native.py
+# sets it from tlcore.kernels.backends.threads.PARALLEL_MIN_WORK.
 cdef Py_ssize_t parallel_min_work = 32768
 
 

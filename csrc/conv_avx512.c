@@ -2,7 +2,7 @@
 gradient as register-tile products read straight from a zero-padded sample, with no
 column matrix in memory.
 
-The im2col route (tlcore/kernels/native.py) writes every sample's columns to memory,
+The im2col route (tlcore/kernels/backends/native.py) writes every sample's columns to memory,
 hands them to numpy's BLAS, which packs them again, and moves the result into NCHW
 order: three passes over a buffer that is 9x the input (a 3x3 kernel). Here a thread
 zero-pads one sample into its own scratch, so no read needs a bounds test, and the tile
@@ -20,7 +20,7 @@ of csrc/tiles_avx512.h broadcasts each step's values from there:
 
 with r = (c, p, q) a row of the columns (K = C_in*kh*kw of them) and tap_r its offset
 in the padded sample. The input gradient is the forward of dY with the kernel flipped
-(tlcore/kernels/native.py sets that up at stride 1, dilation 1 and padding below the
+(tlcore/kernels/backends/native.py sets that up at stride 1, dilation 1 and padding below the
 kernel). The sums are the same, in another order: the results match the reference to
 float32 rounding.
 

@@ -19,11 +19,11 @@ def every_call_on_avx512():
     """The native backend's AVX-512 convolution for every call: its thresholds lowered
     (for tests skipped where the native module or AVX-512F is missing). The same for
     every input hypothesis draws, so module-scoped."""
-    from tlcore.kernels import native
+    from tlcore.kernels.backends import avx512_route
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(native, "AVX512_MIN_DEPTH", 1)
-        patch.setattr(native, "AVX512_MIN_CHANNELS", 1)
-        patch.setattr(native, "AVX512_MIN_SAMPLES", 1)
+        patch.setattr(avx512_route, "AVX512_MIN_DEPTH", 1)
+        patch.setattr(avx512_route, "AVX512_MIN_CHANNELS", 1)
+        patch.setattr(avx512_route, "AVX512_MIN_SAMPLES", 1)
         yield
 
 

@@ -21,19 +21,19 @@ from tlcore.kernels import reference
 
 def _missing():
     """Why these tests cannot run on this machine, or None (then ``native`` is loaded)."""
-    global native
+    global native, avx512_route
     reason = kernels.unavailable().get("native")
     if reason is not None:
         return f"kernel backend 'native' is not available here: {reason}"
-    from tlcore.kernels import native
-    if not native._HAS_AVX512:
+    from tlcore.kernels.backends import avx512_route, native
+    if not avx512_route.HAS_AVX512:
         if os.environ.get("TLCORE_AVX512") == "0":
             return "TLCORE_AVX512=0 turns the AVX-512 kernels off"
         return "this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)"
     return None
 
 
-native = None
+native = avx512_route = None
 REASON = _missing()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
@@ -84,7 +84,8 @@ def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncont
     w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
     out = reference.conv2d_forward(x, w, *settings)
     g = strided(rng.standard_normal(out.shape).astype(np.float32), noncontiguous)
-    assert native._avx512(np.float32, 1, x_shape, w_shape, out.shape[2:], settings[1])
+    assert avx512_route.takes_avx512(np.float32, 1, x_shape, w_shape, out.shape[2:],
+                                     settings[1])
     assert_native_conv_matches(x, w, g, settings)
 
 
@@ -94,7 +95,7 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
     them in order: the bits do not depend on the number of threads. A chunk of samples
     is summed as one long product, so a smaller chunk sums in another order (the same
     values to float32 rounding). The direct tiles: Winograd's route off."""
-    monkeypatch.setattr(native, "WINOGRAD", False)
+    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((7, 6, 9, 9)).astype(np.float32)
     g = rng.standard_normal((7, 40, 9, 9)).astype(np.float32)
@@ -105,7 +106,7 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
             results.append(run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3),
                                *geometry))
     np.testing.assert_array_equal(results[0], results[1])
-    monkeypatch.setattr(native, "AVX512_CHUNK_BYTES", 1)  # one sample at a time
+    monkeypatch.setattr(avx512_route, "AVX512_CHUNK_BYTES", 1)  # one sample at a time
     one_by_one = run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3), *geometry)
     expected = reference.conv2d_backward_weight(g, x, (40, 6, 3, 3), *geometry)
     scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), (40, 6, 3, 3), *geometry)
@@ -129,7 +130,7 @@ def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, mo
     32 and one of 8), against the reference. The weight gradient takes the AVX-512 code
     at every geometry; ``forwards`` of the forward and the input gradient (at stride 1
     and dilation 1) take it, with Winograd's route (tests/test_winograd_avx512.py) off."""
-    monkeypatch.setattr(native, "WINOGRAD", False)
+    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
     rng = np.random.default_rng(2)
     settings = (stride, padding, dilation, 1)
     x = rng.standard_normal(x_shape).astype(np.float32)
@@ -144,7 +145,7 @@ def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512, monk
     """Every loop parallel (the small cases above run on one thread), rows wider than a
     tile (40 pixels: three tiles), an odd batch: forward, input gradient (the direct
     tiles: Winograd's route off), weight gradient."""
-    monkeypatch.setattr(native, "WINOGRAD", False)
+    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
     rng = np.random.default_rng(3)
     settings = ((1, 1), (1, 1), (1, 1), 1)
     x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)
@@ -188,7 +189,7 @@ def test_offsets_past_32_bits_are_refused_before_any_memory_is_touched():
     and the compiled wrappers refuse them (shapes only: nothing this large is allocated)."""
     from tlcore import _native
     big_x, big_w = (1, 16, 3000, 3000), (16, 16, 3000, 3000)  # 16*C*kh*kw > 2**31
-    assert not native._avx512(np.float32, 1, big_x, big_w, (1, 1), (0, 0))
+    assert not avx512_route.takes_avx512(np.float32, 1, big_x, big_w, (1, 1), (0, 0))
     geometry = ((3000, 3000), (1, 1), (0, 0), (1, 1), (1, 1))
     with pytest.raises(ValueError, match="too large for its 32-bit offsets"):
         _native.conv_avx512_forward_scratch(big_x, 16, *geometry)
@@ -207,7 +208,8 @@ def test_tlcore_avx512_0_turns_the_avx512_route_off():
     """The route an AVX2 CPU takes, on this one: what the README's AVX2 numbers use."""
     import subprocess
     import sys
-    check = "from tlcore.kernels import native; print(native._HAS_AVX512)"
+    check = ("from tlcore.kernels.backends import avx512_route; "
+             "print(avx512_route.HAS_AVX512)")
     env = {**os.environ, "TLCORE_AVX512": "0"}
     done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True,
                           text=True, timeout=120)

@@ -1,7 +1,7 @@
 """The CUDA sources of the cupy backend compile with nvcc, so that a kernel that does not
 compile fails here, on any machine with the CUDA toolkit, GPU or not.
 
-The sources are read from tlcore.kernels.cuda_sources (which does not import cupy) and
+The sources are read from tlcore.kernels.backends.cuda_sources (which does not import cupy) and
 put in one translation unit, compiled by one nvcc call:
 
 * RAW_SOURCE as cupy.RawModule compiles it, plus a host table that takes the address of
@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from tlcore.kernels import cuda_sources
+from tlcore.kernels.backends import cuda_sources
 
 NVCC = shutil.which("nvcc")
 # sm_80 (Ampere) is accepted by the CUDA 12 and CUDA 13 toolkits alike, and has the
@@ -136,5 +136,5 @@ def test_sources_agree_with_the_python_side():
 
 def test_cuda_sources_do_not_import_cupy():
     """The test above reads the sources on machines without cupy: keep it that way."""
-    code = "import sys, tlcore.kernels.cuda_sources; assert 'cupy' not in sys.modules"
+    code = "import sys, tlcore.kernels.backends.cuda_sources; assert 'cupy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -23,7 +23,7 @@ IMAGE_LIMIT = 300 * 1024  # bytes per figure in docs/images/
 
 # `src/tlcore/transfer/finetune.py:L2SP.forward`: a whole backticked span
 REFERENCE = re.compile(r"`([\w./-]+\.pyx?):([A-Za-z_][\w.]*)`")
-# `src/tlcore/kernels/threads.py` or `src/tlcore/transfer/`: a path into the repository
+# `src/tlcore/kernels/backends/threads.py` or `src/tlcore/transfer/`: a path into the repository
 REPO_PATH = re.compile(r"`((?:src|tests|bench|csrc|examples|tools|docs)/[\w./-]*)`")
 # folders the benchmarks write (git ignores them): absent from a fresh clone
 WRITTEN_BY_COMMANDS = ("bench/results",)

@@ -42,7 +42,7 @@ def test_hinge_forward_reduces_across_the_whole_block(cp):
     target[:5] = np.argmax(scores[:5], axis=1)  # the true class holds the maximum
     loss, negative = reference.hinge_max_forward(scores, target, 0.5)
     fn = kernels.get("hinge_max_forward", cp.asarray(scores))
-    assert fn.__module__ == "tlcore.kernels.cupy_gpu"
+    assert fn.__module__ == "tlcore.kernels.backends.cupy_gpu"
     got_loss, got_negative = fn(cp.asarray(scores), cp.asarray(target), 0.5)
     np.testing.assert_array_equal(cp.asnumpy(got_negative), negative)
     np.testing.assert_allclose(cp.asnumpy(got_loss), loss, rtol=1e-6)
@@ -51,7 +51,7 @@ def test_hinge_forward_reduces_across_the_whole_block(cp):
 def test_conv_kernels_across_several_sample_chunks(cp, monkeypatch):
     """A batch cut into chunks of columns (a small CONV2D_CHUNK_BYTES) gives the result
     of one chunk: each chunk's im2col, GEMMs and col2im land on their own samples."""
-    from tlcore.kernels import cupy_gpu
+    from tlcore.kernels.backends import cupy_gpu
     monkeypatch.setattr(cupy_gpu, "CONV2D_CHUNK_BYTES", 4096)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((7, 4, 9, 8))

@@ -1,4 +1,4 @@
-"""The threading policy of kernels/threads.py, checked in fresh interpreters (the policy
+"""The threading policy of kernels/backends/threads.py, checked in fresh interpreters (the policy
 acts once per process, when numba or the native module is first loaded)."""
 
 import json
@@ -9,13 +9,13 @@ import sys
 import pytest
 from test_kernel_backends import needs_backend
 
-from tlcore.kernels import threads
+from tlcore.kernels.backends import threads
 
 PROBE = """
 import json, os
 import tlcore
 from tlcore import kernels
-from tlcore.kernels import threads
+from tlcore.kernels.backends import threads
 before = os.environ.get("OMP_WAIT_POLICY")
 kernels.available()  # loads numba and the native module where present
 print(json.dumps({"before": before, "after": os.environ.get("OMP_WAIT_POLICY"),
@@ -48,7 +48,7 @@ def test_importing_a_compiled_backend_directly_applies_the_policy_first(module, 
     this (2 cores, bench-style blocks of 30 calls): conv2's forward and backward through
     the native im2col path took 56 to 75 ms instead of 24 to 27 ms."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    probe = (f"import json, os\nfrom tlcore.kernels import {module}, threads\n"
+    probe = (f"import json, os\nfrom tlcore.kernels.backends import {module}, threads\n"
              "print(json.dumps([os.environ.get('OMP_WAIT_POLICY'), threads.early_openmp()]))")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                          text=True, check=True).stdout
@@ -92,7 +92,7 @@ def test_a_users_passive_policy_reached_the_early_runtime_too():
              "ctypes.CDLL(ctypes.util.find_library('gomp') or 'libgomp.so.1')\n")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     env["OMP_WAIT_POLICY"] = "passive"
-    probe = (early + PROBE + "from tlcore.kernels import threads\n"
+    probe = (early + PROBE + "from tlcore.kernels.backends import threads\n"
              "print(os.environ.get('NUMBA_THREADING_LAYER'), threads.early_openmp())\n")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                          text=True, check=True).stdout.splitlines()

@@ -132,7 +132,7 @@ def test_import_tlcore_loads_no_optional_backend():
 
 @needs_backend("native")
 def test_native_module_reports_its_build():
-    from tlcore.kernels import native
+    from tlcore.kernels.backends import native
     assert isinstance(native.openmp_enabled(), bool)
     assert native.max_threads() >= 1
 
@@ -166,3 +166,30 @@ def test_other_dtypes_go_to_the_reference(backend):
         assert out.dtype == x.dtype
         np.testing.assert_array_equal(out, expected)
         np.testing.assert_array_equal(argmax, expected_argmax)
+
+
+def test_every_kernel_has_a_named_entry_that_names_its_definition():
+    """kernels.NAME (kernels/entries.py) for every registered kernel: the reference's
+    arguments, a docstring that names reference.NAME, and the same result as the
+    registry's kernel (what the ops call)."""
+    import inspect
+    for op in kernels.ops("numpy"):
+        entry = getattr(kernels, op)
+        assert entry.__module__ == "tlcore.kernels.entries", op
+        assert f"``reference.{op}``" in entry.__doc__, op
+        params = [p for p in inspect.signature(entry).parameters if p != "unchecked"]
+        assert params == list(inspect.signature(getattr(reference, op)).parameters), op
+    grad = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(kernels.grad_reverse_backward(grad, 0.5),
+                                  kernels.get("grad_reverse_backward", grad)(grad, 0.5))
+
+
+def test_the_unchecked_entry_skips_the_validation():
+    """maxpool2d_backward(..., unchecked=True) is the kernel's ``unchecked`` path: an argmax
+    past its plane is refused only by the checked call."""
+    g, argmax = np.ones((1, 1, 1, 1)), np.zeros((1, 1, 1, 1), np.int64)
+    np.testing.assert_array_equal(kernels.maxpool2d_backward(g, argmax, (1, 1, 2, 2)),
+                                  kernels.maxpool2d_backward(g, argmax, (1, 1, 2, 2),
+                                                             unchecked=True))
+    with kernels.use("numpy"), pytest.raises(IndexError):
+        kernels.maxpool2d_backward(g, argmax + 9, (1, 1, 2, 2))

@@ -31,9 +31,10 @@ LAYERS = (
 # Kernels are reached through ops; the command and the benchmark report on them.
 KERNEL_USERS = ("tlcore.ops", "tlcore.kernels", "tlcore.benchmark", "tlcore.cli")
 # Each optional library is imported in one place.
-OPTIONAL = {"numba": ("tlcore.kernels.numba_cpu",),
-            "cupy": ("tlcore.backend", "tlcore.kernels.cupy_gpu"),
-            "tlcore._native": ("tlcore.kernels.native",),
+OPTIONAL = {"numba": ("tlcore.kernels.backends.numba_cpu",),
+            "cupy": ("tlcore.backend", "tlcore.kernels.backends.cupy_gpu"),
+            "tlcore._native": ("tlcore.kernels.backends.native",
+                               "tlcore.kernels.backends.avx512_route"),
             "matplotlib": ("tlcore.experiments",)}
 
 

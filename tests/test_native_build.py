@@ -1,4 +1,4 @@
-"""The compiled Cython backend (tlcore._native, wrapped by kernels/native.py): what the
+"""The compiled Cython backend (tlcore._native, wrapped by kernels/backends/native.py): what the
 build reports, the dtypes it serves and refuses, layouts, NaN and tie semantics, index
 checks, and determinism across thread counts. Parity with the numpy reference on drawn
 inputs is tests/test_kernel_backends.py's; this file checks what is particular to it."""
@@ -22,7 +22,7 @@ CONV = ((1, 1), (1, 1), (1, 1), 1)  # stride, padding, dilation, groups
 
 @pytest.fixture(scope="module")
 def native():
-    from tlcore.kernels import native
+    from tlcore.kernels.backends import native
     return native
 
 
@@ -62,7 +62,7 @@ def test_the_build_reports_openmp_and_threads(native):
     assert isinstance(native.openmp_enabled(), bool)
     assert native.max_threads() >= 1
     if native.openmp_enabled():  # OpenMP reads OMP_NUM_THREADS at start-up
-        code = "from tlcore.kernels import native; print(native.max_threads())"
+        code = "from tlcore.kernels.backends import native; print(native.max_threads())"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, env=dict(os.environ, OMP_NUM_THREADS="3"))
         assert out.stdout.strip() == "3"
@@ -196,7 +196,7 @@ def test_results_do_not_depend_on_the_number_of_threads():
     threads (the scatter into grad_g needs no atomics)."""
     code = (
         "import numpy as np, hashlib\n"
-        "from tlcore.kernels import native\n"
+        "from tlcore.kernels.backends import native\n"
         "rng = np.random.default_rng(5)\n"
         "f, g = rng.standard_normal((300, 16)), rng.standard_normal((7, 16))\n"
         "target = rng.integers(0, 7, 300)\n"

@@ -15,9 +15,9 @@ from test_kernel_backends import assert_matches, run, strided
 
 from tlcore.kernels import reference
 
-native = None  # tlcore.kernels.native, where REASON is None
-if REASON is None:
-    from tlcore.kernels import native
+native = avx512_route = None  # tlcore.kernels.backends.native and .avx512_route,
+if REASON is None:                 # where REASON is None
+    from tlcore.kernels.backends import avx512_route, native
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
@@ -32,13 +32,13 @@ def winograd_takes(x_shape, c_out, padding, out_size):
     """Whether the forward, the input gradient and the weight gradient of this call all go
     to Winograd's kernels (the thresholds lowered by every_call_on_avx512)."""
     n, c_in = x_shape[:2]
-    forward = native._avx512_forward_plan(x_shape, c_out, (3, 3), (1, 1), padding, (1, 1),
-                                          out_size)
-    backward_input = native._avx512_forward_plan((n, c_out, *out_size), c_in, (3, 3), (1, 1),
-                                                 (2 - padding[0], 2 - padding[1]), (1, 1),
-                                                 x_shape[2:])
-    chunk = native._chunk(geometry(x_shape, c_out, padding, out_size), n,
-                          native.WINOGRAD_CHUNK_BYTES, True)
+    forward = avx512_route.forward_plan(x_shape, c_out, (3, 3), (1, 1), padding, (1, 1),
+                                        out_size)
+    backward_input = avx512_route.forward_plan((n, c_out, *out_size), c_in, (3, 3), (1, 1),
+                                               (2 - padding[0], 2 - padding[1]), (1, 1),
+                                               x_shape[2:])
+    chunk = avx512_route.samples_per_chunk(geometry(x_shape, c_out, padding, out_size), n,
+                                           avx512_route.WINOGRAD_CHUNK_BYTES, True)
     return forward.winograd and backward_input.winograd and chunk >= 1
 
 
@@ -111,8 +111,10 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
     scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *s)
     shapes = (x.shape, 40, (1, 1), (9, 11))
     for samples in (5, 2, 1):  # one chunk; chunks of 2, 2 and 1; one sample at a time
-        monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES", samples * sample_bytes(*shapes))
-        assert native._chunk(geometry(*shapes), 5, native.WINOGRAD_CHUNK_BYTES, True) == samples
+        monkeypatch.setattr(avx512_route, "WINOGRAD_CHUNK_BYTES",
+                            samples * sample_bytes(*shapes))
+        assert avx512_route.samples_per_chunk(geometry(*shapes), 5,
+                                              avx512_route.WINOGRAD_CHUNK_BYTES, True) == samples
         results = []
         for work in (1, 2**62):  # every loop on every thread, then on the calling thread
             with parallel_from(work):
@@ -125,7 +127,7 @@ def test_winograd_is_the_same_at_any_thread_count(every_call_on_avx512, monkeypa
 
 def sample_bytes(x_shape, c_out, padding, out_size):
     """The bytes of one sample's buffers in Winograd's weight gradient."""
-    return native._sample_bytes(geometry(x_shape, c_out, padding, out_size), True)
+    return avx512_route.sample_bytes(geometry(x_shape, c_out, padding, out_size), True)
 
 
 def test_the_direct_tiles_take_what_does_not_fit_winograd_buffers(every_call_on_avx512,
@@ -144,10 +146,11 @@ def test_the_direct_tiles_take_what_does_not_fit_winograd_buffers(every_call_on_
     direct = max(native._native.conv_avx512_forward_scratch(*call)
                  for call in (forward, backward_input))
     threads = native._native.max_threads()  # room for the direct tiles, not for Winograd
-    monkeypatch.setattr(native, "AVX512_SAMPLE_BYTES", (4 * direct - 2**20) // threads + 1)
+    monkeypatch.setattr(avx512_route, "AVX512_SAMPLE_BYTES",
+                        (4 * direct - 2**20) // threads + 1)
     for call in (forward, backward_input):
-        assert native._avx512_forward_plan(*call).winograd is False
-    monkeypatch.setattr(native, "WINOGRAD_CHUNK_BYTES",
+        assert avx512_route.forward_plan(*call).winograd is False
+    monkeypatch.setattr(avx512_route, "WINOGRAD_CHUNK_BYTES",
                         sample_bytes(x.shape, 40, (1, 1), (30, 30)) - 1)
     check(x, w, g, (1, 1))
     assert avx512_calls == {"conv_avx512_forward": 2, "conv_avx512_backward_weight": 1}
@@ -193,8 +196,9 @@ def test_the_compiled_winograd_refuses_another_kernel_or_mismatched_arrays():
 SHARED_SCHEME = """
 import numpy as np
 from tlcore import _native
-from tlcore.kernels import native, reference
-native.AVX512_MIN_SAMPLES = 1
+from tlcore.kernels import reference
+from tlcore.kernels.backends import avx512_route, native
+avx512_route.AVX512_MIN_SAMPLES = 1
 assert _native.max_threads() == 3
 rng = np.random.default_rng(8)
 x = rng.standard_normal((5, 12, 9, 11)).astype(np.float32)

@@ -26,7 +26,8 @@ import time
 import numpy as np
 
 from tlcore.backend import array_module, blas_description, to_device
-from tlcore.kernels import registry, threads
+from tlcore.kernels import registry
+from tlcore.kernels.backends import threads
 
 BLOCK = 10      # timed calls of one runner in a row
 PAUSE = 0.2     # seconds between blocks: spinning thread pools go back to sleep

@@ -25,7 +25,7 @@ import numpy as np
 
 import tlcore
 from tlcore import backend, kernels
-from tlcore.kernels import threads
+from tlcore.kernels.backends import threads
 
 
 def info_lines():
@@ -40,11 +40,11 @@ def info_lines():
             continue
         detail = ""
         if name == "native":
-            from tlcore.kernels import native
+            from tlcore.kernels.backends import native
             detail = (f" (OpenMP, {native.max_threads()} threads)" if native.openmp_enabled()
                       else " (built without OpenMP: single-threaded)")
         elif name == "numba":
-            from tlcore.kernels import numba_cpu
+            from tlcore.kernels.backends import numba_cpu
             detail = f" ({numba_cpu.description()})"
         lines.append(f"  {name:<7} available{detail}")
     forced = kernels.forced()

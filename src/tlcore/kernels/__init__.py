@@ -1,12 +1,26 @@
 """Hot-path kernels on raw arrays, several implementations each, one dispatcher.
 
-See registry.py. The numpy reference is registered at import; numba, the native
-module and cupy are imported on first use.
+What defines a kernel is at this level: entries.py (one named function per kernel, what
+the ops call: its contract, and the forward to the registry), reference.py (the numpy
+definition every backend must match), validate.py (the checks of its arguments) and
+geometry.py (window sizes). registry.py dispatches. The faster implementations and
+their machinery are in backends/, which only the registry loads: the numpy reference is
+registered at import; numba, the native module and cupy are imported on first use.
 """
 
 from tlcore.kernels import reference  # noqa: F401  (registers the numpy kernels)
+from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weight,
+                                    conv2d_forward, embedding_hinge_max_forward,
+                                    embedding_scores, grad_reverse_backward,
+                                    hinge_max_backward, hinge_max_forward,
+                                    maxpool2d_backward, maxpool2d_forward)
 from tlcore.kernels.registry import (BACKENDS, available, forced, get, ops, preferred,
                                      register, unavailable, use)
 
 __all__ = ["BACKENDS", "available", "forced", "get", "ops", "preferred", "register",
-           "unavailable", "use"]
+           "unavailable", "use",
+           # the named entries, one per kernel (entries.py)
+           "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+           "maxpool2d_forward", "maxpool2d_backward", "embedding_scores",
+           "hinge_max_forward", "embedding_hinge_max_forward", "hinge_max_backward",
+           "grad_reverse_backward"]

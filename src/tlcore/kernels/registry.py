@@ -34,14 +34,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tlcore.kernels import threads, validate
+from tlcore.kernels import validate
+from tlcore.kernels.backends import threads
 
 BACKENDS = ("numpy", "numba", "native", "cupy")
 _MODULES = {
     "numpy": "tlcore.kernels.reference",
-    "numba": "tlcore.kernels.numba_cpu",
-    "native": "tlcore.kernels.native",
-    "cupy": "tlcore.kernels.cupy_gpu",
+    "numba": "tlcore.kernels.backends.numba_cpu",
+    "native": "tlcore.kernels.backends.native",
+    "cupy": "tlcore.kernels.backends.cupy_gpu",
 }
 # For CPU arrays, the first available backend of this order serves a kernel. Measured on
 # 2 cores (bench/kernels.py; tlcore run digits-cnn --seeds 0 with TLCORE_KERNELS set):

@@ -6,7 +6,7 @@ plane, a target of -1, a groups that does not divide the channels or an ``out`` 
 element short would make them read or write outside an array. So registry.register
 wraps every implementation it registers in its kernel's validator: a kernel reached by
 ``kernels.get``, ``registry.implementation`` or its module's name
-(``tlcore.kernels.numba_cpu.maxpool2d_backward``) is the wrapped one, and a backend
+(``tlcore.kernels.backends.numba_cpu.maxpool2d_backward``) is the wrapped one, and a backend
 without a validator for its kernel cannot register it.
 
 A validator takes the kernel's arguments and returns them, all positional, with the

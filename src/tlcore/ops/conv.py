@@ -86,8 +86,8 @@ class Conv2d(Function):
     def forward(self, x, weight, bias=None):
         _check_shapes(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         self.x, self.weight = x, weight
-        forward = kernels.get("conv2d_forward", x, weight)
-        out = forward(x, weight, self.stride, self.padding, self.dilation, self.groups)
+        out = kernels.conv2d_forward(x, weight, self.stride, self.padding, self.dilation,
+                                     self.groups)
         if bias is not None:
             if bias.dtype == out.dtype:
                 out += bias[:, None, None]  # in place: out is a fresh array
@@ -101,11 +101,9 @@ class Conv2d(Function):
         settings = (self.stride, self.padding, self.dilation, self.groups)
         gx = gw = gb = None
         if need[0]:
-            backward_input = kernels.get("conv2d_backward_input", g, weight)
-            gx = backward_input(g, weight, x.shape, *settings)
+            gx = kernels.conv2d_backward_input(g, weight, x.shape, *settings)
         if need[1]:
-            backward_weight = kernels.get("conv2d_backward_weight", g, x)
-            gw = backward_weight(g, x, weight.shape, *settings)
+            gw = kernels.conv2d_backward_weight(g, x, weight.shape, *settings)
         if len(need) == 2:
             return gx, gw
         if need[2]:

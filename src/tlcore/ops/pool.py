@@ -73,19 +73,18 @@ class MaxPool2d(Function):
         if self.unbatched:
             x = x[None]
         self.x_shape = x.shape
-        forward = kernels.get("maxpool2d_forward", x)
-        out, self.argmax = forward(x, self.kernel, self.stride, self.padding)
+        out, self.argmax = kernels.maxpool2d_forward(x, self.kernel, self.stride,
+                                                     self.padding)
         self.indices = self.argmax[0] if self.unbatched else self.argmax
         return out[0] if self.unbatched else out
 
     def backward(self, g):
         if self.unbatched:
             g = g[None]
-        # .unchecked: the argmax comes from this op's forward, so it is in range, and the
+        # unchecked: the argmax comes from this op's forward, so it is in range, and the
         # engine has checked g against the output; the kernel's one pass over argmax to
         # validate it (7-9% of a pooling step) is for callers of the kernel itself.
-        backward = kernels.get("maxpool2d_backward", g).unchecked
-        grad = backward(g, self.argmax, self.x_shape)
+        grad = kernels.maxpool2d_backward(g, self.argmax, self.x_shape, unchecked=True)
         return grad[0] if self.unbatched else grad
 
 

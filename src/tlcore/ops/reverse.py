@@ -14,4 +14,4 @@ class GradReverse(Function):
         return x.copy()  # a new array: the output must not alias its input
 
     def backward(self, g):
-        return kernels.get("grad_reverse_backward", g)(g, self.lambda_)
+        return kernels.grad_reverse_backward(g, self.lambda_)

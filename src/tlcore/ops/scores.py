@@ -63,7 +63,7 @@ class EmbeddingScores(Function):
     def forward(self, f, g):
         _check_embeddings(f, g)
         self.f, self.g = f, g
-        return kernels.get("embedding_scores", f, g)(f, g)
+        return kernels.embedding_scores(f, g)
 
     def backward(self, grad):
         need_f, need_g = self.needs_input_grad
@@ -83,8 +83,7 @@ class HingeMaxLoss(Function):
 
     def forward(self, scores, target):
         target = _check_scores(scores, target)
-        losses, self.negative = kernels.get("hinge_max_forward", scores, target)(
-            scores, target, self.margin)
+        losses, self.negative = kernels.hinge_max_forward(scores, target, self.margin)
         self.target, self.active, self.shape = target, losses > 0, scores.shape
         out, self.scale = _reduce(losses, self.reduction)
         return out
@@ -151,8 +150,8 @@ class EmbeddingHingeMaxLoss(Function):
         # the scores' shape, to check the targets against, without forming the scores
         shape_of_scores = xp.broadcast_to(xp.zeros((), f.dtype), (f.shape[0], g.shape[0]))
         target = _check_scores(shape_of_scores, target, "embedding_hinge_max_loss")
-        losses, self.negative = kernels.get("embedding_hinge_max_forward", f, g)(
-            f, g, target, self.margin)
+        losses, self.negative = kernels.embedding_hinge_max_forward(f, g, target,
+                                                                    self.margin)
         self.f, self.g, self.target, self.active = f, g, target, losses > 0
         out, self.scale = _reduce(losses, self.reduction)
         return out
@@ -161,8 +160,8 @@ class EmbeddingHingeMaxLoss(Function):
         xp = backend.array_module(grad)
         weight = xp.broadcast_to((grad * self.scale) * self.active, self.active.shape)
         weight = xp.ascontiguousarray(weight, dtype=np.result_type(self.f.dtype, self.g.dtype))
-        grad_f, grad_g = kernels.get("hinge_max_backward", self.f, self.g)(
-            self.f, self.g, self.target, self.negative, weight)
+        grad_f, grad_g = kernels.hinge_max_backward(self.f, self.g, self.target,
+                                                    self.negative, weight)
         need_f, need_g = self.needs_input_grad[:2]
         return (grad_f if need_f else None), (grad_g if need_g else None), None
 

@@ -1,6 +1,7 @@
 """The compiled Cython module (csrc/_native.pyx -> tlcore._native) as a kernel backend.
 
-Only this module imports tlcore._native. If the extension was not built (no compiler
+Only this module and avx512_route.py (its choice of the AVX-512 routes) import
+tlcore._native. If the extension was not built (no compiler
 at install time), importing this module fails and the registry lists no "native"
 backend.
 
@@ -10,8 +11,8 @@ go to numpy's BLAS; the compiled module does the loops around them, in parallel
 them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
 Float32 convolution with one group and enough input channels, on a CPU with AVX-512F,
-is a whole kernel too (csrc/conv_avx512.c and csrc/winograd_avx512.c; see "conv2d"
-below for why and when), and so is the hinge-max forward from the embeddings
+is a whole kernel too (csrc/conv_avx512.c and csrc/winograd_avx512.c; avx512_route.py
+says why and when), and so is the hinge-max forward from the embeddings
 (csrc/hinge_avx512.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
@@ -24,18 +25,16 @@ the geometry and the range of every index are checked before the compiled loops,
 trust them, run.
 """
 
-import os
-from collections import namedtuple
-
 import numpy as np
 
-from tlcore.kernels import threads
+from tlcore.kernels.backends import threads
+from tlcore.kernels.backends.layout import finish, flat_in_out, workspace
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
-from tlcore.kernels.layout import finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 threads.apply()  # before tlcore._native loads its OpenMP runtime, however this is imported
 from tlcore import _native  # noqa: E402
+from tlcore.kernels.backends import avx512_route as route  # noqa: E402
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
@@ -85,120 +84,17 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 
 # ----------------------------------------------------------------------------- conv2d
-# Float32 with groups = 1 on a CPU with AVX-512F (csrc/conv_avx512.c): each thread pads
-# one sample into its own scratch, and a register-tile kernel multiplies the inputs it
-# reads there in place by the packed weights (the forward, at column stride 1) or by the
-# packed output gradient (the weight gradient, any geometry), so no column matrix goes
-# to memory; the input gradient is the forward of grad_out with the kernel flipped
-# (stride 1, dilation 1, padding < kernel). A 3x3 kernel at stride 1 takes Winograd's
-# algorithm instead, where its buffers fit (see WINOGRAD). Everything else: per chunk of
-# samples and group, im2col writes the columns in the order the GEMM reads them, a
-# group's rows consecutive: one GEMM per sample on (m, C*kh*kw, Ho*Wo) where C*kh*kw <=
-# Ho*Wo, else one on (C*kh*kw, m*Ho*Wo) (see _per_sample). AVX512_CONV = False: im2col
-# always.
-AVX512_CONV = True
-# A 3x3 kernel at stride 1 on AVX-512 takes Winograd's F(2x2, 3x3) for the forward and
-# the input gradient, and F(3x3, 2x2) for the weight gradient (csrc/winograd_avx512.c):
-# 2.25x fewer multiply-adds, and transforms around them. Measured at the bench's conv3,
-# the fastest of 100 calls in one process (WINOGRAD switched per call):
-# forward 0.98 ms against the direct tiles' 1.36, input gradient 0.96 against 1.24,
-# weight gradient 1.25 against 1.55; at conv2 1.74 against 1.95, 1.93 against 2.08 and
-# 2.16 against 2.65. WINOGRAD = False: the direct tiles always.
-WINOGRAD = True
-# One check serves both AVX-512 kernels: they are built under the same guard.
-# TLCORE_AVX512=0 turns them off, to measure or reproduce the route an AVX2 CPU takes.
-_HAS_AVX512 = (os.environ.get("TLCORE_AVX512", "1") != "0"
-               and _native.conv_avx512_supported() and _native.hinge_avx512_supported())
-# The padded samples and packed gradient rows that the weight gradient sums at a time, at
-# most: they are written, then read by every thread's tiles, from the core's L2 cache.
-AVX512_CHUNK_BYTES = 2**19
-# The same for Winograd's weight gradient: each sample's input padded channels-last, and
-# its transformed patches and output gradients, 16 values per tile of 2x2 pixels (4x its
-# input and output gradient), of which each thread keeps its own positions. Measured on 2
-# threads at conv2 and conv3 of the bench: 2 MB 5 to 15% faster than 1 or 4 MB. Where one
-# sample's buffers exceed it, the direct tiles take the call.
-WINOGRAD_CHUNK_BYTES = 2**21
-# Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
-# products are too thin for the register tiles (up to 14 x 32; the input gradient's
-# tiles hold C_in channels): conv1 of bench/kernels.py (one input channel) took 8.5 ms
-# there against 6.0 to 6.5 ms through im2col and BLAS.
-AVX512_MIN_DEPTH = 32
-AVX512_MIN_CHANNELS = 4
-# The forward's scratch (the packed weights, and per thread a padded sample and its
-# output; Winograd's also the sample's transformed patches and products, about 4x more)
-# at most this much per thread, plus 1 MiB: above it, Winograd's forward gives way to the
-# direct tiles, and those to the im2col route, whose chunks bound the memory. (So a
-# large sample may take another route, rounded otherwise, at another thread count.)
-AVX512_SAMPLE_BYTES = 8 * 2**20
-# The forward splits the batch between threads: with fewer samples than this (None: the
-# number of threads) the others would idle, so im2col and BLAS, which use them all, run.
-AVX512_MIN_SAMPLES = None
-
-
-def _avx512(dtype, groups, x_shape, weight_shape, out_size, padding):
-    """True if this call goes to the AVX-512 kernels (csrc/conv_avx512.c, or
-    csrc/winograd_avx512.c where _winograd says so): float32, one group, no empty axis,
-    enough input channels for the tiles (C_in >= AVX512_MIN_CHANNELS and C_in*kh*kw >=
-    AVX512_MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes,
-    16 rows of columns)."""
-    c_in, (height, width), (kh, kw) = x_shape[1], x_shape[2:], weight_shape[2:]
-    padded = c_in * (height + 2 * padding[0]) * (width + 2 * padding[1])
-    return (AVX512_CONV and _HAS_AVX512 and groups == 1 and dtype == np.float32
-            and c_in >= AVX512_MIN_CHANNELS and c_in * kh * kw >= AVX512_MIN_DEPTH
-            and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0
-            and padded < 2**31 - 2**20 and 16 * out_size[0] * out_size[1] < 2**31
-            and 16 * c_in * kh * kw < 2**31)
-
-
-def _winograd(kernel, stride, dilation):
-    """True if an AVX-512 call with this geometry takes Winograd's kernels rather than
-    the direct tiles (csrc/winograd_avx512.c: F(2x2, 3x3) for the forward and the input
-    gradient, F(3x3, 2x2) for the weight gradient, 2.25x fewer multiply-adds): a 3x3
-    kernel at stride 1 and dilation 1."""
-    return (WINOGRAD and tuple(kernel) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1))
-
-
-ForwardPlan = namedtuple("ForwardPlan", "winograd floats")
-
-
-def _avx512_forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
-    """A ForwardPlan: which AVX-512 forward runs, Winograd's (where the geometry allows it
-    and its scratch fits) or the direct tiles', and the floats of scratch it needs; None
-    where neither should run: fewer samples than AVX512_MIN_SAMPLES, or more scratch than
-    AVX512_SAMPLE_BYTES per thread and 1 MiB."""
-    threads = _native.max_threads()
-    if x_shape[0] < (AVX512_MIN_SAMPLES or threads):
-        return None
-    for winograd in (True, False) if _winograd(kernel, stride, dilation) else (False,):
-        floats = _native.conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding,
-                                                     dilation, out_size, winograd=winograd)
-        if 4 * floats <= AVX512_SAMPLE_BYTES * threads + 2**20:
-            return ForwardPlan(winograd, floats)
-    return None
+# Which route a call takes, im2col and BLAS or the AVX-512 kernels (the switches, the
+# thresholds and the CPU check), is avx512_route.py's choice; the routes run here.
 
 
 def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
     """out = the forward of x by weight (read flipped where transposed) on AVX-512, as
-    _avx512_forward_plan chose."""
+    avx512_route.forward_plan chose."""
     _native.conv_avx512_forward(x, weight, stride, padding, dilation, out,
                                 workspace("cols", (plan.floats,), np.float32),
                                 transposed=transposed, winograd=plan.winograd)
     return out
-
-
-def _sample_bytes(geometry, winograd):
-    """The bytes of one sample's buffers in a weight gradient on AVX-512 (Winograd's or
-    the direct tiles'): what its scratch grows by per sample of a chunk."""
-    scratch = _native.conv_avx512_backward_weight_scratch
-    return 4 * (scratch(*geometry, 1, winograd=winograd)
-                - scratch(*geometry, 0, winograd=winograd))
-
-
-def _chunk(geometry, n, most, winograd):
-    """How many samples a weight gradient on AVX-512 sums at a time: as many as have
-    their buffers within ``most`` bytes, at most n (0 if not even one)."""
-    return min(n, most // _sample_bytes(geometry, winograd))
 
 
 def _conv_plan(x_shape, weight_shape, stride, padding, dilation, dtype):
@@ -253,10 +149,10 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     kernel = weight.shape[2:]
     out_h, out_w, rows, chunks, size = _conv_plan(x.shape, weight.shape, stride, padding,
                                                   dilation, dtype)
-    plan = (_avx512_forward_plan(x.shape, c_out, kernel, stride, padding, dilation,
-                                 (out_h, out_w))
-            if stride[1] == 1 and _avx512(dtype, groups, x.shape, weight.shape,
-                                          (out_h, out_w), padding)
+    plan = (route.forward_plan(x.shape, c_out, kernel, stride, padding, dilation,
+                               (out_h, out_w))
+            if stride[1] == 1 and route.takes_avx512(dtype, groups, x.shape, weight.shape,
+                                                     (out_h, out_w), padding)
             else None)
     if plan is not None:
         return _avx512_forward(x, weight, stride, padding, dilation,
@@ -309,10 +205,11 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     pad = (kh - 1 - ph, kw - 1 - pw)
     plan = None
     if (tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and min(pad) >= 0
-            and _avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w), padding)
-            and _avx512(dtype, groups, (n, c_out, out_h, out_w), (x_shape[1], c_out, kh, kw),
-                        x_shape[2:], pad)):
-        plan = _avx512_forward_plan((n, c_out, out_h, out_w), x_shape[1], kernel, (1, 1), pad,
+            and route.takes_avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w),
+                                   padding)
+            and route.takes_avx512(dtype, groups, (n, c_out, out_h, out_w),
+                                   (x_shape[1], c_out, kh, kw), x_shape[2:], pad)):
+        plan = route.forward_plan((n, c_out, out_h, out_w), x_shape[1], kernel, (1, 1), pad,
                                     (1, 1), x_shape[2:])
     if plan is not None:
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
@@ -360,12 +257,15 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
                                                   dilation, dtype)
     pixels = out_h * out_w
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
-    if _avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
+    if route.takes_avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
-        winograd = _winograd(kernel, stride, dilation)
-        chunk = _chunk(geometry, n, WINOGRAD_CHUNK_BYTES, True) if winograd else 0
+        winograd = route.takes_winograd(kernel, stride, dilation)
+        chunk = (route.samples_per_chunk(geometry, n, route.WINOGRAD_CHUNK_BYTES, True)
+                 if winograd else 0)
         if chunk < 1:  # the direct tiles, also where one sample's Winograd buffers do not fit
-            winograd, chunk = False, max(1, _chunk(geometry, n, AVX512_CHUNK_BYTES, False))
+            winograd = False
+            chunk = max(1, route.samples_per_chunk(geometry, n, route.AVX512_CHUNK_BYTES,
+                                                   False))
         floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk,
                                                              winograd=winograd)
         grad_w = np.empty(weight_shape, dtype)
@@ -433,7 +333,7 @@ def embedding_hinge_max_forward(f, g, target, margin):
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = np.ascontiguousarray(target, np.int64)
-    if not (_HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
+    if not (route.HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
             and 16 * dim < 2**31 and classes < 2**31):  # 32-bit offsets and classes
         return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)

@@ -1,4 +1,4 @@
-"""The CUDA C++ sources of the cupy backend (kernels/cupy_gpu.py), kept apart from it so
+"""The CUDA C++ sources of the cupy backend (kernels/backends/cupy_gpu.py), kept apart from it so
 that they can be read, and compiled by nvcc in the tests, without cupy or a GPU.
 
 ``RAW_SOURCE`` is one translation unit of templated ``__global__`` kernels, compiled by

@@ -21,16 +21,17 @@ fastmath stays off: every float operation is the one the formula states, in its 
 ``error_model="numpy"`` drops the division-by-zero checks of integer // and %.
 
 Threads: each call is one or more parallel regions of numba's OpenMP pool, between
-BLAS calls. Both pools spin while idle unless told otherwise: see kernels/threads.py.
+BLAS calls. Both pools spin while idle unless told otherwise: see kernels/backends/threads.py.
 """
 
 import functools
 
 import numpy as np
 
-from tlcore.kernels import reference, threads
+from tlcore.kernels import reference
+from tlcore.kernels.backends import threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
-from tlcore.kernels.layout import finish, flat_in_out, workspace
+from tlcore.kernels.backends.layout import finish, flat_in_out, workspace
 from tlcore.kernels.registry import register
 
 threads.apply()  # before numba starts its OpenMP threading layer, however this is imported

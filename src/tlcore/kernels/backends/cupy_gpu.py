@@ -1,4 +1,4 @@
-"""The GPU kernels: CUDA C++ (kernels/cuda_sources.py) through cupy, GEMMs by cuBLAS.
+"""The GPU kernels: CUDA C++ (kernels/backends/cuda_sources.py) through cupy, GEMMs by cuBLAS.
 
 Only this module and backend.py import cupy; the registry imports this module the
 first time a kernel is asked for cupy arrays, never at ``import tlcore``. The CUDA
@@ -47,7 +47,7 @@ import functools
 import cupy
 import numpy as np
 
-from tlcore.kernels import cuda_sources
+from tlcore.kernels.backends import cuda_sources
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.registry import register
 
