@@ -11,7 +11,7 @@ images and one pooling shape:
     conv3  N32, C64, 8x8   -> 128 channels, kernel 3, padding 1
     pool   N64, C32, 28x28, 2x2 max pooling (tlcore.ops.max_pool2d(x, 2))
 
-tlcore runs its default kernels (the numpy reference: im2col + GEMM through numpy's
+tlcore runs its default kernels (the numpy backend: im2col + GEMM through numpy's
 BLAS) at numpy's default threads; PyTorch runs at its default threads (oneDNN). Both in
 one run, on the same arrays, with the same upstream gradient.
 

@@ -1,6 +1,8 @@
-"""Every kernel of every native backend (numba, native, cupy) against the numpy reference.
+"""Every kernel of every backend (numpy, numba, native, cupy) against the plain reference.
 
-The reference (kernels/reference.py) is the definition. Each backend must give the same
+The reference (kernels/reference.py) is the definition, run by no backend: the "numpy"
+backend (kernels/backends/numpy_fast.py, memory-bounded and tuned) is tested against it
+as every other. Each backend must give the same
 shapes, dtypes and values on hypothesis-drawn inputs: odd sizes, a single row,
 non-contiguous views, float32 and float64, and exact ties in a max (integer-valued
 floats), where every backend must pick the same, first, index.
@@ -11,7 +13,7 @@ sum whose terms cancel (a convolution, a scatter-add, margin - S[y] + S[m]) can 
 magnitudes, not to the result. So each comparison also allows an absolute error of rtol
 times the largest such magnitude, computed by the reference on |inputs| (``scale``).
 
-A backend that lacks an op would silently run the numpy reference (the registry falls
+A backend that lacks an op would silently run the numpy backend (the registry falls
 back per op), so registration is a test of its own. The cupy backend runs where a GPU is
 (``@pytest.mark.gpu``; conftest skips it elsewhere, with the reason).
 """
@@ -24,7 +26,8 @@ from strategies import hinge_kink_distance, leaf
 
 import tlcore
 from tlcore import kernels, ops
-from tlcore.kernels import reference
+from tlcore.kernels import entries, reference
+from tlcore.kernels.backends import numpy_fast
 
 
 def needs_backend(name):
@@ -34,7 +37,8 @@ def needs_backend(name):
                               reason=f"kernel backend {name!r} is not available here: {reason}")
 
 
-CPU_BACKENDS = [pytest.param(name, marks=needs_backend(name)) for name in ("numba", "native")]
+CPU_BACKENDS = [pytest.param(name, marks=needs_backend(name))
+                for name in ("numpy", "numba", "native")]
 BACKENDS = CPU_BACKENDS + [pytest.param("cupy", marks=pytest.mark.gpu)]
 DTYPES = [(np.float32, 1e-4), (np.float64, 1e-6)]
 
@@ -109,11 +113,24 @@ def values(rng, shape, dtype, ties):
 # ----------------------------------------------------------------------------- registry
 
 
+# The kernels: one named entry each (kernels/entries.py), each defined in reference.py.
+KERNELS = sorted(name for name, value in vars(entries).items()
+                 if callable(value) and getattr(value, "__module__", "") == entries.__name__)
+
+
+def test_every_kernel_has_a_plain_definition():
+    assert len(KERNELS) == 10
+    for name in KERNELS:
+        assert callable(getattr(reference, name, None)), name
+    assert not hasattr(reference, "register")  # the definition is not a backend
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_backend_registers_every_kernel_of_the_reference(backend):
     """A missing op would fall back to numpy without a word: make it a failure."""
-    missing = set(kernels.ops("numpy")) - set(kernels.ops(backend))
+    missing = set(KERNELS) - set(kernels.ops(backend))
     assert not missing, f"backend {backend!r} lacks kernels {sorted(missing)}"
+    assert set(kernels.ops(backend)) <= set(KERNELS)
 
 
 # ----------------------------------------------------------------------------- conv2d
@@ -162,8 +179,9 @@ def test_conv2d_kernels_match_reference(backend, dtype, rtol, case, noncontiguou
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("c_in", [2, 9])  # K <= P and K > P: a GEMM per sample, or one
 def test_conv2d_kernels_in_chunks_match_reference(backend, c_in, monkeypatch):
-    """A batch whose columns exceed CONV2D_CHUNK_BYTES goes in chunks of samples (here
-    forced to one sample per chunk): the results must not change."""
+    """A batch whose columns exceed CONV2D_CHUNK_BYTES (numpy_fast's, which numba
+    follows) goes in chunks of samples (here forced to one sample per chunk): the results
+    must not change."""
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((5, c_in, 3, 4)), rng.standard_normal((4, c_in, 2, 2))
     settings = ((1, 1), (1, 1), (1, 1), 1)
@@ -171,7 +189,7 @@ def test_conv2d_kernels_in_chunks_match_reference(backend, c_in, monkeypatch):
     expected = (reference.conv2d_forward(x, w, *settings),
                 reference.conv2d_backward_input(g, w, x.shape, *settings),
                 reference.conv2d_backward_weight(g, x, w.shape, *settings))
-    monkeypatch.setattr(reference, "CONV2D_CHUNK_BYTES", 1)
+    monkeypatch.setattr(numpy_fast, "CONV2D_CHUNK_BYTES", 1)
     got = (run(backend, "conv2d_forward", x, w, *settings),
            run(backend, "conv2d_backward_input", g, w, x.shape, *settings),
            run(backend, "conv2d_backward_weight", g, x, w.shape, *settings))

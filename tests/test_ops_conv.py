@@ -14,6 +14,7 @@ from strategies import array, check_against_torch, leaf, torch_or_skip
 import tlcore
 from tlcore import gradcheck, kernels, ops
 from tlcore.kernels import reference
+from tlcore.kernels.backends import numpy_fast
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -138,18 +139,18 @@ def test_kernels_match_the_loop_definition(case):
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2000], ids=["1-sample", "2-samples"])
 def test_kernels_give_the_same_result_in_chunks_of_samples(monkeypatch, chunk_bytes):
-    """Chunks of one or two samples (then a last chunk of one) give what one chunk of the
-    whole batch gives."""
+    """The numpy backend's chunks of one or two samples (then a last chunk of one) give
+    what one chunk of the whole batch gives."""
     rng = np.random.default_rng(4)
     x, w = array(rng, (5, 2, 6, 5)), array(rng, (3, 2, 3, 2))
     settings = ((2, 1), (1, 0), (1, 2), 1)
     g = array(rng, reference.conv2d_forward(x, w, *settings).shape)
-    calls = [(reference.conv2d_forward, (x, w)),
-             (reference.conv2d_backward_input, (g, w, x.shape)),
-             (reference.conv2d_backward_weight, (g, x, w.shape))]
+    calls = [(numpy_fast.conv2d_forward, (x, w)),
+             (numpy_fast.conv2d_backward_input, (g, w, x.shape)),
+             (numpy_fast.conv2d_backward_weight, (g, x, w.shape))]
     whole = [kernel(*args, *settings) for kernel, args in calls]
     # forward's columns take 2*3*2 * 3*3 * 8 = 864 bytes per sample: 2000 bytes hold two
-    monkeypatch.setattr(reference, "CONV2D_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(numpy_fast, "CONV2D_CHUNK_BYTES", chunk_bytes)
     for (kernel, args), expected in zip(calls, whole):
         np.testing.assert_allclose(kernel(*args, *settings), expected, rtol=1e-13, atol=1e-13)
 

@@ -5,7 +5,7 @@ CPU beside it (PyTorch is never imported by the package). One row per (case, run
 
     median ms   median time of one call (a forward + backward pass where the case says so)
     rate        GFLOP/s or GB/s of the case's work at that time
-    x numpy     numpy reference time / this time: the speed-up over the reference
+    x numpy     numpy backend time / this time: the speed-up over the numpy backend
     x floor     floor time / this time: 1.0 means as fast as the floor
     x peer      peer time / this time: above 1.0 is faster than the peer (PyTorch CPU)
 

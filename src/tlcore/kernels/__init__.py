@@ -1,14 +1,15 @@
 """Hot-path kernels on raw arrays, several implementations each, one dispatcher.
 
 What defines a kernel is at this level: entries.py (one named function per kernel, what
-the ops call: its contract, and the forward to the registry), reference.py (the numpy
-definition every backend must match), validate.py (the checks of its arguments) and
-geometry.py (window sizes). registry.py dispatches. The faster implementations and
-their machinery are in backends/, which only the registry loads: the numpy reference is
-registered at import; numba, the native module and cupy are imported on first use.
+the ops call: its contract, and the forward to the registry), reference.py (the plain
+numpy definition every backend must match, run by the tests only), validate.py (the
+checks of its arguments) and geometry.py (window sizes). registry.py dispatches. The
+implementations and their machinery are in backends/, which only the registry loads
+(and this import, for the numpy backend): numpy_fast.py is registered at import; numba,
+the native module and cupy are imported on first use.
 """
 
-from tlcore.kernels import reference  # noqa: F401  (registers the numpy kernels)
+from tlcore.kernels.backends import numpy_fast  # noqa: F401  (registers the numpy kernels)
 from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weight,
                                     conv2d_forward, embedding_hinge_max_forward,
                                     embedding_scores, grad_reverse_backward,

@@ -7,7 +7,7 @@ channel o (in group g = o // (C_out / G)) is
 
 (s, d: stride and dilation, per axis), so the output has
 floor((H + 2 pad - d (kh - 1) - 1) / s) + 1 rows, likewise columns. The work runs in three
-kernels of the registry (the numpy reference: im2col + GEMM, kernels/reference.py):
+kernels of the registry (defined in kernels/reference.py as im2col + one matmul):
 
     conv2d_forward(x, w)                  -> out
     conv2d_backward_input(g, w, x.shape)  -> dL/dx[n, c', y, z] = sum over the outputs that

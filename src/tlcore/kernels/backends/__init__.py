@@ -1,10 +1,13 @@
 """The machinery behind the kernels: the backends that implement them, and what those
 backends share.
 
-The definition of every kernel stays one floor up: ``kernels/reference.py`` (the numpy
-definition), ``kernels/validate.py`` (the checks of its arguments), ``kernels/geometry.py``
-(window sizes) and ``kernels/registry.py`` (the dispatcher). This wing holds the faster
-implementations, each tested against the reference:
+The definition of every kernel stays one floor up: ``kernels/reference.py`` (the plain
+numpy definition, never run by the registry), ``kernels/validate.py`` (the checks of its
+arguments), ``kernels/geometry.py`` (window sizes) and ``kernels/registry.py`` (the
+dispatcher). This wing holds the implementations, each tested against the reference:
+
+- ``numpy_fast.py``: the "numpy" backend, always there: numpy alone, memory-bounded and
+  tuned (conv2d in chunks of samples, pooling as a running max over strided views);
 
 - ``numba_cpu.py``: numba, compiled loops over flat buffers;
 - ``native.py``: the compiled module tlcore._native (csrc/, OpenMP), and
@@ -13,6 +16,7 @@ implementations, each tested against the reference:
 - ``layout.py``: contiguous buffers and per-thread scratch of the CPU backends;
 - ``threads.py``: the threading policy of BLAS, numba and OpenMP.
 
-Only the registry loads a backend (``registry._load``, on first use, never at ``import
-tlcore``); an op never imports this wing. This package's own import loads nothing.
+Only the registry loads an optional backend (``registry._load``, on first use, never at
+``import tlcore``); ``kernels/__init__.py`` imports numpy_fast.py, the one always there.
+An op never imports this wing. This package's own import loads nothing.
 """

@@ -223,7 +223,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 
 # ----------------------------------------------------------------------------- conv2d
-# The layout of reference.py, with the copies done by raw kernels:
+# The layout of numpy_fast.py, with the copies done by raw kernels:
 #   cols    (C*kh*kw, m*P)   cols[(c, p, q), n*P + i*Wo + j] = xpad[n, c, i*sh + p*dh,
 #                            j*sw + q*dw]   (P = Ho*Wo; padding by bounds, no xpad)
 #   g_rows  (C_out, m*P)     grad_out moved to channel-major, the column order of cols

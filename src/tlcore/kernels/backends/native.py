@@ -18,7 +18,7 @@ says why and when), and so is the hinge-max forward from the embeddings
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
 promotion gives the float arguments (the documented contiguous copy: free for an
-array that already is one); a call with another dtype runs the numpy reference (the
+array that already is one); a call with another dtype runs the numpy backend (the
 registry's ``floats``). Index arrays (argmax, target, negative) go through as contiguous
 int64. Every kernel here is registered behind its validator (validate.py): the shapes,
 the geometry and the range of every index are checked before the compiled loops, which
@@ -42,7 +42,7 @@ max_threads = _native.max_threads
 # loop runs on the calling thread: see threads.py.
 _native.set_parallel_min_work(2**62 if threads.early_openmp() else threads.PARALLEL_MIN_WORK)
 
-# The im2col columns of one chunk of samples, at most. Smaller than the reference's 32 MiB:
+# The im2col columns of one chunk of samples, at most. Smaller than numpy_fast's 32 MiB:
 # a chunk's columns, written by im2col and read at once by the GEMM, then stay in cache.
 CONV2D_CHUNK_BYTES = 8 * 2**20
 
@@ -248,7 +248,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     a 3x3 kernel at stride 1, which write grad_w (C_out, C, kh, kw) themselves. Else
     grad_w = the sum over chunks of cols @ g_rows^T, or over samples of cols_n @
     grad_out[n]^T (see _per_sample), per group (C/G*kh*kw, C_out/G): the orientation
-    BLAS runs fastest here (as in the reference), transposed at the end."""
+    BLAS runs fastest here (as in numpy_fast.py), transposed at the end."""
     dtype = np.result_type(grad_out, x)
     x = np.ascontiguousarray(x, dtype)
     n, c_out = x.shape[0], weight_shape[0]

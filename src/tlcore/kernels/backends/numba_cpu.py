@@ -11,7 +11,7 @@ Arguments: every kernel here is registered behind its validator (validate.py), w
 checks the shapes, the geometry and the range of every index before a loop runs: the
 loops index without bounds checks.
 Dtypes: the compiled loops take float32 and float64 (one machine-code version each);
-a call with another dtype runs the numpy reference (the registry's ``floats``).
+a call with another dtype runs the numpy backend (the registry's ``floats``).
 Strides: the conv, pool, hinge-forward and gradient-reversal loops run over flat
 C-contiguous buffers, indexed by unsigned offsets (numba then skips its negative-index
 test, and the loops vectorise); a non-contiguous input is copied to a contiguous one
@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-from tlcore.kernels import reference
+from tlcore.kernels.backends import numpy_fast
 from tlcore.kernels.backends import threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.backends.layout import finish, flat_in_out, workspace
@@ -379,7 +379,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 
 # ----------------------------------------------------------------------------- conv2d
-# im2col + GEMM, as reference.py, with the copies around the GEMMs done by parallel
+# im2col + GEMM, as numpy_fast.py, with the copies around the GEMMs done by parallel
 # compiled loops that write each array once, straight in the layout the GEMM reads.
 # With K = C/G*kh*kw and P = Ho*Wo, the columns cols[g, (c, p, q), (n, i, j)] =
 # xpad[n, g*C/G + c, i*sh + p*dh, j*sw + q*dw] (padding by bounds: no padded copy of x)
@@ -398,7 +398,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 # K = 9, P = 784) the per-sample GEMMs avoid moving an output 87x larger than K and run
 # 2x faster; with many channels and small images (conv2, conv3) they are too small for
 # two BLAS threads, and the big GEMM wins. Samples go in chunks of at most
-# reference.CONV2D_CHUNK_BYTES of columns.
+# numpy_fast.CONV2D_CHUNK_BYTES of columns.
 #
 # The loops run over flat C-contiguous buffers (a non-contiguous x or grad_out is
 # copied once) with unsigned offsets: numba then skips its negative-index wrap-around
@@ -488,7 +488,7 @@ def _col2im(gf, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, grad_x, row_step, 
     """grad_x[n, c] = the sum, over the offsets (p, q) in order and the outputs that read
     each pixel, of gf[row * row_step + n * sample_step + i*Wo + j], row = (c, p, q), the
     layout of _im2col: one input plane per iteration, so no two iterations write the
-    same pixel, and each pixel sums in the reference's order. The entries of gf that fall
+    same pixel, and each pixel sums in numpy_fast's order. The entries of gf that fall
     in the padding are set to 0 (it is scratch)."""
     m, channels, height, width = grad_x.shape
     xf = grad_x.reshape(-1)
@@ -567,7 +567,7 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
     n = x.shape[0]
     c_out, c_group, kh, kw = weight.shape
     out_h, out_w, chunks, _ = conv2d_chunks(x.shape, (kh, kw), stride, padding, dilation,
-                                          dtype, reference.CONV2D_CHUNK_BYTES)
+                                          dtype, numpy_fast.CONV2D_CHUNK_BYTES)
     pixels = out_h * out_w
     per_sample = c_group * kh * kw <= pixels
     w_rows = weight.reshape(groups, c_out // groups, -1).astype(dtype, copy=False)
@@ -602,7 +602,7 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
     n, c_in = x.shape[:2]
     c_out, c_group, kh, kw = weight_shape
     out_h, out_w, chunks, _ = conv2d_chunks(x.shape, (kh, kw), stride, padding, dilation,
-                                          dtype, reference.CONV2D_CHUNK_BYTES)
+                                          dtype, numpy_fast.CONV2D_CHUNK_BYTES)
     pixels, k = out_h * out_w, c_in * kh * kw
     per_sample = c_group * kh * kw <= pixels
     grad_w = np.zeros((groups, k // groups, c_out // groups), dtype)
@@ -630,7 +630,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     n, c_in = x_shape[:2]
     c_out, c_group, kh, kw = weight.shape
     out_h, out_w, chunks, _ = conv2d_chunks(x_shape, (kh, kw), stride, padding, dilation,
-                                          dtype, reference.CONV2D_CHUNK_BYTES)
+                                          dtype, numpy_fast.CONV2D_CHUNK_BYTES)
     pixels, k = out_h * out_w, c_in * kh * kw
     w_cols = weight.reshape(1, groups, c_out // groups, -1).astype(dtype, copy=False)
     w_cols = w_cols.transpose(0, 1, 3, 2)  # (1, G, K/G, C_out/G)
