@@ -119,13 +119,21 @@ def make_classifier(method, autoencoder, height, width, classes):
     return nn.Sequential(features, nn.Linear(autoencoder.code_size(height, width), classes))
 
 
-def run_seed(seed, options, progress=None):
+def begin_seed(seed, options, progress):
+    """What both self-taught experiments do first: matplotlib checked when a figure is
+    asked for (before training, not after), the seed set, the data drawn and the
+    autoencoder learned. Returns (images, labels, autoencoder, held_out, rows)."""
     if options["plot"]:
         from tlcore.experiments.figures import require_matplotlib
-        require_matplotlib()  # before training, not after
+        require_matplotlib()
     manual_seed(seed)
     source, images, labels = source_and_target(options["data"], options["unlabelled"])
     autoencoder, held_out, rows = learn_features(source, options, progress)
+    return images, labels, autoencoder, held_out, rows
+
+
+def run_seed(seed, options, progress=None):
+    images, labels, autoencoder, held_out, rows = begin_seed(seed, options, progress)
     X_pool, X_test, y_pool, y_test = train_test_split(as_batch(images), labels,
                                                       test_size=0.5, stratify=True)
     height, width = images.shape[1:]

@@ -20,20 +20,14 @@ labels, used for scoring only: normalised mutual information ``nmi`` and ``purit
 
 from tlcore.datasets import per_class
 from tlcore.experiments.experiment import Claim, Experiment, Option
-from tlcore.experiments.self_taught import (DATA_AND_AUTOENCODER, check_channels, learn_features,
-                                            parse_channels, source_and_target)
-from tlcore.random import manual_seed
+from tlcore.experiments.self_taught import (DATA_AND_AUTOENCODER, begin_seed, check_channels,
+                                            parse_channels)
 from tlcore.transfer.clustering import KMeans, normalized_mutual_info, purity
 from tlcore.transfer.selftaught import ConvAutoencoder, encode_images, feature_extractor
 
 
 def run_seed(seed, options, progress=None):
-    if options["plot"]:
-        from tlcore.experiments.figures import require_matplotlib
-        require_matplotlib()  # before training, not after
-    manual_seed(seed)
-    source, images, labels = source_and_target(options["data"], options["unlabelled"])
-    autoencoder, _, rows = learn_features(source, options, progress)
+    images, labels, autoencoder, _, rows = begin_seed(seed, options, progress)
     images, labels = per_class(images, labels, options["per_class"])
     untrained = ConvAutoencoder(parse_channels(options["channels"]))
     spaces = {
