@@ -56,7 +56,8 @@ def run_seed(seed, options, progress=None):
     if options["plot"]:
         from tlcore.experiments.digits_cnn_plot import plot_training
         print("wrote " + plot_training(losses, X_test, y_test, predict(models["cnn"], X_test),
-                                       options["plot"], seed))
+                                       options["plot"], seed,
+                                       EXPERIMENT.command_line(options, (seed,))))
     return rows
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from tlcore.experiments.figures import new_figure, save_figure
 
 
-def plot_training(losses, X_test, y_test, predicted, directory, seed, shown=12):
+def plot_training(losses, X_test, y_test, predicted, directory, seed, command, shown=12):
     """``losses``: {method: [mean loss per epoch]}; ``predicted``: the CNN's classes of
     X_test (N, 1, 8, 8)."""
     wrong = np.flatnonzero(predicted != y_test)[:shown]
@@ -31,5 +31,5 @@ def plot_training(losses, X_test, y_test, predicted, directory, seed, shown=12):
         cell.imshow(X_test[index, 0], cmap="gray_r", vmin=0, vmax=1)
         cell.set_xticks([]), cell.set_yticks([])
         cell.set_title(f"{y_test[index]} -> {predicted[index]}", fontsize=8)
-    figure.suptitle("tlcore run digits-cnn: the engine trains a real network", fontsize=10)
+    figure.suptitle(f"digits-cnn: the engine trains a real network\n{command}", fontsize=10)
     return save_figure(figure, directory, f"digits-cnn_seed{seed}.png")

@@ -154,7 +154,8 @@ def run_seed(seed, options, progress=None):
         from tlcore.experiments.self_taught_plot import plot_autoencoder
         untrained = ConvAutoencoder(autoencoder.channels)
         print("wrote " + plot_autoencoder(autoencoder, untrained, held_out, X_test[:, 0],
-                                          options["plot"], options["data"], seed))
+                                          options["plot"], options["data"], seed,
+                                          EXPERIMENT.command_line(options, (seed,))))
     return rows
 
 

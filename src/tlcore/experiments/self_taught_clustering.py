@@ -44,7 +44,7 @@ def run_seed(seed, options, progress=None):
     if options["plot"]:
         from tlcore.experiments.self_taught_plot import plot_clusters
         print("wrote " + plot_clusters(spaces, labels, nmi, options["plot"], options["data"],
-                                       seed))
+                                       seed, EXPERIMENT.command_line(options, (seed,))))
     return rows
 
 

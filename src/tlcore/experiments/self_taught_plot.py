@@ -34,7 +34,8 @@ def first_filters(autoencoder):
     return autoencoder.encoder[0].weight.numpy()[:, 0]
 
 
-def plot_autoencoder(autoencoder, untrained, source, target, directory, data, seed, count=8):
+def plot_autoencoder(autoencoder, untrained, source, target, directory, data, seed, command,
+                     count=8):
     """The figure above for ``count`` images of ``source`` and of ``target`` (N, H, W);
     ``untrained``: an autoencoder of the same channels at its random start."""
     source, target = source[:count], target[:count]
@@ -56,10 +57,12 @@ def plot_autoencoder(autoencoder, untrained, source, target, directory, data, se
             axis.set_xticks([]), axis.set_yticks([])
             if c == 0:
                 axis.set_ylabel(title, fontsize=7, rotation=0, ha="right", va="center")
+    figure.suptitle(f"self-taught, {data}, seed {seed}: what the autoencoder learned from "
+                    f"the source alone\n{command}", fontsize=8)
     return save_figure(figure, directory, f"self-taught-{data}-autoencoder_seed{seed}.png")
 
 
-def plot_clusters(spaces, labels, nmi, directory, data, seed):
+def plot_clusters(spaces, labels, nmi, directory, data, seed, command):
     """``spaces``: {name: features (N, D)} of the same N target images; ``labels``: their
     hidden classes; ``nmi``: {name: the k-means clusters' NMI in that space}."""
     figure = new_figure(3.2 * len(spaces), 3.4)
@@ -74,6 +77,6 @@ def plot_clusters(spaces, labels, nmi, directory, data, seed):
         axis.set_title(f"{name}: k-means NMI {nmi[name]:.2f}", fontsize=9)
     figure.axes[-1].legend(title="hidden class", fontsize=7, title_fontsize=7,
                            loc="center left", bbox_to_anchor=(1.0, 0.5))
-    figure.suptitle(f"tlcore run self-taught-clustering --data {data}: the target images "
-                    f"on their first two principal components, seed {seed}", fontsize=9)
+    figure.suptitle(f"self-taught clustering, {data}, seed {seed}: the target images on "
+                    f"their first two principal components\n{command}", fontsize=9)
     return save_figure(figure, directory, f"self-taught-clustering-{data}_seed{seed}.png")

@@ -19,7 +19,7 @@ import numpy as np
 from tlcore.experiments.figures import new_figure, pca_2d, save_figure
 
 
-def plot_examples(world, unseen, directory, per_class=6):
+def plot_examples(world, unseen, directory, command, per_class=6):
     """Figure 1: ``per_class`` images of every class, with its attributes."""
     classes = world.classes
     figure = new_figure(per_class * 0.55 + 3.6, classes * 0.55 + 0.5)
@@ -39,7 +39,7 @@ def plot_examples(world, unseen, directory, per_class=6):
                   color="tab:red" if is_unseen else "black",
                   fontweight="bold" if is_unseen else "normal")
     figure.suptitle(f"zero-shot, {world.name}: each class and its attributes "
-                    f"(unseen classes in red: no training image)", fontsize=9)
+                    f"(unseen classes in red: no training image)\n{command}", fontsize=9)
     return save_figure(figure, directory, f"zero-shot-{world.name}-examples.png")
 
 
@@ -47,7 +47,8 @@ def _unit(rows):
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-def plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory, seed):
+def plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory, seed,
+               command):
     """Figure 2: the shared space of the trained attribute embedding."""
     from tlcore.transfer.zeroshot import _outputs
     inputs = _unit(_outputs(embedding, X_test).astype(np.float64))
@@ -79,11 +80,11 @@ def plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory
     axes.set_yticks([])
     figure.suptitle(f"zero-shot, {world.name}, seed {seed}: f(x) of test images and g(y) "
                     f"of every class\n(both scaled to length 1, first two principal "
-                    f"components)", fontsize=9)
+                    f"components)\n{command}", fontsize=9)
     return save_figure(figure, directory, f"zero-shot-{world.name}-space_seed{seed}.png")
 
 
-def plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed):
+def plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed, command):
     """Figure 3: the unseen classes' confusion matrix of each method."""
     figure = new_figure(3.0 * len(models) + 0.4, 3.2)
     axes = figure.subplots(1, len(models), squeeze=False)[0]
@@ -104,7 +105,7 @@ def plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed):
         axis.set_ylabel("true", fontsize=7)
         axis.set_title(f"{method}: {np.trace(counts) / counts.sum():.2f}", fontsize=8)
     figure.suptitle(f"zero-shot, {world.name}, seed {seed}: unseen test images, only the "
-                    f"unseen classes as candidates (rows sum to 1)", fontsize=9)
+                    f"unseen classes as candidates (rows sum to 1)\n{command}", fontsize=9)
     return save_figure(figure, directory, f"zero-shot-{world.name}-confusion_seed{seed}.png")
 
 
@@ -112,11 +113,14 @@ def plot_all(world, models, unseen, X_unseen, y_unseen, X_seen_test, y_seen_test
              seed):
     """Write the three figures into ``options["plot"]``; return their paths.
     ``models``: {method: (trained model, its description table)}."""
+    from tlcore.experiments.zero_shot import EXPERIMENT
     directory = options["plot"]
+    command = EXPERIMENT.command_line(options, (seed,))
     embedding, descriptions = models["embedding"]
     X_test = np.concatenate([X_unseen, X_seen_test])
     y_test = np.concatenate([y_unseen, y_seen_test])
-    return [plot_examples(world, unseen, directory),
+    return [plot_examples(world, unseen, directory, command),
             plot_space(world, embedding, descriptions, X_test, y_test, unseen, directory,
-                       seed),
-            plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed)]
+                       seed, command),
+            plot_confusion(world, models, X_unseen, y_unseen, unseen, directory, seed,
+                           command)]
