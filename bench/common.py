@@ -1,6 +1,7 @@
 """What every benchmark shares: the machine it ran on, how noisy the run was, writing JSON."""
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -35,15 +36,24 @@ def blas_threads():
         f"OpenBLAS {count} threads"
 
 
+def installed_version(package):
+    """The installed version of ``package``, without importing it; None if it is absent."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def machine_info():
-    torch = optional_torch()
+    """The machine, the versions and the thread settings. Imports nothing: a benchmark
+    run without PyTorch stays without it."""
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "tlcore": tlcore.__version__,
-        "torch": torch.__version__ if torch is not None else None,
+        "torch": installed_version("torch"),
         "cpu_count": os.cpu_count(),
         "numpy_blas": blas_description(),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",

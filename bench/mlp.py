@@ -6,10 +6,14 @@ The time of one training epoch of an MLP 64-128-128-10 (ReLU, softmax cross-entr
 plain SGD with lr 0.05, batch 64, float32) on data shaped like the digits set
 (1,797 samples x 64 features, 10 classes): 29 steps per epoch. It compares
 
-* ``numpy``  - forward and backward written out by hand: the floor, no engine at all;
+* ``numpy``  - forward and backward written out by hand: the floor, no engine at all
+  (every array preallocated per batch size, ops written into it with ``out=`` or in
+  place; see NumpyMLP);
 * ``tlcore`` - the same network through tlcore's autograd (ops.linear, ops.relu,
   ops.cross_entropy, loss.backward());
-* ``torch``  - PyTorch on the CPU with one thread, where it is installed.
+* ``torch``  - PyTorch on the CPU with one thread, where it is installed and not
+  left out with ``--no-torch`` (then torch is never imported: the table comes from a
+  process without it).
 
 The three do the same arithmetic on the same arrays (same data, same initial weights,
 same minibatch order), so the difference between tlcore and numpy is tlcore's overhead:
@@ -27,18 +31,23 @@ How it works
 3. Print a table and write a JSON file with the numbers, the settings and the machine.
 
 Thread settings are left as they are, except PyTorch's (set to 1 thread, as the issue
-asks). numpy and tlcore share numpy's BLAS; its thread count is reported when
-threadpoolctl is installed.
+asks). numpy and tlcore share numpy's BLAS; its thread count is printed. On a small
+machine that other jobs share, a multi-threaded OpenBLAS makes each GEMM wait for a
+busy core, and the epochs of numpy and tlcore then swing by tens of times (see the
+spread and the noise warning); ``OPENBLAS_NUM_THREADS=1`` in the environment gives
+steady numbers there.
 
 Run it from the repository root::
 
     python bench/mlp.py                      # 30 rounds, writes bench/results/mlp.json
     python bench/mlp.py --repeats 50 --json /tmp/mlp.json
+    python bench/mlp.py --no-torch           # numpy and tlcore only, torch never imported
     python bench/mlp.py --profile 200        # then cProfile 200 tlcore steps
 """
 
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -48,7 +57,7 @@ from common import (argument_parser, blas_threads, machine_info, noise_warning, 
                     spread, write_json)
 from tlcore import ops
 
-torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
+torch = None  # PyTorch, imported by main() where it is installed, unless --no-torch
 
 # ----------------------------------------------------------------------------- settings
 
@@ -105,51 +114,71 @@ def init_params(seed=SEED):
 class NumpyMLP:
     """The MLP with forward and backward written by hand: the fastest honest numpy.
 
-    Same math as the engines: h = relu(x W^T + b), loss = mean(-log softmax(z)[y]).
-    Temporaries are reused in place where that saves an allocation; the loss value is
-    computed as the engines compute it, although nothing here reads it.
+    Same arithmetic as the engines: h = relu(x W^T + b), loss = mean(-log softmax(z)[y])
+    with the max-shifted logits, dL/dz = (softmax(z) - onehot(y)) / n, the gradients
+    formed in full, then p -= lr * grad. What an engine cannot do, it does: every array
+    is preallocated once per batch size (activations, their gradients, the parameters'
+    gradients, the row indices), and every op writes into one with ``out=`` or in place,
+    so a step allocates only the row maxima and sums and the ReLU masks. The softmax
+    overwrites the logits, and its gradient overwrites the softmax. The loss is computed
+    as the engines compute it (a sum divided by n), although nothing reads it.
     """
 
     name = "numpy"
 
     def __init__(self, params):
         self.params = [p.copy() for p in params]
+        self.grads = [np.empty_like(p) for p in self.params]
+        self.buffers = {}  # batch size -> the arrays of one step
 
     @staticmethod
     def wrap(batches):
         return batches  # raw arrays, as they are
 
+    def buffers_for(self, n):
+        if n not in self.buffers:
+            hidden1, hidden2, classes = SIZES[1:]
+            self.buffers[n] = (np.empty((n, hidden1), DTYPE), np.empty((n, hidden2), DTYPE),
+                               np.empty((n, classes), DTYPE), np.empty((n, hidden2), DTYPE),
+                               np.empty((n, hidden1), DTYPE), np.arange(n))
+        return self.buffers[n]
+
     def step(self, x, y):
         W1, b1, W2, b2, W3, b3 = self.params
+        gW1, gb1, gW2, gb2, gW3, gb3 = self.grads
         n = len(y)
-        rows = np.arange(n)
+        h1, h2, z, dh2, dh1, rows = self.buffers_for(n)
         # forward
-        h1 = x @ W1.T
+        np.matmul(x, W1.T, out=h1)
         h1 += b1
         np.maximum(h1, 0, out=h1)
-        h2 = h1 @ W2.T
+        np.matmul(h1, W2.T, out=h2)
         h2 += b2
         np.maximum(h2, 0, out=h2)
-        z = h2 @ W3.T
+        np.matmul(h2, W3.T, out=z)
         z += b3
-        z -= z.max(axis=1, keepdims=True)           # shifted logits
-        e = np.exp(z)
+        z -= z.max(axis=1, keepdims=True)            # shifted logits
+        picked = z[rows, y]
+        e = np.exp(z, out=z)
         total = e.sum(axis=1, keepdims=True)
-        self.loss = (np.log(total[:, 0]) - z[rows, y]).mean()
+        self.loss = (np.log(total[:, 0]) - picked).sum() / n
         # backward: dL/dz = (softmax(z) - onehot(y)) / n
         dz = e
         dz /= total
         dz[rows, y] -= 1
         dz /= n
-        gW3, gb3 = dz.T @ h2, dz.sum(axis=0)
-        dh2 = dz @ W3
+        np.matmul(dz.T, h2, out=gW3)
+        dz.sum(axis=0, out=gb3)
+        np.matmul(dz, W3, out=dh2)
         dh2 *= h2 > 0                                # relu': h2 > 0 iff pre-activation > 0
-        gW2, gb2 = dh2.T @ h1, dh2.sum(axis=0)
-        dh1 = dh2 @ W2
+        np.matmul(dh2.T, h1, out=gW2)
+        dh2.sum(axis=0, out=gb2)
+        np.matmul(dh2, W2, out=dh1)
         dh1 *= h1 > 0
-        gW1, gb1 = dh1.T @ x, dh1.sum(axis=0)
+        np.matmul(dh1.T, x, out=gW1)
+        dh1.sum(axis=0, out=gb1)
         # SGD: p -= lr * grad, without a temporary
-        for p, g in zip(self.params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+        for p, g in zip(self.params, self.grads):
             g *= LR
             p -= g
 
@@ -161,8 +190,9 @@ class NumpyMLP:
 
 
 class TlcoreMLP:
-    """The MLP through tlcore's autograd: parameters are leaf tensors, updated in place
-    under no_grad (there is no nn/optim yet)."""
+    """The MLP through tlcore's autograd: ops.linear, ops.relu and ops.cross_entropy on
+    leaf tensors, loss.backward(), then p -= lr * grad in place under no_grad (the
+    update of optim.SGD without momentum, written out as the numpy one is)."""
 
     name = "tlcore"
 
@@ -306,9 +336,13 @@ def main(argv=None):
     parser = argument_parser(__doc__, "mlp", "epochs per implementation")
     parser.add_argument("--profile", type=int, metavar="STEPS", default=0,
                         help="also profile STEPS tlcore steps with cProfile (e.g. 200)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="leave PyTorch out: never import it in this process")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    global torch
+    torch = None if args.no_torch else optional_torch()
 
     X, y = make_data()
     batches = make_batches(X, y)
@@ -319,8 +353,9 @@ def main(argv=None):
     load_before = os.getloadavg()
     print(f"MLP {'-'.join(map(str, SIZES))}, SGD lr {LR}, batch {BATCH}, {N_SAMPLES} samples "
           f"= {steps} steps/epoch, float32; {args.repeats} timed epochs each")
-    print(f"BLAS threads (numpy and tlcore): {threads}"
-          + ("; torch: 1 thread (set)" if torch is not None else "; torch: not installed"))
+    torch_state = ("1 thread (set)" if torch is not None else
+                   "left out (--no-torch), not imported" if args.no_torch else "not installed")
+    print(f"BLAS threads (numpy and tlcore): {threads}; torch: {torch_state}")
 
     diffs = check_agreement(impls, params, batches)
     times = time_all(impls, params, batches, args.repeats)
@@ -360,7 +395,8 @@ def main(argv=None):
                      "steps_per_epoch": steps, "dtype": "float32", "seed": SEED,
                      "repeats": args.repeats, "warmup_epochs": 1, "tolerance": TOLERANCE,
                      "blas_threads": threads,
-                     "torch_threads": 1 if torch is not None else None},
+                     "torch_threads": 1 if torch is not None else None,
+                     "torch_in_process": "torch" in sys.modules},
         "machine": dict(machine_info(), load_average_before=load_before,
                         load_average_after=os.getloadavg()),
         "rows": rows,

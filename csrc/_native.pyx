@@ -10,11 +10,13 @@ Most GEMMs are not here: the wrapper, tlcore/kernels/backends/native.py, runs th
 numpy's BLAS. This module does everything around them, the loops that numpy would run
 single-threaded or through temporaries: im2col / col2im, the axis swaps that put GEMM
 results in NCHW order, max pooling with its argmax, the hinge-max loss and its sparse
-backward, and gradient reversal. The exceptions are on a CPU with AVX-512F, in float32:
-convolution (the forward at column stride 1, and the weight gradient), done whole by
-csrc/conv_avx512.c or, for a 3x3 kernel at stride 1, by Winograd's F(2x2, 3x3) and
-F(3x3, 2x2) in csrc/winograd_avx512.c (conv_avx512_*, winograd=True), and the
-hinge-max forward fused with its score GEMM, csrc/hinge_avx512.c (hinge_forward_avx512).
+backward, and gradient reversal. The exceptions, in float32, are the compiled routes'
+kernels (csrc/routes.h: one source built for AVX-512F, AVX2+FMA and the baseline's
+vectors, chosen by the wrapper among those this CPU runs): convolution (the forward at
+column stride 1, and the weight gradient), done whole by csrc/conv.c's register tiles
+or, for a 3x3 kernel at stride 1, by Winograd's F(2x2, 3x3) and F(3x3, 2x2) in
+csrc/winograd.c (conv_tiles_*, winograd=True), and the hinge-max forward fused with its
+score GEMM, csrc/hinge.c (hinge_fused_forward).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -89,6 +91,37 @@ def set_parallel_min_work(Py_ssize_t elements):
 
 cdef inline int _threads(Py_ssize_t work) noexcept nogil:
     return 1 if work < parallel_min_work else tl_max_threads()
+
+
+# The compiled routes' kernels run on tlcore's own team of threads (csrc/team.h), not on
+# OpenMP's: its size, and the fewest elements for which a kernel uses more than the
+# calling thread (native.py sets both from threads.py).
+cdef int team_size = 1
+cdef Py_ssize_t team_min_work = 32768
+
+
+def set_team(int size, Py_ssize_t min_work):
+    """The routes' kernels run on ``size`` threads from ``min_work`` elements, on the
+    calling thread alone below. Returns the (size, min_work) it replaces."""
+    global team_size, team_min_work
+    _check(size >= 1, f"set_team: size must be >= 1, got {size}")
+    previous = (team_size, team_min_work)
+    team_size, team_min_work = size, min_work
+    return previous
+
+
+def team():
+    """(size, min_work) of the routes' team: see set_team."""
+    return team_size, team_min_work
+
+
+def team_workers():
+    """The worker threads the team has started so far (none before a kernel needs them)."""
+    return tl_team_workers()
+
+
+cdef inline int _team_threads(Py_ssize_t work) noexcept nogil:
+    return 1 if work < team_min_work else team_size
 
 
 cdef _check(bint ok, str message):
@@ -212,28 +245,59 @@ def im2col(const real[:, :, :, ::1] x, Py_ssize_t start, Py_ssize_t count,
                       out_h, out_w, p * dh - ph, q * dw - pw, sh, sw)
 
 
-# --------------------------------------------- float32 convolution on AVX-512 (C file)
+# ------------------------------- the compiled routes: float32 convolution (C files)
 
-cdef extern from "conv_avx512.h":
+cdef extern from "routes.h":
     ctypedef struct tl_conv_geometry:
         long channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w
-    int tl_conv_avx512_supported() nogil
-    long tl_conv_forward_scratch(long c_out, const tl_conv_geometry *g, int winograd,
+    ctypedef struct tl_route:
+        const char *name
+        int built, lanes, tile_rows, tile_columns
+        long (*conv_forward_scratch)(long c_out, const tl_conv_geometry *g, int winograd,
+                                     int threads) nogil
+        int (*conv_forward_f32)(const float *x, long n, const float *weight, long c_out,
+                                int transposed, int winograd, const tl_conv_geometry *g,
+                                float *out, float *scratch, int threads) nogil
+        long (*conv_backward_weight_scratch)(long c_out, const tl_conv_geometry *g,
+                                             int winograd, long chunk) nogil
+        int (*conv_backward_weight_f32)(const float *x, const float *grad_out, long n,
+                                        long c_out, int winograd, const tl_conv_geometry *g,
+                                        float *grad_w, float *scratch, long chunk,
+                                        int threads) nogil
+        long (*hinge_forward_scratch)(long classes, long dim, int threads) nogil
+        int (*hinge_forward_f32)(const float *f, const float *g, long n, long classes,
+                                 long dim, const int64_t *target, float margin,
+                                 float *loss, int64_t *negative, float *scratch,
                                  int threads) nogil
-    int tl_conv_forward_f32(const float *x, long n, const float *weight, long c_out,
-                            int transposed, int winograd, const tl_conv_geometry *g,
-                            float *out, float *scratch, int threads) nogil
-    long tl_conv_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
-                                         int winograd, long chunk) nogil
-    int tl_conv_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                    long c_out, int winograd, const tl_conv_geometry *g,
-                                    float *grad_w, float *scratch, long chunk,
-                                    int threads) nogil
+    int TL_ROUTES
+    const tl_route *tl_route_at(int i) nogil
+    int tl_route_supported(int i) nogil
 
 
-def conv_avx512_supported():
-    """True if the CPU runs AVX-512F and this build has csrc/conv_avx512.c's kernels."""
-    return bool(tl_conv_avx512_supported())
+cdef extern from "team.h":
+    int tl_team_workers() nogil
+
+
+def routes():
+    """The compiled routes, widest first (csrc/routes.h): for each, a dict with its
+    index (the ``route`` argument of the kernels below), name, whether this build has it
+    and whether this CPU runs it, its floats per vector and its register tile."""
+    found = []
+    cdef const tl_route *r
+    for i in range(TL_ROUTES):
+        r = tl_route_at(i)
+        found.append({"index": i, "name": r.name.decode(), "built": bool(r.built),
+                      "supported": bool(tl_route_supported(i)), "lanes": r.lanes,
+                      "tile": (r.tile_rows, r.tile_columns)})
+    return found
+
+
+cdef const tl_route *_route(int index, str caller) except NULL:
+    """Route ``index``, if this CPU runs it; else a RuntimeError naming the caller."""
+    if not tl_route_supported(index):
+        raise RuntimeError(f"{caller}: route {index} is not built or this CPU does not "
+                           f"run it (see routes())")
+    return tl_route_at(index)
 
 
 # The C code keeps offsets within a padded sample, and vector lanes' offsets (16 times a
@@ -256,25 +320,25 @@ cdef tl_conv_geometry _geometry(x_shape, kernel, stride, padding, dilation, out_
     g.dh, g.dw = dilation
     g.out_h, g.out_w = out_size
     _check(min(g.channels, g.height, g.width, g.kh, g.kw) >= 1,
-           f"conv_avx512: x {tuple(x_shape)} and kernel {tuple(kernel)} must not be empty")
+           f"conv_tiles: x {tuple(x_shape)} and kernel {tuple(kernel)} must not be empty")
     _check(min(g.sh, g.sw, g.dh, g.dw) >= 1 and min(g.ph, g.pw) >= 0,
-           f"conv_avx512: stride {tuple(stride)} and dilation {tuple(dilation)} must be "
+           f"conv_tiles: stride {tuple(stride)} and dilation {tuple(dilation)} must be "
            f">= 1, padding {tuple(padding)} >= 0")
     _check(g.out_h == (g.height + 2 * g.ph - g.dh * (g.kh - 1) - 1) // g.sh + 1
            and g.out_w == (g.width + 2 * g.pw - g.dw * (g.kw - 1) - 1) // g.sw + 1
            and min(g.out_h, g.out_w) >= 1,
-           f"conv_avx512: output size {tuple(out_size)} does not follow from the geometry")
+           f"conv_tiles: output size {tuple(out_size)} does not follow from the geometry")
     _check(g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw) + 16 <= _INT32_LIMIT
            and 16 * g.out_h * g.out_w <= _INT32_LIMIT
            and 16 * g.channels * g.kh * g.kw <= _INT32_LIMIT,
-           f"conv_avx512: x {tuple(x_shape)} and kernel {tuple(kernel)} are too large for "
+           f"conv_tiles: x {tuple(x_shape)} and kernel {tuple(kernel)} are too large for "
            f"its 32-bit offsets")
     if winograd:
         _check((g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1),
-               f"conv_avx512 (Winograd): the kernel must be 3x3 at stride 1 and dilation 1, "
+               f"conv_tiles (Winograd): the kernel must be 3x3 at stride 1 and dilation 1, "
                f"got {tuple(kernel)}, stride {tuple(stride)}, dilation {tuple(dilation)}")
         _check(g.channels * (_tiles(g) + 19) <= _INT32_LIMIT,
-               f"conv_avx512: x {tuple(x_shape)} is too large for its 32-bit offsets")
+               f"conv_tiles: x {tuple(x_shape)} is too large for its 32-bit offsets")
     return g
 
 
@@ -283,23 +347,26 @@ cdef Py_ssize_t _tiles(tl_conv_geometry g):
     return ((g.out_h + 1) // 2) * ((g.out_w + 1) // 2)
 
 
-def conv_avx512_forward_scratch(x_shape, c_out, kernel, stride, padding, dilation,
-                                out_size, bint winograd=False):
-    """The floats of scratch that conv_avx512_forward needs for these shapes."""
+def conv_tiles_forward_scratch(int route, x_shape, c_out, kernel, stride, padding, dilation,
+                               out_size, bint winograd=False):
+    """The floats of scratch that conv_tiles_forward needs for these shapes."""
+    cdef const tl_route *r = _route(route, "conv_tiles_forward_scratch")
     cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
                                         winograd)
-    cdef int threads = _threads(x_shape[0] * c_out * out_size[0] * out_size[1])
-    return tl_conv_forward_scratch(c_out, &g, winograd, threads)
+    cdef int threads = _team_threads(x_shape[0] * c_out * out_size[0] * out_size[1])
+    return r.conv_forward_scratch(c_out, &g, winograd, threads)
 
 
-def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] weight,
-                        stride, padding, dilation, float[:, :, :, ::1] out,
-                        float[::1] scratch, bint transposed=False, bint winograd=False):
+def conv_tiles_forward(int route, const float[:, :, :, ::1] x,
+                       const float[:, :, :, ::1] weight, stride, padding, dilation,
+                       float[:, :, :, ::1] out, float[::1] scratch, bint transposed=False,
+                       bint winograd=False):
     """out[n] (C_out, Ho*Wo) = weight (C_out, C*kh*kw) @ im2col(x[n]), groups = 1 and
-    column stride 1: one sample per thread at a time, zero-padded in the thread's part of
-    scratch (conv_avx512_forward_scratch floats), the product by csrc/conv_avx512.c, or,
+    column stride 1, on the compiled route ``route`` (see routes()): one sample per
+    thread at a time, zero-padded in the thread's part of scratch
+    (conv_tiles_forward_scratch floats), the product by csrc/conv.c's register tiles, or,
     with winograd (a 3x3 kernel at stride 1 and dilation 1), by Winograd's F(2x2, 3x3) in
-    csrc/winograd_avx512.c. transposed: weight is (C, C_out, kh, kw), and the kernel is
+    csrc/winograd.c. transposed: weight is (C, C_out, kh, kw), and the kernel is
     weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3) (the input gradient of a convolution
     by weight)."""
     cdef Py_ssize_t n = x.shape[0], c_out = weight.shape[1] if transposed else weight.shape[0]
@@ -308,70 +375,71 @@ def conv_avx512_forward(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w
                                         (weight.shape[2], weight.shape[3]), stride,
                                         padding, dilation, (out.shape[2], out.shape[3]),
                                         winograd)
-    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
-    _check(tl_conv_avx512_supported(), "conv_avx512_forward: this CPU has no AVX-512F")
-    _check(g.sw == 1, f"conv_avx512_forward: stride {tuple(stride)} must have column stride 1")
+    cdef int threads = _team_threads(n * c_out * g.out_h * g.out_w)
+    cdef const tl_route *r = _route(route, "conv_tiles_forward")
+    _check(g.sw == 1, f"conv_tiles_forward: stride {tuple(stride)} must have column stride 1")
     _check(c_in == x.shape[1] and out.shape[0] == n and out.shape[1] == c_out,
-           "conv_avx512_forward: x, weight and out do not match")
-    _check(scratch.shape[0] >= tl_conv_forward_scratch(c_out, &g, winograd, threads),
-           "conv_avx512_forward: scratch too small")
+           "conv_tiles_forward: x, weight and out do not match")
+    _check(scratch.shape[0] >= r.conv_forward_scratch(c_out, &g, winograd, threads),
+           "conv_tiles_forward: scratch too small")
     if n == 0 or c_out == 0 or g.out_h * g.out_w == 0:
         return
     cdef int status
     with nogil:
-        status = tl_conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
-                                     transposed, winograd, &g, &out[0, 0, 0, 0],
-                                     &scratch[0], threads)
+        status = r.conv_forward_f32(&x[0, 0, 0, 0], n, &weight[0, 0, 0, 0], c_out,
+                                    transposed, winograd, &g, &out[0, 0, 0, 0],
+                                    &scratch[0], threads)
     if status != 0:
-        raise MemoryError("conv_avx512_forward: no memory for the step offsets")
+        raise MemoryError("conv_tiles_forward: no memory for the step offsets")
 
 
-def conv_avx512_backward_weight_scratch(x_shape, c_out, kernel, stride, padding, dilation,
-                                        out_size, chunk, bint winograd=False):
-    """The floats of scratch that conv_avx512_backward_weight needs, ``chunk`` samples
+def conv_tiles_backward_weight_scratch(int route, x_shape, c_out, kernel, stride, padding,
+                                       dilation, out_size, chunk, bint winograd=False):
+    """The floats of scratch that conv_tiles_backward_weight needs, ``chunk`` samples
     packed at a time (chunk 0: the part that does not grow with it)."""
+    cdef const tl_route *r = _route(route, "conv_tiles_backward_weight_scratch")
     cdef tl_conv_geometry g = _geometry(x_shape, kernel, stride, padding, dilation, out_size,
                                         winograd)
-    _check(chunk >= 0, f"conv_avx512_backward_weight_scratch: chunk must be >= 0, got {chunk}")
-    return tl_conv_backward_weight_scratch(c_out, &g, winograd, chunk)
+    _check(chunk >= 0, f"conv_tiles_backward_weight_scratch: chunk must be >= 0, got {chunk}")
+    return r.conv_backward_weight_scratch(c_out, &g, winograd, chunk)
 
 
-def conv_avx512_backward_weight(const float[:, :, ::1] grad_out,
-                                const float[:, :, :, ::1] x, kernel, stride, padding,
-                                dilation, out_size, float[:, :, :, ::1] grad_w,
-                                float[::1] scratch, Py_ssize_t chunk, bint winograd=False):
-    """grad_w (C_out, C, kh, kw) = the weight gradient, groups = 1: grad_w[o, c, p, q]
-    sums, over the samples in order and the output pixels, grad_out times the input under
-    tap (p, q); with winograd (a 3x3 kernel at stride 1 and dilation 1), by Winograd's
-    F(3x3, 2x2) in csrc/winograd_avx512.c. Each thread owns whole tiles of it, so the
+def conv_tiles_backward_weight(int route, const float[:, :, ::1] grad_out,
+                               const float[:, :, :, ::1] x, kernel, stride, padding,
+                               dilation, out_size, float[:, :, :, ::1] grad_w,
+                               float[::1] scratch, Py_ssize_t chunk, bint winograd=False):
+    """grad_w (C_out, C, kh, kw) = the weight gradient, groups = 1, on the compiled route
+    ``route``: grad_w[o, c, p, q] sums, over the samples in order and the output pixels,
+    grad_out times the input under tap (p, q); with winograd (a 3x3 kernel at stride 1
+    and dilation 1), by Winograd's F(3x3, 2x2) in csrc/winograd.c. Each thread owns whole tiles of it, so the
     sum is the same at any number of threads."""
     cdef Py_ssize_t n = x.shape[0], c_out = grad_out.shape[1]
     cdef tl_conv_geometry g = _geometry((n, x.shape[1], x.shape[2], x.shape[3]), kernel,
                                         stride, padding, dilation, out_size, winograd)
-    cdef int threads = _threads(n * c_out * g.out_h * g.out_w)
+    cdef int threads = _team_threads(n * c_out * g.out_h * g.out_w)
     # the steps of a chunk that the C code indexes in 32 bits: its padded samples, or its
     # Winograd tiles' channels
     cdef Py_ssize_t per_sample = (_tiles(g) * g.channels if winograd else
                                   g.channels * (g.height + 2 * g.ph) * (g.width + 2 * g.pw))
-    _check(tl_conv_avx512_supported(), "conv_avx512_backward_weight: this CPU has no AVX-512F")
+    cdef const tl_route *r = _route(route, "conv_tiles_backward_weight")
     _check(grad_out.shape[0] == n and grad_out.shape[2] == g.out_h * g.out_w
            and grad_w.shape[0] == c_out and grad_w.shape[1] == g.channels
            and grad_w.shape[2] == g.kh and grad_w.shape[3] == g.kw,
-           "conv_avx512_backward_weight: grad_out, x and grad_w do not match")
+           "conv_tiles_backward_weight: grad_out, x and grad_w do not match")
     _check(chunk >= 1 and chunk * per_sample + 16 <= _INT32_LIMIT,
-           f"conv_avx512_backward_weight: chunk must be >= 1, and its samples within "
+           f"conv_tiles_backward_weight: chunk must be >= 1, and its samples within "
            f"32-bit offsets, got {chunk}")
-    _check(scratch.shape[0] >= tl_conv_backward_weight_scratch(c_out, &g, winograd, chunk),
-           "conv_avx512_backward_weight: scratch too small")
+    _check(scratch.shape[0] >= r.conv_backward_weight_scratch(c_out, &g, winograd, chunk),
+           "conv_tiles_backward_weight: scratch too small")
     if g.channels == 0 or c_out == 0:
         return
     cdef int status
     with nogil:
-        status = tl_conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
-                                             winograd, &g, &grad_w[0, 0, 0, 0], &scratch[0],
-                                             chunk, threads)
+        status = r.conv_backward_weight_f32(&x[0, 0, 0, 0], &grad_out[0, 0, 0], n, c_out,
+                                            winograd, &g, &grad_w[0, 0, 0, 0], &scratch[0],
+                                            chunk, threads)
     if status != 0:
-        raise MemoryError("conv_avx512_backward_weight: no memory for the step offsets")
+        raise MemoryError("conv_tiles_backward_weight: no memory for the step offsets")
 
 
 cdef inline void _col2im_plane(const real* src, real* plane, Py_ssize_t height,
@@ -581,51 +649,40 @@ def paired_scores(const real[:, ::1] f, const real[:, ::1] g, real[::1] out):
 
 # ------------------------------------ the hinge forward fused with its GEMM (C file)
 
-cdef extern from "hinge_avx512.h":
-    int tl_hinge_avx512_supported() nogil
-    long tl_hinge_forward_scratch(long classes, long dim, int threads) nogil
-    int tl_hinge_forward_f32(const float *f, const float *g, long n, long classes, long dim,
-                             const int64_t *target, float margin, float *loss,
-                             int64_t *negative, float *scratch, int threads) nogil
+
+def hinge_fused_scratch(int route, Py_ssize_t n, Py_ssize_t classes, Py_ssize_t dim):
+    """The floats of scratch that hinge_fused_forward needs for these sizes."""
+    cdef const tl_route *r = _route(route, "hinge_fused_scratch")
+    return r.hinge_forward_scratch(classes, dim, _team_threads(n * classes))
 
 
-def hinge_avx512_supported():
-    """True if the CPU runs AVX-512F and this build has csrc/hinge_avx512.c's kernels."""
-    return bool(tl_hinge_avx512_supported())
-
-
-def hinge_forward_avx512_scratch(Py_ssize_t n, Py_ssize_t classes, Py_ssize_t dim):
-    """The floats of scratch that hinge_forward_avx512 needs for these sizes."""
-    return tl_hinge_forward_scratch(classes, dim, _threads(n * classes))
-
-
-def hinge_forward_avx512(const float[:, ::1] f, const float[:, ::1] g,
-                         const int64_t[::1] target, double margin, float[::1] loss,
-                         int64_t[::1] negative, float[::1] scratch):
-    """(loss, negative) of the hinge-max loss on S = f @ g.T without forming S: each
-    register tile of S folded into running maxima per row (csrc/hinge_avx512.c). target
-    must hold class indices in [0, C) (checked by the caller)."""
+def hinge_fused_forward(int route, const float[:, ::1] f, const float[:, ::1] g,
+                        const int64_t[::1] target, double margin, float[::1] loss,
+                        int64_t[::1] negative, float[::1] scratch):
+    """(loss, negative) of the hinge-max loss on S = f @ g.T without forming S, on the
+    compiled route ``route``: each register tile of S folded into running maxima per row
+    (csrc/hinge.c). target must hold class indices in [0, C) (checked by the caller)."""
     cdef Py_ssize_t n = f.shape[0], classes = g.shape[0], dim = f.shape[1]
-    cdef int threads = _threads(n * classes), status
-    _check(tl_hinge_avx512_supported(), "hinge_forward_avx512: this CPU has no AVX-512F")
+    cdef int threads = _team_threads(n * classes), status
+    cdef const tl_route *r = _route(route, "hinge_fused_forward")
     _check(g.shape[1] == dim and target.shape[0] == n and loss.shape[0] == n
-           and negative.shape[0] == n, "hinge_forward_avx512: f, g, target, loss and "
+           and negative.shape[0] == n, "hinge_fused_forward: f, g, target, loss and "
            "negative do not match")
-    _check(classes >= 2 and dim >= 1, "hinge_forward_avx512: needs C >= 2 and D >= 1")
+    _check(classes >= 2 and dim >= 1, "hinge_fused_forward: needs C >= 2 and D >= 1")
     _check(classes <= _INT32_LIMIT,
-           f"hinge_forward_avx512: C = {classes} is too large for its 32-bit class indices")
+           f"hinge_fused_forward: C = {classes} is too large for its 32-bit class indices")
     _check(16 * dim <= _INT32_LIMIT,
-           f"hinge_forward_avx512: D = {dim} is too large for its 32-bit offsets")
-    _check(scratch.shape[0] >= tl_hinge_forward_scratch(classes, dim, threads),
-           "hinge_forward_avx512: scratch too small")
+           f"hinge_fused_forward: D = {dim} is too large for its 32-bit offsets")
+    _check(scratch.shape[0] >= r.hinge_forward_scratch(classes, dim, threads),
+           "hinge_fused_forward: scratch too small")
     if n == 0:
         return
     with nogil:
-        status = tl_hinge_forward_f32(&f[0, 0], &g[0, 0], n, classes, dim, &target[0],
-                                      <float>margin, &loss[0], &negative[0], &scratch[0],
-                                      threads)
+        status = r.hinge_forward_f32(&f[0, 0], &g[0, 0], n, classes, dim, &target[0],
+                                     <float>margin, &loss[0], &negative[0], &scratch[0],
+                                     threads)
     if status != 0:
-        raise RuntimeError(f"hinge_forward_avx512: the kernel returned {status}")
+        raise RuntimeError(f"hinge_fused_forward: the kernel returned {status}")
 
 
 cdef inline real _range_max(const real* row, Py_ssize_t start, Py_ssize_t end, real best,

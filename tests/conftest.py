@@ -1,5 +1,5 @@
 """Shared test set-up: a bounded hypothesis profile, the GPU marker's skip, and the
-fixtures of the native AVX-512 convolution's tests."""
+fixtures of the native backend's compiled routes' tests."""
 
 import os
 
@@ -14,27 +14,50 @@ settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(scope="module")
-def every_call_on_avx512():
-    """The native backend's AVX-512 convolution for every call: its thresholds lowered
-    (for tests skipped where the native module or AVX-512F is missing). The same for
-    every input hypothesis draws, so module-scoped."""
-    from tlcore.kernels.backends import avx512_route
+def _route_params():
+    """One pytest param per compiled route of the native backend (csrc/routes.h: AVX-512F,
+    AVX2+FMA, the baseline's vectors), skipped with the reason where this machine lacks
+    it: the route, or the native module itself."""
+    from tlcore import kernels
+    reason = kernels.unavailable().get("native")
+    if reason is not None:
+        return [pytest.param(None, id="native", marks=pytest.mark.skip(
+            reason=f"kernel backend 'native' is not available here: {reason}"))]
+    from tlcore.kernels.backends import routes
+    params = []
+    for route in routes.ROUTES:
+        why = (None if route["supported"] else "this CPU lacks it" if route["built"]
+               else "not built by this compiler")
+        marks = [pytest.mark.skip(reason=f"route {route['name']}: {why}")] if why else []
+        params.append(pytest.param(route, id=route["key"], marks=marks))
+    return params
+
+
+ROUTES = _route_params()
+
+
+@pytest.fixture(scope="module", params=ROUTES)
+def every_call_on_tiles(request):
+    """Each compiled route in turn (its dict, routes.ROUTES), taking every float32
+    convolution and fused hinge call: the thresholds lowered. The same for every input
+    hypothesis draws, so module-scoped."""
+    from tlcore.kernels.backends import routes
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(avx512_route, "AVX512_MIN_DEPTH", 1)
-        patch.setattr(avx512_route, "AVX512_MIN_CHANNELS", 1)
-        patch.setattr(avx512_route, "AVX512_MIN_SAMPLES", 1)
-        yield
+        patch.setattr(routes, "ROUTE", request.param)
+        patch.setattr(routes, "MIN_DEPTH", 1)
+        patch.setattr(routes, "MIN_CHANNELS", 1)
+        patch.setattr(routes, "MIN_SAMPLES", 1)
+        yield request.param
 
 
 @pytest.fixture
-def avx512_calls(monkeypatch):
-    """{kernel: calls} of the compiled AVX-512 convolution, counted during the test: the
-    direct tiles' "conv_avx512_forward" and "conv_avx512_backward_weight", Winograd's
-    "winograd_avx512_forward" and "winograd_avx512_backward_weight"."""
+def tile_calls(monkeypatch):
+    """{kernel: calls} of the compiled convolution, counted during the test: the direct
+    tiles' "conv_tiles_forward" and "conv_tiles_backward_weight", Winograd's
+    "winograd_tiles_forward" and "winograd_tiles_backward_weight"."""
     from tlcore import _native
     calls = {}
-    for name in ("conv_avx512_forward", "conv_avx512_backward_weight"):
+    for name in ("conv_tiles_forward", "conv_tiles_backward_weight"):
         def counted(*args, name=name, compiled=getattr(_native, name), **kwargs):
             kernel = name.replace("conv", "winograd") if kwargs.get("winograd") else name
             calls[kernel] = calls.get(kernel, 0) + 1

@@ -34,8 +34,9 @@ KERNEL_USERS = ("tlcore.ops", "tlcore.kernels", "tlcore.benchmark", "tlcore.cli"
 OPTIONAL = {"numba": ("tlcore.kernels.backends.numba_cpu",),
             "cupy": ("tlcore.backend", "tlcore.kernels.backends.cupy_gpu"),
             "tlcore._native": ("tlcore.kernels.backends.native",
-                               "tlcore.kernels.backends.avx512_route"),
-            "matplotlib": ("tlcore.experiments",)}
+                               "tlcore.kernels.backends.routes"),
+            "matplotlib": ("tlcore.experiments",),
+            "threadpoolctl": ("tlcore.kernels.backends.threads",)}
 
 
 def unit_of(module):

@@ -214,3 +214,100 @@ def test_results_do_not_depend_on_the_number_of_threads():
                                                    OPENBLAS_NUM_THREADS="1")).stdout
                for threads in ("1", "2")}
     assert len(digests) == 1
+
+
+CSRC = os.path.join(os.path.dirname(__file__), os.pardir, "csrc")
+
+
+def _compiler():
+    import shutil
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+@pytest.mark.skipif(_compiler() is None, reason="no C compiler on this machine")
+@pytest.mark.parametrize("route", ["route_avx512.c", "route_avx2.c", "route_base.c"])
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_each_route_compiles_built_or_not(tmp_path, route, elsewhere):
+    """Each route's file compiles here with its kernels, and, as on a compiler or CPU
+    family that cannot build them (Windows's macro given: its long is 32 bits), to
+    a table that says it was not built, which the module then never takes."""
+    flags = ["-D_WIN32"] if elsewhere else []
+    done = subprocess.run([_compiler(), "-O1", "-fopenmp", "-Wall", "-Werror", "-c",
+                           os.path.join(CSRC, route), "-o", str(tmp_path / "route.o"),
+                           *flags], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_routes_are_listed_widest_first():
+    from tlcore import _native
+    routes = _native.routes()
+    assert [r["name"] for r in routes[:2]] == ["AVX-512F", "AVX2+FMA"]
+    assert [r["lanes"] for r in routes if r["built"]] == sorted(
+        [r["lanes"] for r in routes if r["built"]], reverse=True)
+    for r in routes:
+        assert r["supported"] <= r["built"]  # the CPU never runs what was not built
+
+
+def _route_conv(native_module, seed):
+    """A float32 convolution's three kernels on this machine's compiled route, on a team
+    of two threads, against the reference."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((4, 8, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((20, 8, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((4, 20, 9, 9)).astype(np.float32)
+    got = (native_module.conv2d_forward(x, w, *CONV),
+           native_module.conv2d_backward_weight(g, x, w.shape, *CONV))
+    expected = (reference.conv2d_forward(x, w, *CONV),
+                reference.conv2d_backward_weight(g, x, w.shape, *CONV))
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.fixture
+def team_of_two(native):
+    """The routes' kernels on tlcore's own team of two threads from the first element."""
+    from tlcore import _native
+    from tlcore.kernels.backends import routes
+    if routes.ROUTE is None:
+        pytest.skip("no compiled route is taken on this machine: " + "; ".join(routes.PASSED))
+    before = _native.set_team(2, 1)
+    yield _native
+    _native.set_team(*before)
+
+
+def test_the_team_serves_two_python_threads_at_once(native, team_of_two):
+    """Kernels called from two Python threads together: one gets the team, the other runs
+    on its own thread; both right."""
+    import threading
+    errors = []
+
+    def work(seed):
+        try:
+            for _ in range(5):
+                _route_conv(native, seed)
+        except Exception as error:  # reported below, in the test's thread
+            errors.append(error)
+    workers = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert not errors, errors
+    assert team_of_two.team_workers() >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is missing on this platform")
+def test_a_forked_child_starts_a_team_of_its_own(native, team_of_two):
+    """The parent's team threads are not in a fork's child: it starts its own."""
+    _route_conv(native, 3)
+    assert team_of_two.team_workers() >= 1
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 if its kernels run and are right
+        status = 1
+        try:
+            _route_conv(native, 4)
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

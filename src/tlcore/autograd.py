@@ -377,14 +377,14 @@ class Function:
 
     def __call__(self, *inputs):
         # One pass over the inputs: the raw arrays for forward, whether any input needs
-        # a gradient, and the sum of their version counters (counters only grow, so the
-        # sum moves if and only if one of them did: backward compares one number).
-        arrays, record, versions = [], False, 0
+        # a gradient, and the version counters of the tensors among them.
+        arrays, watched, record = [], [], False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
-                record = record or x.requires_grad
-                versions += x._version[0]
+                watched.append(x._version)
+                if x.requires_grad:
+                    record = True
             else:  # a raw array or number: tensors were checked when they were made
                 if type(x) not in _REAL_SCALARS and backend.is_complex(x):
                     dtype = getattr(x, "dtype", np.dtype(complex))
@@ -396,15 +396,23 @@ class Function:
             results = tuple(self._output(data, index, record, inputs)
                             for index, data in enumerate(outputs))
             if record:
-                self._record(inputs, versions,
-                             () if self.is_view else [r._version for r in results])
+                if not self.is_view:
+                    watched.extend(r._version for r in results)
+                self._record(inputs, watched, len(results))
                 self._output_meta = [(data.shape, data.dtype) for data in outputs]
             return results
-        out = self._output(outputs, 0, record, inputs)
+        # One output, the path of most ops: _output written out, for speed.
+        if isinstance(outputs, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+            outputs = np.asarray(outputs)
+        if self.is_view and isinstance(inputs[0], Tensor):
+            version = inputs[0]._version  # watched already, as the input's
+        else:
+            version = _buffer_counter(outputs)
+            watched.append(version)
+        out = Tensor.__new__(Tensor)
+        _init_result(out, outputs, record, self if record else None, 0, version)
         if record:
-            # A view shares its input's counter, which the inputs' sum already watches.
-            self._record(inputs, versions, () if self.is_view else (out._version,))
-            self._output_meta = None  # one output
+            self._record(inputs, watched, 1)
         return out
 
     def _output(self, data, index, record, inputs):
@@ -419,20 +427,23 @@ class Function:
         _init_result(out, data, record, self if record else None, index, version)
         return out
 
-    def _record(self, inputs, versions, output_versions):
+    def _record(self, inputs, watched, output_count):
         """Make this Function a node of the graph: its place in creation order, its
-        inputs, the counters of its outputs, and the sum of all their versions at forward
-        time (``versions``, the inputs' sum, plus the outputs': an output over a buffer
-        that was changed before may start above 0)."""
+        inputs, its number of outputs, the version counters of its tensor inputs and
+        outputs (``watched``) and the sum of their values now. Counters only grow, so
+        the sum moves if and only if one of them did: backward compares one number. (An
+        output over a buffer that was changed before may start above 0.)"""
         if "_sequence" in self.__dict__:
             raise RuntimeError(f"{self.name} was called twice: a Function instance is one "
                                "node of the graph, so make a new one for each call")
         self._sequence = next(_sequence)
         self._inputs = inputs
-        self._output_versions = output_versions
-        for box in output_versions:
-            versions += box[0]
-        self._version_sum = versions
+        self._output_count = output_count
+        self._watched = watched
+        total = 0
+        for box in watched:
+            total += box[0]
+        self._version_sum = total
 
     @property
     def needs_input_grad(self):
@@ -457,10 +468,7 @@ class Function:
         """Refuse to backpropagate if an input or output changed in place since forward:
         the saved arrays would no longer be the ones the gradient formula needs."""
         total = 0
-        for x in self._inputs:
-            if isinstance(x, Tensor):
-                total += x._version[0]
-        for box in self._output_versions:
+        for box in self._watched:
             total += box[0]
         if total != self._version_sum:
             raise RuntimeError(
@@ -529,8 +537,7 @@ def backward(root, grad=None, retain_graph=False):
     depth works). ``pending[fn]`` gathers the gradients of fn's outputs, one slot each;
     a node is on the heap exactly when it has a pending entry."""
     grad = _seed_gradient(root, grad)
-    root_fn = root._creator
-    if root_fn is None:  # backward on a leaf: d root / d root = grad
+    if root._creator is None:  # backward on a leaf: d root / d root = grad
         _accumulate_leaf(root, grad, (grad,))
         return
     pending, heap = {}, []
@@ -538,9 +545,16 @@ def backward(root, grad=None, retain_graph=False):
     while heap:
         fn = heappop(heap)[1]
         grad_outputs = pending.pop(fn)
-        for x, g in zip(fn._inputs, _input_gradients(fn, grad_outputs)):
-            if g is None:
+        grads = _run_backward(fn, grad_outputs)
+        for index, x in enumerate(fn._inputs):
+            g = grads[index]
+            if g is None or not isinstance(x, Tensor) or not x.requires_grad:
                 continue
+            data = x.data
+            # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
+            if (g.__class__ is not data.__class__ or g.shape != data.shape
+                    or g.dtype is not data.dtype):
+                g = _check_grad(g, x, fn, index)
             if x._creator is None:
                 _accumulate_leaf(x, g, grad_outputs)
             else:
@@ -569,31 +583,20 @@ def _seed_gradient(root, grad):
     return grad
 
 
-def _input_gradients(fn, grad_outputs):
-    """Run ``fn.backward`` on its outputs' gradients: one gradient per input, checked
-    against the input's shape and dtype, or None where the input wants none (not a
-    Tensor, or no requires_grad)."""
+def _run_backward(fn, grad_outputs):
+    """Run ``fn.backward`` on its outputs' gradients, once its inputs and outputs are
+    known unchanged: one gradient (or None) per input, to be checked by the caller
+    against the input's shape and dtype."""
     fn._check_versions()
-    if len(grad_outputs) > 1 and any(g is None for g in grad_outputs):
+    if fn._output_count > 1 and any(g is None for g in grad_outputs):
         _fill_unused_outputs(fn, grad_outputs)
     grads = fn.backward(*grad_outputs)
     if type(grads) is not tuple:
         grads = (grads,)
-    inputs = fn._inputs
-    if len(grads) != len(inputs):
+    if len(grads) != len(fn._inputs):
         raise RuntimeError(f"{fn.name}.backward returned {len(grads)} gradients for "
-                           f"{len(inputs)} inputs")
-    checked = []
-    for index, (x, g) in enumerate(zip(inputs, grads)):
-        if g is None or not isinstance(x, Tensor) or not x.requires_grad:
-            checked.append(None)
-            continue
-        data = x.data
-        # fast path: same type, shape and (identical) dtype; _check_grad decides the rest
-        if g.__class__ is not data.__class__ or g.shape != data.shape or g.dtype is not data.dtype:
-            g = _check_grad(g, x, fn, index)
-        checked.append(g)
-    return checked
+                           f"{len(fn._inputs)} inputs")
+    return grads
 
 
 def _send(x, g, pending, heap):
@@ -605,17 +608,12 @@ def _send(x, g, pending, heap):
     if slots is None:
         if parent._inputs is None:
             raise RuntimeError(_FREED)
-        slots = pending[parent] = _empty_slots(parent)
+        slots = pending[parent] = [None] * parent._output_count  # one per output
         heappush(heap, (-parent._sequence, parent))
     previous = slots[x._index]
     slots[x._index] = g if previous is None else previous + g
     if x._retains_grad:
         x.grad = g.copy() if x.grad is None else x.grad + g
-
-
-def _empty_slots(fn):
-    """One gradient slot per output of fn, none filled yet."""
-    return [None] * (1 if fn._output_meta is None else len(fn._output_meta))
 
 
 def _fill_unused_outputs(fn, grad_outputs):

@@ -109,13 +109,18 @@ def complex_error(op, dtype):
                      "real numbers; keep the real and imaginary parts in two real tensors")
 
 
+_UNSIGNED = {}  # integer dtype -> the unsigned dtype of its width and byte order
+
+
 def outside(values, limit):
     """A value of the integer array ``values`` (any byte order) outside [0, limit): the
     lowest if it is negative, else the highest; None when all are in range. One
     reduction checks both ends: read as unsigned of the same width, a negative value is
     larger than any in range (-1 reads as 2**64 - 1 in int64)."""
-    unsigned = values.view(values.dtype.str.replace("i", "u"))  # '>i8' -> '>u8'
-    if not values.size or int(unsigned.max()) < limit:
+    unsigned = _UNSIGNED.get(values.dtype)
+    if unsigned is None:
+        unsigned = _UNSIGNED[values.dtype] = np.dtype(values.dtype.str.replace("i", "u"))
+    if not values.size or values.view(unsigned).max() < limit:  # '>i8' read as '>u8'
         return None
     low = int(values.min())
     return low if low < 0 else int(values.max())

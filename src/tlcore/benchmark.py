@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from tlcore.backend import array_module, blas_description, to_device
+from tlcore import kernels
 from tlcore.kernels import registry
 from tlcore.kernels.backends import threads
 
@@ -306,6 +307,7 @@ def machine():
             "cpu_count": os.cpu_count(), "threads": threads.describe(),
             "load_average": os.getloadavg(), "gpu": None}
     info["blas"] = blas_description()
+    info["native_route"] = kernels.native_route()
     if "cupy" in registry.available():
         cupy = array_module(to_device(np.zeros(1), "cuda"))
         name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
@@ -318,6 +320,9 @@ def format_table(result):
     m = result["machine"]
     lines = [f"machine: {m['processor']}, {m['cpu_count']} cores, {m['platform']}",
              f"BLAS: {m['blas']}; GPU: {m['gpu'] or 'none'}"] + m["threads"]
+    route = m.get("native_route")
+    if route is not None:
+        lines += [f"native route: {route['name'] or 'im2col and BLAS'}"] + route["lines"]
     lines.append(f"median of {result['repeats']} calls, float32; x columns are speed ratios "
                  "(above 1: faster than numpy / the floor / the peer)")
     peer = result["peer"] or "peer"

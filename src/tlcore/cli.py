@@ -41,12 +41,17 @@ def info_lines():
         detail = ""
         if name == "native":
             from tlcore.kernels.backends import native
-            detail = (f" (OpenMP, {native.max_threads()} threads)" if native.openmp_enabled()
-                      else " (built without OpenMP: single-threaded)")
+            loops = (("OpenMP loops on the calling thread (a spinning runtime)"
+                      if threads.spinning_runtime() else
+                      f"OpenMP loops on {native.max_threads()} threads")
+                     if native.openmp_enabled() else "built without OpenMP: loops serial")
+            detail = f" ({loops}; routes' kernels on {native.team_size()} threads of its own)"
         elif name == "numba":
             from tlcore.kernels.backends import numba_cpu
             detail = f" ({numba_cpu.description()})"
         lines.append(f"  {name:<7} available{detail}")
+        if name == "native":
+            lines.extend(f"          {line}" for line in kernels.native_route()["lines"])
     forced = kernels.forced()
     order = ", ".join(kernels.registry.CPU_PREFERENCE)
     lines.append("CPU kernels: " + (f"forced to {forced!r}" if forced else

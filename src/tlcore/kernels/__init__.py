@@ -18,10 +18,21 @@ from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weigh
 from tlcore.kernels.registry import (BACKENDS, available, forced, get, ops, preferred,
                                      register, unavailable, use)
 
-__all__ = ["BACKENDS", "available", "forced", "get", "ops", "preferred", "register",
-           "unavailable", "use",
+__all__ = ["BACKENDS", "available", "forced", "get", "native_route", "ops", "preferred",
+           "register", "unavailable", "use",
            # the named entries, one per kernel (entries.py)
            "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
            "maxpool2d_forward", "maxpool2d_backward", "embedding_scores",
            "hinge_max_forward", "embedding_hinge_max_forward", "hinge_max_backward",
            "grad_reverse_backward"]
+
+
+def native_route():
+    """The native backend's compiled route (backends/routes.py), as a dict: ``key`` and
+    ``name`` of the route taken (None: im2col and BLAS) and ``lines`` saying, per kernel
+    family, what runs and why no wider route does; None where the backend is missing."""
+    if "native" in unavailable():
+        return None
+    from tlcore.kernels.backends import routes
+    taken = routes.ROUTE or {}
+    return {"key": taken.get("key"), "name": taken.get("name"), "lines": routes.describe()}

@@ -23,6 +23,10 @@ Validation: ``register`` wraps every implementation in its kernel's validator
 checked once before any backend indexes with its arguments. The wrapper's
 ``unchecked`` attribute runs the implementation without the check, for a kernel that
 calls another with arguments it has already checked.
+
+Threads: every CPU implementation also runs inside ``threads.kernel_scope()`` (the
+threading policy towards a neighbour library's OpenMP pool: see backends/threads.py),
+so that no backend has to call it itself.
 """
 
 import functools
@@ -89,9 +93,13 @@ def register(op, backend, floats=None):
                     return fn(*args, **kwargs)
                 return _unchecked[(op, "numpy")](*args, **kwargs)
 
+        # A CPU kernel runs inside threads.kernel_scope(): numpy's BLAS on the calling
+        # thread while a neighbour's OpenMP pool spins (see threads.py).
+        run = unchecked if backend == "cupy" else threads.scoped(unchecked)
+
         @functools.wraps(fn)
         def kernel(*args, **kwargs):
-            return unchecked(*check(*args, **kwargs))
+            return run(*check(*args, **kwargs))
 
         kernel.unchecked = unchecked
         _kernels[(op, backend)] = kernel
@@ -117,7 +125,7 @@ def _load(backend):
                                 "source tree by python setup.py build_ext --inplace")
             return _loaded[backend]
         if backend in ("numba", "native"):
-            threads.apply()  # before their OpenMP runtime starts
+            threads.apply()  # decides how their loops use the OpenMP runtime
         try:
             importlib.import_module(_MODULES[backend])
             _loaded[backend] = None

@@ -75,10 +75,11 @@ class CrossEntropy(Function):
         target = check_class_target("cross_entropy", target, logits)
         rows, t = _rows(logits, target)
         shifted = rows - rows.max(axis=1, keepdims=True)
-        self.exp = np.exp(shifted)
-        self.total = self.exp.sum(axis=1, keepdims=True)
         self.picked = backend.array_module(rows).arange(len(t))  # on rows' device
-        losses = np.log(self.total[:, 0]) - shifted[self.picked, t]
+        true_class = shifted[self.picked, t]
+        self.exp = np.exp(shifted, out=shifted)  # shifted is a fresh array: reuse it
+        self.total = self.exp.sum(axis=1, keepdims=True)
+        losses = np.log(self.total[:, 0]) - true_class
         self.t, self.shape = t, logits.shape
         out, self.scale = _reduce(losses, self.reduction)
         return out.reshape(target.shape) if self.reduction == "none" else out

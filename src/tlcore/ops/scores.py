@@ -90,12 +90,13 @@ class HingeMaxLoss(Function):
 
     def backward(self, grad):
         xp = backend.array_module(grad)
+        n, c = self.shape
         weight = (grad * self.scale) * self.active  # (N,) or broadcast from a scalar
-        weight = xp.broadcast_to(weight, self.active.shape)
-        rows = xp.arange(self.shape[0])
-        out = xp.zeros(self.shape, dtype=weight.dtype)
-        out[rows, self.target] = -weight
-        out[rows, self.negative] += weight  # negative != target, so no index repeats
+        weight = xp.broadcast_to(weight, (n,))
+        out = xp.zeros((n, c), dtype=weight.dtype)
+        flat, starts = out.reshape(-1), xp.arange(0, n * c, c)  # flat index of S[n, 0]
+        flat[starts + self.target] = -weight
+        flat[starts + self.negative] = weight  # negative != target: no entry written twice
         return out, None
 
 
@@ -178,7 +179,10 @@ def hinge_max_loss(scores, target, margin=1.0, reduction="mean"):
 
         loss[n] = max(0, margin - S[n, y_n] + max_{c != y_n} S[n, c])
 
-    reduced by ``reduction`` ("mean", "sum" or "none"). target: (N,) integer classes."""
+    reduced by ``reduction`` ("mean", "sum" or "none"). target: (N,) integer classes.
+
+    On scores ``embedding_scores(f, g)``, ``embedding_hinge_max_loss(f, g, target)`` is
+    the same loss and gradients with one GEMM instead of three: train with that."""
     return HingeMaxLoss(margin, reduction)(scores, target)
 
 

@@ -351,7 +351,10 @@ class AttributeEmbedding(ZeroShotModel):
     def loss(self, input_embeddings, target, class_descriptions, margin=1.0):
         """The hinge loss (max or sum over the other classes) of the input embeddings
         (N, D), ``self(x)``, against the K training classes' descriptions; ``target``
-        (N,) indexes the rows of ``class_descriptions``."""
+        (N,) indexes the rows of ``class_descriptions``. The max form is the fused
+        ``ops.embedding_hinge_max_loss``: the value and gradients of
+        ``hinge_max_loss(embedding_scores(f, g), target)`` at the cost of one GEMM, not
+        three (bench/ops.py)."""
         classes = self.embed_classes(class_descriptions)
         if self.classes == "max":  # the fused kernel: the (N, K) scores are never formed
             return ops.embedding_hinge_max_loss(input_embeddings, classes, target, margin)

@@ -11,7 +11,8 @@ dispatcher). This wing holds the implementations, each tested against the refere
 
 - ``numba_cpu.py``: numba, compiled loops over flat buffers;
 - ``native.py``: the compiled module tlcore._native (csrc/, OpenMP), and
-  ``avx512_route.py``, its choice of the AVX-512 kernels (switches, thresholds, CPU check);
+  ``routes.py``, its choice among the compiled routes (AVX-512F, AVX2+FMA, the baseline's
+  vectors: which one this CPU takes, switches, thresholds);
 - ``cupy_gpu.py``: the GPU, with its CUDA C++ text in ``cuda_sources.py``;
 - ``layout.py``: contiguous buffers and per-thread scratch of the CPU backends;
 - ``threads.py``: the threading policy of BLAS, numba and OpenMP.

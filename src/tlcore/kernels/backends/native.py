@@ -1,6 +1,6 @@
 """The compiled Cython module (csrc/_native.pyx -> tlcore._native) as a kernel backend.
 
-Only this module and avx512_route.py (its choice of the AVX-512 routes) import
+Only this module and routes.py (its choice among the compiled routes) import
 tlcore._native. If the extension was not built (no compiler
 at install time), importing this module fails and the registry lists no "native"
 backend.
@@ -10,10 +10,10 @@ go to numpy's BLAS; the compiled module does the loops around them, in parallel
 (OpenMP) and without temporaries: im2col writes the GEMM's columns directly, col2im adds
 them back into the input planes, swap01 moves a GEMM result into NCHW order; max pooling,
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
-Float32 convolution with one group and enough input channels, on a CPU with AVX-512F,
-is a whole kernel too (csrc/conv_avx512.c and csrc/winograd_avx512.c; avx512_route.py
-says why and when), and so is the hinge-max forward from the embeddings
-(csrc/hinge_avx512.c).
+Float32 convolution with one group and enough input channels is a whole kernel too,
+on the compiled route the CPU runs (csrc/conv.c and csrc/winograd.c, built for AVX-512F,
+AVX2+FMA or the baseline's vectors; routes.py says which, why and when), and so is the
+hinge-max forward from the embeddings (csrc/hinge.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
@@ -34,13 +34,21 @@ from tlcore.kernels.registry import register
 
 threads.apply()  # before tlcore._native loads its OpenMP runtime, however this is imported
 from tlcore import _native  # noqa: E402
-from tlcore.kernels.backends import avx512_route as route  # noqa: E402
+from tlcore.kernels.backends import routes as route  # noqa: E402
 
 openmp_enabled = _native.openmp_enabled
 max_threads = _native.max_threads
-# On an OpenMP runtime loaded before ours (PyTorch's), whose idle workers spin, every
-# loop runs on the calling thread: see threads.py.
-_native.set_parallel_min_work(2**62 if threads.early_openmp() else threads.PARALLEL_MIN_WORK)
+
+
+def team_size():
+    """The threads of the routes' own team (csrc/team.h)."""
+    return _native.team()[0]
+
+# On an OpenMP runtime whose idle workers spin (the default, which PyTorch, sharing the
+# runtime, needs), every loop runs on the calling thread: see threads.py.
+_native.set_parallel_min_work(threads.parallel_min_work())
+# The routes' kernels run on tlcore's own team of threads, which sleep when idle.
+_native.set_team(threads.team_size(), threads.PARALLEL_MIN_WORK)
 
 # The im2col columns of one chunk of samples, at most. Smaller than numpy_fast's 32 MiB:
 # a chunk's columns, written by im2col and read at once by the GEMM, then stay in cache.
@@ -84,16 +92,16 @@ def maxpool2d_backward(grad_out, argmax, x_shape):
 
 
 # ----------------------------------------------------------------------------- conv2d
-# Which route a call takes, im2col and BLAS or the AVX-512 kernels (the switches, the
-# thresholds and the CPU check), is avx512_route.py's choice; the routes run here.
+# Which way a call goes, im2col and BLAS or a compiled route's tiles (the route, the
+# switches and the thresholds), is routes.py's choice; both run here.
 
 
-def _avx512_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
-    """out = the forward of x by weight (read flipped where transposed) on AVX-512, as
-    avx512_route.forward_plan chose."""
-    _native.conv_avx512_forward(x, weight, stride, padding, dilation, out,
-                                workspace("cols", (plan.floats,), np.float32),
-                                transposed=transposed, winograd=plan.winograd)
+def _tiles_forward(x, weight, stride, padding, dilation, out, plan, transposed=False):
+    """out = the forward of x by weight (read flipped where transposed) on the compiled
+    route, as routes.forward_plan chose."""
+    _native.conv_tiles_forward(route.ROUTE["index"], x, weight, stride, padding, dilation,
+                               out, workspace("cols", (plan.floats,), np.float32),
+                               transposed=transposed, winograd=plan.winograd)
     return out
 
 
@@ -151,12 +159,12 @@ def conv2d_forward(x, weight, stride, padding, dilation, groups):
                                                   dilation, dtype)
     plan = (route.forward_plan(x.shape, c_out, kernel, stride, padding, dilation,
                                (out_h, out_w))
-            if stride[1] == 1 and route.takes_avx512(dtype, groups, x.shape, weight.shape,
-                                                     (out_h, out_w), padding)
+            if stride[1] == 1 and route.takes_tiles(dtype, groups, x.shape, weight.shape,
+                                                    (out_h, out_w), padding)
             else None)
     if plan is not None:
-        return _avx512_forward(x, weight, stride, padding, dilation,
-                               np.empty((n, c_out, out_h, out_w), dtype), plan)
+        return _tiles_forward(x, weight, stride, padding, dilation,
+                              np.empty((n, c_out, out_h, out_w), dtype), plan)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     w_rows = weight.reshape(groups, c_out // groups, rows // groups)
@@ -190,7 +198,7 @@ def _grad_rows(grad_out, chunk, groups, buffer):
 
 @register("conv2d_backward_input", "native", floats=(0, 1))
 def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, groups):
-    """On AVX-512 (float32, one group, stride 1, dilation 1): the forward of grad_out
+    """On a compiled route (float32, one group, stride 1, dilation 1): the forward of grad_out
     with the kernel read flipped. Else per chunk: grad_cols = w_rows^T @ grad_out per
     sample, or w_rows^T @ g_rows (G, C/G*kh*kw, m*Ho*Wo) over the chunk (BLAS, the
     transpose a flag of the GEMM, not a copy; see _per_sample), then col2im adds them
@@ -205,18 +213,18 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
     pad = (kh - 1 - ph, kw - 1 - pw)
     plan = None
     if (tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and min(pad) >= 0
-            and route.takes_avx512(dtype, groups, x_shape, weight.shape, (out_h, out_w),
-                                   padding)
-            and route.takes_avx512(dtype, groups, (n, c_out, out_h, out_w),
-                                   (x_shape[1], c_out, kh, kw), x_shape[2:], pad)):
+            and route.takes_tiles(dtype, groups, x_shape, weight.shape, (out_h, out_w),
+                                  padding)
+            and route.takes_tiles(dtype, groups, (n, c_out, out_h, out_w),
+                                  (x_shape[1], c_out, kh, kw), x_shape[2:], pad)):
         plan = route.forward_plan((n, c_out, out_h, out_w), x_shape[1], kernel, (1, 1), pad,
                                     (1, 1), x_shape[2:])
     if plan is not None:
         # grad_x = grad_out correlated with the flipped kernel, channels swapped, padded
         # by k - 1 - p: grad_x[n, c, i, j] = sum_{o,p,q} grad_out[n, o, i + ph - p,
         # j + pw - q] weight[o, c, p, q] (the kernel read flipped in place: transposed)
-        return _avx512_forward(np.ascontiguousarray(grad_out, dtype), weight, (1, 1), pad,
-                               (1, 1), np.empty(x_shape, dtype), plan, transposed=True)
+        return _tiles_forward(np.ascontiguousarray(grad_out, dtype), weight, (1, 1), pad,
+                              (1, 1), np.empty(x_shape, dtype), plan, transposed=True)
     pixels = out_h * out_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
@@ -244,8 +252,8 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
 
 @register("conv2d_backward_weight", "native", floats=(0, 1))
 def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups):
-    """On AVX-512 (float32, one group): csrc/conv_avx512.c, or csrc/winograd_avx512.c for
-    a 3x3 kernel at stride 1, which write grad_w (C_out, C, kh, kw) themselves. Else
+    """On a compiled route (float32, one group): csrc/conv.c, or csrc/winograd.c for a
+    3x3 kernel at stride 1, which write grad_w (C_out, C, kh, kw) themselves. Else
     grad_w = the sum over chunks of cols @ g_rows^T, or over samples of cols_n @
     grad_out[n]^T (see _per_sample), per group (C/G*kh*kw, C_out/G): the orientation
     BLAS runs fastest here (as in numpy_fast.py), transposed at the end."""
@@ -257,22 +265,22 @@ def conv2d_backward_weight(grad_out, x, weight_shape, stride, padding, dilation,
                                                   dilation, dtype)
     pixels = out_h * out_w
     grad_out = np.ascontiguousarray(grad_out, dtype).reshape(n, c_out, pixels)
-    if route.takes_avx512(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
+    if route.takes_tiles(dtype, groups, x.shape, weight_shape, (out_h, out_w), padding):
         geometry = (x.shape, c_out, kernel, stride, padding, dilation, (out_h, out_w))
         winograd = route.takes_winograd(kernel, stride, dilation)
         chunk = (route.samples_per_chunk(geometry, n, route.WINOGRAD_CHUNK_BYTES, True)
                  if winograd else 0)
         if chunk < 1:  # the direct tiles, also where one sample's Winograd buffers do not fit
             winograd = False
-            chunk = max(1, route.samples_per_chunk(geometry, n, route.AVX512_CHUNK_BYTES,
-                                                   False))
-        floats = _native.conv_avx512_backward_weight_scratch(*geometry, chunk,
-                                                             winograd=winograd)
+            chunk = max(1, route.samples_per_chunk(geometry, n, route.CHUNK_BYTES, False))
+        index = route.ROUTE["index"]
+        floats = _native.conv_tiles_backward_weight_scratch(index, *geometry, chunk,
+                                                            winograd=winograd)
         grad_w = np.empty(weight_shape, dtype)
-        _native.conv_avx512_backward_weight(grad_out, x, kernel, stride, padding, dilation,
-                                            (out_h, out_w), grad_w,
-                                            workspace("cols", (floats,), dtype), chunk,
-                                            winograd=winograd)
+        _native.conv_tiles_backward_weight(index, grad_out, x, kernel, stride, padding,
+                                           dilation, (out_h, out_w), grad_w,
+                                           workspace("cols", (floats,), dtype), chunk,
+                                           winograd=winograd)
         return grad_w
     per_sample = _per_sample(rows, groups, pixels)
     grad_w = np.zeros((groups, rows // groups, c_out // groups), dtype)
@@ -325,22 +333,22 @@ def hinge_max_forward(scores, target, margin):
 
 @register("embedding_hinge_max_forward", "native", floats=(0, 1))
 def embedding_hinge_max_forward(f, g, target, margin):
-    """(loss, negative) from the embeddings. Float32 on a CPU with AVX-512F: fused with
-    the score GEMM (csrc/hinge_avx512.c), each register tile of S folded into running
-    maxima as it is computed, S never formed (bench/hinge_memory.py: 0 MB of peak growth
-    against 314 MB for numba's composition at N 4096 D 64 C 20000, and half its time).
-    Else BLAS's GEMM, then the scan."""
+    """(loss, negative) from the embeddings. Float32 on a compiled route: fused with the
+    score GEMM (csrc/hinge.c), each register tile of S folded into running maxima as it
+    is computed, S never formed (bench/hinge_memory.py: 0 MB of peak growth against 314
+    MB for numba's composition at N 4096 D 64 C 20000, and half its time). Else BLAS's
+    GEMM, then the scan."""
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = np.ascontiguousarray(target, np.int64)
-    if not (route.HAS_AVX512 and dtype == np.float32 and n and classes >= 2 and dim
-            and 16 * dim < 2**31 and classes < 2**31):  # 32-bit offsets and classes
+    if not route.takes_fused_hinge(dtype, n, classes, dim):
         return hinge_max_forward.unchecked(embedding_scores.unchecked(f, g), target, margin)
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
     loss, negative = np.empty(n, dtype), np.empty(n, np.int64)
-    floats = _native.hinge_forward_avx512_scratch(n, classes, dim)
-    _native.hinge_forward_avx512(f, g, target, float(margin), loss, negative,
-                                 workspace("cols", (floats,), dtype))
+    index = route.ROUTE["index"]
+    floats = _native.hinge_fused_scratch(index, n, classes, dim)
+    _native.hinge_fused_forward(index, f, g, target, float(margin), loss, negative,
+                                workspace("cols", (floats,), dtype))
     return loss, negative
 
 

@@ -56,10 +56,19 @@ def hinge_max_forward(scores, target, margin):
     its gradient touches exactly S[n, y_n] (-1) and S[n, negative[n]] (+1).
     """
     rows = np.arange(scores.shape[0])
-    others = scores.copy()
-    others[rows, target] = -np.inf  # exclude the true class from the max
-    negative = others.argmax(axis=1)
-    loss = np.maximum(margin - scores[rows, target] + others[rows, negative], 0)
+    # One pass: the arg-max of a row is its first maximum; where that is not the true
+    # class it is also the first maximum of the others. Only the rows whose arg-max is
+    # the true class are copied, masked and scanned again.
+    negative = scores.argmax(axis=1)
+    best = scores[rows, negative]
+    again = np.flatnonzero(negative == target)
+    if again.size:
+        others = scores[again]
+        others[np.arange(again.size), target[again]] = -np.inf
+        negative[again] = others.argmax(axis=1)
+        best[again] = others[np.arange(again.size), negative[again]]  # -inf if all others are
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as IEEE says, without a warning
+        loss = np.maximum(margin - scores[rows, target] + best, 0)
     return loss.astype(scores.dtype, copy=False), negative.astype(np.int64, copy=False)
 
 

@@ -1,10 +1,12 @@
-"""The native backend's float32 convolution on AVX-512 against the reference, on every
-geometry the conv tests draw, with groups = 1: its thresholds are lowered so that every
-drawn case takes it (the tiles' edges, strides, dilation, padding past the kernel for the
-weight gradient; the forward takes it at column stride 1, the input gradient at stride
-1). The direct tiles of csrc/conv_avx512.c take the draws; a 3x3 kernel at stride 1
-takes Winograd's kernels (tests/test_winograd_avx512.py), unless a test here turns them
-off. Skipped, with the reason, where the native module or AVX-512F is missing."""
+"""The native backend's float32 convolution on each compiled route (csrc/conv.c on
+AVX-512F, AVX2+FMA and the baseline's vectors) against the reference, on every geometry
+the conv tests draw, with groups = 1: the thresholds are lowered so that every drawn case
+takes it (the tiles' edges, strides, dilation, padding past the kernel for the weight
+gradient; the forward takes it at column stride 1, the input gradient at stride 1). The
+direct tiles take the draws; a 3x3 kernel at stride 1 takes Winograd's kernels
+(tests/test_winograd_routes.py), unless a test here turns them off. A route this machine
+lacks is skipped with the reason (conftest.py), and so is every test where the native
+module is missing."""
 
 import contextlib
 import os
@@ -21,32 +23,31 @@ from tlcore.kernels import reference
 
 def _missing():
     """Why these tests cannot run on this machine, or None (then ``native`` is loaded)."""
-    global native, avx512_route
+    global native, routes
     reason = kernels.unavailable().get("native")
     if reason is not None:
         return f"kernel backend 'native' is not available here: {reason}"
-    from tlcore.kernels.backends import avx512_route, native
-    if not avx512_route.HAS_AVX512:
-        if os.environ.get("TLCORE_AVX512") == "0":
-            return "TLCORE_AVX512=0 turns the AVX-512 kernels off"
-        return "this CPU has no AVX-512F (csrc/conv_avx512.c is not used here)"
+    from tlcore.kernels.backends import native, routes
     return None
 
 
-native = avx512_route = None
+native = routes = None
 REASON = _missing()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 
 @contextlib.contextmanager
-def parallel_from(work):
-    """Loops over at least ``work`` elements run on every thread, inside the block."""
+def parallel_from(work, size=2):
+    """Inside the block, the routes' kernels over at least ``work`` elements run on a
+    team of ``size`` threads (tlcore's own, csrc/team.h), and the OpenMP loops on every
+    thread."""
     from tlcore import _native
-    before = _native.set_parallel_min_work(work)
+    before = _native.set_parallel_min_work(work), _native.set_team(size, work)
     try:
         yield
     finally:
-        _native.set_parallel_min_work(before)
+        _native.set_parallel_min_work(before[0])
+        _native.set_team(*before[1])
 
 
 def assert_native_conv_matches(x, w, g, settings):
@@ -73,10 +74,10 @@ def one_group(case):
 
 @given(case=conv_cases().map(one_group), wide=st.booleans(), noncontiguous=st.booleans(),
        seed=st.integers(0, 2**16))
-def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncontiguous,
+def test_tiles_conv_matches_reference(every_call_on_tiles, case, wide, noncontiguous,
                                        seed):
     x_shape, w_shape, *settings = case
-    if wide:  # past one tile's 14 channels (two of 14 here) and 32 output channels, and
+    if wide:  # past one tile's rows (14 on AVX-512) and its columns (32), and
         x_shape = (x_shape[0], 28, *x_shape[2:])  # past 128 steps a pass
         w_shape = (40, 28, *w_shape[2:])
     rng = np.random.default_rng(seed)
@@ -84,18 +85,18 @@ def test_avx512_conv_matches_reference(every_call_on_avx512, case, wide, noncont
     w = strided(rng.standard_normal(w_shape).astype(np.float32), noncontiguous)
     out = reference.conv2d_forward(x, w, *settings)
     g = strided(rng.standard_normal(out.shape).astype(np.float32), noncontiguous)
-    assert avx512_route.takes_avx512(np.float32, 1, x_shape, w_shape, out.shape[2:],
+    assert routes.takes_tiles(np.float32, 1, x_shape, w_shape, out.shape[2:],
                                      settings[1])
     assert_native_conv_matches(x, w, g, settings)
 
 
-def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_avx512,
+def test_tiles_weight_gradient_is_the_same_at_any_thread_count(every_call_on_tiles,
                                                                 monkeypatch):
     """Each thread owns whole tiles of the weight gradient and sums the samples into
     them in order: the bits do not depend on the number of threads. A chunk of samples
     is summed as one long product, so a smaller chunk sums in another order (the same
     values to float32 rounding). The direct tiles: Winograd's route off."""
-    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
+    monkeypatch.setattr(routes, "WINOGRAD", False)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((7, 6, 9, 9)).astype(np.float32)
     g = rng.standard_normal((7, 40, 9, 9)).astype(np.float32)
@@ -106,7 +107,7 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
             results.append(run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3),
                                *geometry))
     np.testing.assert_array_equal(results[0], results[1])
-    monkeypatch.setattr(avx512_route, "AVX512_CHUNK_BYTES", 1)  # one sample at a time
+    monkeypatch.setattr(routes, "CHUNK_BYTES", 1)  # one sample at a time
     one_by_one = run("native", "conv2d_backward_weight", g, x, (40, 6, 3, 3), *geometry)
     expected = reference.conv2d_backward_weight(g, x, (40, 6, 3, 3), *geometry)
     scale = reference.conv2d_backward_weight(np.abs(g), np.abs(x), (40, 6, 3, 3), *geometry)
@@ -117,35 +118,36 @@ def test_avx512_weight_gradient_is_the_same_at_any_thread_count(every_call_on_av
 @pytest.mark.parametrize("x_shape, stride, padding, dilation, forwards", [
     ((2, 6, 14, 14), (1, 1), (1, 1), (1, 1), 2),  # conv2 of the bench: rows of 14, a tile
     ((2, 6, 8, 8), (1, 1), (1, 1), (1, 1), 2),    # conv3: rows of 8
-    ((2, 6, 4, 13), (1, 1), (0, 0), (1, 1), 2),   # rows of 11: 12 rows of registers
+    ((2, 6, 4, 13), (1, 1), (0, 0), (1, 1), 2),   # rows of 11: 12 rows of registers, or 6
     ((2, 6, 3, 6), (1, 1), (0, 0), (1, 1), 2),    # rows of 4
     ((2, 6, 9, 31), (1, 1), (2, 0), (1, 2), 1),   # rows of 27: tiles of 13 and 14; dilated
     ((2, 6, 5, 5), (2, 1), (0, 1), (1, 1), 1),    # row stride 2, rows of 5
     ((2, 6, 9, 9), (2, 2), (1, 1), (1, 1), 0),    # column stride 2: the forward is im2col's
 ])
-def test_avx512_conv_tiles_of_output_rows(every_call_on_avx512, avx512_calls, monkeypatch,
+def test_tiles_conv_tiles_of_output_rows(every_call_on_tiles, tile_calls, monkeypatch,
                                           x_shape, stride, padding, dilation, forwards):
-    """The forward splits each output row into tiles of at most 14 pixels (held in 4, 8,
-    12 or 14 rows of registers): rows of each kind, with 40 output channels (a panel of
-    32 and one of 8), against the reference. The weight gradient takes the AVX-512 code
+    """The forward splits each output row into tiles of at most TILE_ROWS pixels (on
+    AVX-512 14, held in 4, 8, 12 or 14 rows of registers; on AVX2 6, in 1, 2, 4 or 6):
+    rows of each kind, with 40 output channels (panels of 32 and 8, or of 16, 16 and 8),
+    against the reference. The weight gradient takes the compiled code
     at every geometry; ``forwards`` of the forward and the input gradient (at stride 1
-    and dilation 1) take it, with Winograd's route (tests/test_winograd_avx512.py) off."""
-    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
+    and dilation 1) take it, with Winograd's route (tests/test_winograd_routes.py) off."""
+    monkeypatch.setattr(routes, "WINOGRAD", False)
     rng = np.random.default_rng(2)
     settings = (stride, padding, dilation, 1)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal((40, x_shape[1], 3, 3)).astype(np.float32)
     g = rng.standard_normal(reference.conv2d_forward(x, w, *settings).shape).astype(np.float32)
     assert_native_conv_matches(x, w, g, settings)
-    assert avx512_calls.get("conv_avx512_forward", 0) == forwards
-    assert avx512_calls["conv_avx512_backward_weight"] == 1
+    assert tile_calls.get("conv_tiles_forward", 0) == forwards
+    assert tile_calls["conv_tiles_backward_weight"] == 1
 
 
-def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512, monkeypatch):
+def test_tiles_conv_on_every_thread_with_wide_images(every_call_on_tiles, monkeypatch):
     """Every loop parallel (the small cases above run on one thread), rows wider than a
     tile (40 pixels: three tiles), an odd batch: forward, input gradient (the direct
     tiles: Winograd's route off), weight gradient."""
-    monkeypatch.setattr(avx512_route, "WINOGRAD", False)
+    monkeypatch.setattr(routes, "WINOGRAD", False)
     rng = np.random.default_rng(3)
     settings = ((1, 1), (1, 1), (1, 1), 1)
     x = rng.standard_normal((5, 6, 9, 40)).astype(np.float32)
@@ -155,7 +157,7 @@ def test_avx512_conv_on_every_thread_with_wide_images(every_call_on_avx512, monk
         assert_native_conv_matches(x, w, g, settings)
 
 
-def test_avx512_conv_refuses_a_grad_out_of_the_wrong_shape(every_call_on_avx512):
+def test_tiles_conv_refuses_a_grad_out_of_the_wrong_shape(every_call_on_tiles):
     """A direct kernel call with grad_out smaller than the output: a clear error, not a
     read past the buffer."""
     rng = np.random.default_rng(4)
@@ -169,8 +171,9 @@ def test_avx512_conv_refuses_a_grad_out_of_the_wrong_shape(every_call_on_avx512)
         run("native", "conv2d_backward_weight", small, x, w.shape, *settings)
 
 
-def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up():
+def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up(every_call_on_tiles):
     """The C code trusts its geometry; the wrapper checks it first."""
+    index = every_call_on_tiles["index"]
     from tlcore import _native
     x = np.zeros((1, 2, 5, 5), np.float32)
     w = np.zeros((3, 2, 3, 3), np.float32)
@@ -180,38 +183,67 @@ def test_the_compiled_conv_refuses_a_geometry_that_does_not_add_up():
                                        ((1, 3, 3, 3), (0, 1), (0, 0)),   # zero stride
                                        ((1, 3, 3, 2), (1, 2), (0, 0))]:  # column stride 2
         out = np.zeros(out_shape, np.float32)
-        with pytest.raises(ValueError, match="conv_avx512"):
-            _native.conv_avx512_forward(x, w, stride, padding, (1, 1), out, scratch)
+        with pytest.raises(ValueError, match="conv_tiles"):
+            _native.conv_tiles_forward(index, x, w, stride, padding, (1, 1), out, scratch)
 
 
-def test_offsets_past_32_bits_are_refused_before_any_memory_is_touched():
+def test_offsets_past_32_bits_are_refused_before_any_memory_is_touched(every_call_on_tiles):
     """The C code keeps offsets in 32-bit ints: the Python gate sends such shapes to im2col,
     and the compiled wrappers refuse them (shapes only: nothing this large is allocated)."""
+    index = every_call_on_tiles["index"]
     from tlcore import _native
     big_x, big_w = (1, 16, 3000, 3000), (16, 16, 3000, 3000)  # 16*C*kh*kw > 2**31
-    assert not avx512_route.takes_avx512(np.float32, 1, big_x, big_w, (1, 1), (0, 0))
+    assert not routes.takes_tiles(np.float32, 1, big_x, big_w, (1, 1), (0, 0))
     geometry = ((3000, 3000), (1, 1), (0, 0), (1, 1), (1, 1))
     with pytest.raises(ValueError, match="too large for its 32-bit offsets"):
-        _native.conv_avx512_forward_scratch(big_x, 16, *geometry)
+        _native.conv_tiles_forward_scratch(index, big_x, 16, *geometry)
     with pytest.raises(ValueError, match="chunk must be >= 0, got -5"):
-        _native.conv_avx512_backward_weight_scratch((1, 2, 5, 5), 3, (3, 3), (1, 1), (1, 1),
-                                                    (1, 1), (5, 5), -5)
+        _native.conv_tiles_backward_weight_scratch(index, (1, 2, 5, 5), 3, (3, 3), (1, 1),
+                                                   (1, 1), (1, 1), (5, 5), -5)
     x = np.zeros((1, 2, 5, 5), np.float32)
     with pytest.raises(ValueError, match="chunk must be >= 1"):
-        _native.conv_avx512_backward_weight(np.zeros((1, 3, 25), np.float32), x, (3, 3),
-                                            (1, 1), (1, 1), (1, 1), (5, 5),
-                                            np.zeros((3, 2, 3, 3), np.float32),
-                                            np.zeros(1 << 16, np.float32), 0)
+        _native.conv_tiles_backward_weight(index, np.zeros((1, 3, 25), np.float32), x,
+                                           (3, 3), (1, 1), (1, 1), (1, 1), (5, 5),
+                                           np.zeros((3, 2, 3, 3), np.float32),
+                                           np.zeros(1 << 16, np.float32), 0)
 
 
-def test_tlcore_avx512_0_turns_the_avx512_route_off():
-    """The route an AVX2 CPU takes, on this one: what the README's AVX2 numbers use."""
+def test_a_route_this_cpu_does_not_run_is_refused():
+    """Asked for a route it was not built with or the CPU lacks, the compiled module
+    raises instead of executing instructions the CPU may not have."""
+    from tlcore import _native
+    missing = [route for route in routes.ROUTES if not route["supported"]]
+    for index in [route["index"] for route in missing] + [len(routes.ROUTES), -1]:
+        with pytest.raises(RuntimeError, match="is not built or this CPU does not run it"):
+            _native.conv_tiles_forward_scratch(index, (1, 2, 5, 5), 3, (3, 3), (1, 1),
+                                               (1, 1), (1, 1), (5, 5))
+
+
+def _route_in_a_fresh_process(simd):
+    """routes.ROUTE's key (or None) and PASSED, with TLCORE_SIMD=simd, in a subprocess."""
     import subprocess
     import sys
-    check = ("from tlcore.kernels.backends import avx512_route; "
-             "print(avx512_route.HAS_AVX512)")
-    env = {**os.environ, "TLCORE_AVX512": "0"}
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True,
+    check = ("from tlcore.kernels.backends import routes; "
+             "print(routes.ROUTE and routes.ROUTE['key']); print(routes.PASSED)")
+    env = {**os.environ, "TLCORE_SIMD": simd}
+    return subprocess.run([sys.executable, "-c", check], env=env, capture_output=True,
                           text=True, timeout=120)
+
+
+def test_tlcore_simd_forces_a_narrower_route():
+    """TLCORE_SIMD=avx2 takes the route an AVX2 CPU takes, on this one (what the README's
+    AVX2 numbers use), and says why the wider one is passed over; none takes im2col and
+    BLAS; a value it does not know is refused, naming the ones it knows."""
+    supported = [route["key"] for route in routes.ROUTES if route["supported"]]
+    expected = "avx2" if "avx2" in supported else supported[0] if supported else "None"
+    done = _route_in_a_fresh_process("avx2")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    key, passed = done.stdout.splitlines()
+    assert key == expected
+    if "avx512" in supported:
+        assert "AVX-512F: TLCORE_SIMD=avx2 leaves it out" in passed
+    done = _route_in_a_fresh_process("none")
+    assert done.stdout.splitlines()[0] == "None"
+    done = _route_in_a_fresh_process("avx1024")
+    assert done.returncode != 0
+    assert "TLCORE_SIMD must be one of avx512, avx2," in done.stderr

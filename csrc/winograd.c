@@ -1,5 +1,6 @@
-/* Float32 3x3 convolution at stride 1 by Winograd's minimal filtering F(2x2, 3x3), on
-AVX-512, for tlcore._native (Lavin and Gray, "Fast algorithms for convolutional neural
+/* Float32 3x3 convolution at stride 1 by Winograd's minimal filtering F(2x2, 3x3), for
+tlcore._native, in csrc/simd.h's width-generic operations (built per route by
+csrc/route_*.c, as csrc/conv.c, whose entry points call these) (Lavin and Gray, "Fast algorithms for convolutional neural
 networks", CVPR 2016).
 
 Two outputs of a 3-tap correlation, y_i = sum_j d_{i+j} g_j, need 4 inputs d and take 4
@@ -22,8 +23,8 @@ products are 16 independent GEMMs, one per position xi of the transformed 4x4 pa
     M[t, xi, o]  = sum_c V_xi[t, c] U_xi[c, o]
     Y[t, o]      = A^T M[t, :, o] A       back to the tile's 2x2 pixels
 
-The GEMMs run on csrc/tiles_avx512.h's register tile (in the forward, rows: tiles,
-columns: output channels); the transforms are additions, 16 tiles or channels at a time
+The GEMMs run on csrc/tiles.h's register tile (in the forward, rows: tiles,
+columns: output channels); the transforms are additions, LANES tiles or channels at a time
 in a vector. The sums are rounded otherwise than the direct ones' (the transforms add and
 subtract before the products), to float32 rounding of the terms' sizes; and an infinite
 input gives NaN where the direct sum gives an infinity (inf - inf in a transform).
@@ -54,61 +55,59 @@ two threads write one element: the same bits at any number of threads.
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv_avx512.h"
-#include "tiles_avx512.h"
-#include "winograd_avx512.h"
-
-#ifdef TL_AVX512
+#include "routes.h"
+#include "team.h"
+#include "tiles.h"
 
 #define POSITIONS 16  /* xi: the transformed patch is 4x4 */
 
 /* The three transforms along one axis, on vectors: t = B^T d, u = G g, y = A^T m. */
-__attribute__((target("avx512f"), always_inline))
-static inline void input_1d(const __m512 d[4], __m512 t[4])
+__attribute__((always_inline))
+static inline void input_1d(const vf d[4], vf t[4])
 {
-    t[0] = _mm512_sub_ps(d[0], d[2]);
-    t[1] = _mm512_add_ps(d[1], d[2]);
-    t[2] = _mm512_sub_ps(d[2], d[1]);
-    t[3] = _mm512_sub_ps(d[1], d[3]);
+    t[0] = (d[0] - d[2]);
+    t[1] = (d[1] + d[2]);
+    t[2] = (d[2] - d[1]);
+    t[3] = (d[1] - d[3]);
 }
 
-__attribute__((target("avx512f"), always_inline))
-static inline void kernel_1d(const __m512 g[3], __m512 u[4])
+__attribute__((always_inline))
+static inline void kernel_1d(const vf g[3], vf u[4])
 {
-    const __m512 half = _mm512_set1_ps(0.5f);
-    __m512 outer = _mm512_add_ps(g[0], g[2]);
+    const vf half = v_set1(0.5f);
+    vf outer = (g[0] + g[2]);
     u[0] = g[0];
-    u[1] = _mm512_mul_ps(_mm512_add_ps(outer, g[1]), half);
-    u[2] = _mm512_mul_ps(_mm512_sub_ps(outer, g[1]), half);
+    u[1] = (outer + g[1]) * half;
+    u[2] = (outer - g[1]) * half;
     u[3] = g[2];
 }
 
-__attribute__((target("avx512f"), always_inline))
-static inline void output_1d(const __m512 m[4], __m512 y[2])
+__attribute__((always_inline))
+static inline void output_1d(const vf m[4], vf y[2])
 {
-    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]);
-    y[1] = _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]);
+    y[0] = ((m[0] + m[1]) + m[2]);
+    y[1] = ((m[1] - m[2]) - m[3]);
 }
 
 /* ... and the weight gradient's: z = A y (2 gradient pixels to 4), w = G^T m (4 to 3
    kernel taps). */
-__attribute__((target("avx512f"), always_inline))
-static inline void gradient_1d(const __m512 y[2], __m512 z[4])
+__attribute__((always_inline))
+static inline void gradient_1d(const vf y[2], vf z[4])
 {
     z[0] = y[0];
-    z[1] = _mm512_add_ps(y[0], y[1]);
-    z[2] = _mm512_sub_ps(y[0], y[1]);
-    z[3] = _mm512_sub_ps(_mm512_setzero_ps(), y[1]);
+    z[1] = (y[0] + y[1]);
+    z[2] = (y[0] - y[1]);
+    z[3] = (v_zero() - y[1]);
 }
 
-__attribute__((target("avx512f"), always_inline))
-static inline void kernel_back_1d(const __m512 m[4], __m512 w[3])
+__attribute__((always_inline))
+static inline void kernel_back_1d(const vf m[4], vf w[3])
 {
-    const __m512 half = _mm512_set1_ps(0.5f);
-    __m512 inner = _mm512_mul_ps(_mm512_add_ps(m[1], m[2]), half);
-    w[0] = _mm512_add_ps(m[0], inner);
-    w[1] = _mm512_mul_ps(_mm512_sub_ps(m[1], m[2]), half);
-    w[2] = _mm512_add_ps(inner, m[3]);
+    const vf half = v_set1(0.5f);
+    vf inner = (m[1] + m[2]) * half;
+    w[0] = (m[0] + inner);
+    w[1] = (m[1] - m[2]) * half;
+    w[2] = (inner + m[3]);
 }
 
 /* The tiles of a sample's output, rows x columns of 2x2 pixels (the last ones may hang
@@ -121,10 +120,11 @@ static long plane_width(const tl_conv_geometry *g) { return 2 * tile_columns(g) 
 static long plane(const tl_conv_geometry *g) { return plane_height(g) * plane_width(g); }
 
 /* The leading dimension of V_xi's rows of tiles: the tile reads up to 3 floats past the
-   last tile it keeps (csrc/tiles_avx512.h), so 3 more, rounded to a vector. */
+   last tile it keeps (fewer than TILE_ROWS: csrc/tiles.h), so TILE_ROWS more, rounded
+   to a vector. */
 static long tile_stride(const tl_conv_geometry *g)
 {
-    return panels(tile_rows(g) * tile_columns(g) + 3, 16) * 16;
+    return panels(tile_rows(g) * tile_columns(g) + TILE_ROWS, LANES) * LANES;
 }
 
 /* Floats between the 16 positions' blocks of V and Z: a block's length and a vector
@@ -154,30 +154,28 @@ static long per_thread(long c_out, const tl_conv_geometry *g)
            + tiles * POSITIONS * wide + g->out_h * g->out_w * wide;
 }
 
-long tl_winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
+static long winograd_forward_scratch(long c_out, const tl_conv_geometry *g, int threads)
 {
     return POSITIONS * g->channels * panels(c_out, NR) * NR + threads * per_thread(c_out, g);
 }
 
-/* U_xi for input channel c and output channels o0..o0+15, into the b panels of the tile:
+/* U_xi for input channel c and output channels o0..o0+LANES-1, into the b panels of the
+   tile:
    u[(xi*wide/NR + o/NR)*C*NR + c*NR + o%NR], 0 past c_out. The kernel w[o, c] is
    weight[o, c] (C_out, C, 3, 3), or, transposed, weight[c, o] flipped (C, C_out, 3, 3)
-   read backwards: one gather of 16 output channels per tap. */
-__attribute__((target("avx512f")))
+   read backwards: one gather of LANES output channels per tap. */
 static void transform_kernel(const float *weight, long c_out, long c_in, int transposed,
                              long c, long o0, float *u)
 {
     long wide = panels(c_out, NR) * NR;
-    __mmask16 m = lanes(0, c_out - o0);
-    __m512i along = lane_offsets(transposed ? 9 : c_in * 9);
-    const float *first = weight + (!m ? 0 : transposed ? (c * c_out + o0) * 9
+    long m = c_out - o0;
+    vi along = v_offsets(transposed ? 9 : c_in * 9);
+    const float *first = weight + (m <= 0 ? 0 : transposed ? (c * c_out + o0) * 9
                                                        : (o0 * c_in + c) * 9);
-    __m512 w[3][3], rows[3][4], column[3], t[4];
+    vf w[3][3], rows[3][4], column[3], t[4];
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
-            w[i][j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, along,
-                                               first + (transposed ? 8 - 3 * i - j : 3 * i + j),
-                                               4);
+            w[i][j] = v_gather(first + (transposed ? 8 - 3 * i - j : 3 * i + j), along, m);
     for (int i = 0; i < 3; i++)  /* w G^T: along each row */
         kernel_1d(w[i], rows[i]);
     for (int k = 0; k < 4; k++) {  /* G (w G^T): along each column */
@@ -185,27 +183,26 @@ static void transform_kernel(const float *weight, long c_out, long c_in, int tra
             column[i] = rows[i][k];
         kernel_1d(column, t);
         for (int q = 0; q < 4; q++)
-            _mm512_storeu_ps(u + ((q * 4 + k) * (wide / NR) + o0 / NR) * c_in * NR + c * NR
-                             + o0 % NR, t[q]);
+            v_store(u + ((q * 4 + k) * (wide / NR) + o0 / NR) * c_in * NR + c * NR + o0 % NR,
+                    t[q]);
     }
 }
 
-/* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + 16, tiles) of the padded sample
+/* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + LANES, tiles) of the padded sample
    xp (C planes), tile t's patch at corner[t]: v[xi*position + c*ld + t]. A patch row's
-   4 floats are gathered as two pairs (gather_pairs). */
-__attribute__((target("avx512f")))
+   4 floats are gathered as two pairs (v_gather_pairs). */
 static void transform_patches(const float *xp, const tl_conv_geometry *g, const int *corner,
                               long t0, long tiles, long ld, long position, float *v)
 {
     long c_in = g->channels, wb = plane_width(g), area = plane(g);
-    __mmask16 m = lanes(0, tiles - t0);
-    __m512i at = _mm512_maskz_loadu_epi32(m, corner + t0);
+    long m = tiles - t0;
+    vi at = v_offsets_at(corner + t0, m);
     for (long c = 0; c < c_in; c++) {
         const float *base = xp + c * area;
-        __m512 d[4][4], e[4][4], column[4], t[4];
+        vf d[4][4], e[4][4], column[4], t[4];
         for (int r = 0; r < 4; r++)
             for (int s = 0; s < 4; s += 2)  /* columns s and s + 1 of patch row r */
-                gather_pairs(base + r * wb + s, at, m, &d[r][s], &d[r][s + 1]);
+                v_gather_pairs(base + r * wb + s, at, m, &d[r][s], &d[r][s + 1]);
         for (int s = 0; s < 4; s++) {  /* B^T d: along each column s of the patches */
             for (int r = 0; r < 4; r++)
                 column[r] = d[r][s];
@@ -216,27 +213,26 @@ static void transform_patches(const float *xp, const tl_conv_geometry *g, const 
         for (int q = 0; q < 4; q++) {  /* (B^T d) B: along each row */
             input_1d(e[q], t);
             for (int k = 0; k < 4; k++)
-                _mm512_mask_storeu_ps(v + (q * 4 + k) * position + c * ld + t0, m, t[k]);
+                v_store_part(v + (q * 4 + k) * position + c * ld + t0, t[k], m);
         }
     }
 }
 
 /* The output pixels of every tile, pixel-major: block[pixel, o] = (A^T M[t, :, o] A) at
    the tile's 2x2 pixels inside the output, M (tiles, 16, wide). */
-__attribute__((target("avx512f")))
 static void transform_back(const float *mt, long c_out, const tl_conv_geometry *g,
                            float *block)
 {
     long wide = panels(c_out, NR) * NR, columns = tile_columns(g);
     long tiles = tile_rows(g) * columns;
     for (long t = 0; t < tiles; t++)
-        for (long o = 0; o < c_out; o += 16) {
+        for (long o = 0; o < c_out; o += LANES) {
             const float *at = mt + t * POSITIONS * wide + o;  /* M[t, :, o..] */
-            __mmask16 inside = lanes(0, c_out - o);  /* the tile left M's other lanes unset */
-            __m512 column[4], y[2], u[2][4], out[2];
+            long inside = c_out - o;  /* the tile left M's other lanes unset */
+            vf column[4], y[2], u[2][4], out[2];
             for (int k = 0; k < 4; k++) {  /* A^T M: along each column k */
                 for (int q = 0; q < 4; q++)
-                    column[q] = _mm512_maskz_loadu_ps(inside, at + (q * 4 + k) * wide);
+                    column[q] = v_load_part(at + (q * 4 + k) * wide, inside);
                 output_1d(column, y);
                 u[0][k] = y[0];
                 u[1][k] = y[1];
@@ -247,21 +243,65 @@ static void transform_back(const float *mt, long c_out, const tl_conv_geometry *
                 for (int b = 0; b < 2; b++) {
                     long j = 2 * (t % columns) + b;
                     if (i < g->out_h && j < g->out_w)
-                        _mm512_storeu_ps(block + (i * g->out_w + j) * wide + o, out[b]);
+                        v_store(block + (i * g->out_w + j) * wide + o, out[b]);
                 }
             }
         }
 }
 
-int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_out,
+/* A forward's arguments, shared by its team (csrc/team.h). */
+struct winograd_forward_job {
+    const float *x, *weight;
+    long n, c_out;
+    int transposed;
+    const tl_conv_geometry *g;
+    float *out, *scratch;
+    const int *corner, *steps;
+    long next;  /* the next sample, shared out one at a time */
+};
+
+static void winograd_forward_team(void *arg, const tl_member *me)
+{
+    struct winograd_forward_job *job = arg;
+    const tl_conv_geometry *g = job->g;
+    long c_in = g->channels, c_out = job->c_out, sample = c_in * g->height * g->width;
+    long pixels = g->out_h * g->out_w, wide = panels(c_out, NR) * NR, wb = plane_width(g);
+    long tiles = tile_rows(g) * tile_columns(g), ld = tile_stride(g);
+    long vectors = wide / LANES, pieces = panels(tiles, TILE_ROWS);
+    float *u = job->scratch;
+    float *xp = u + POSITIONS * c_in * wide + me->thread * per_thread(c_out, g);
+    float *v = xp + c_in * plane(g), *mt = v + POSITIONS * forward_v_stride(g);
+    float *block = mt + tiles * POSITIONS * wide;
+    for (long k = me->thread; k < c_in * vectors; k += me->threads)
+        transform_kernel(job->weight, c_out, c_in, job->transposed, k / vectors,
+                         k % vectors * LANES, u);
+    memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
+    tl_barrier(me);
+    for (long s; (s = tl_claim(&job->next)) < job->n;) {
+        pad_planes(job->x + s * sample, c_in, g->height, g->width, g->ph, g->pw,
+                   plane_height(g), wb, xp);
+        for (long t0 = 0; t0 < tiles; t0 += LANES)
+            transform_patches(xp, g, job->corner, t0, tiles, ld, forward_v_stride(g), v);
+        for (long xi = 0; xi < POSITIONS; xi++)
+            for (long o0 = 0; o0 < c_out; o0 += NR)
+                for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
+                    long t0 = p * tiles / pieces, t1 = (p + 1) * tiles / pieces;
+                    tile(c_in, v + xi * forward_v_stride(g) + t0, job->steps,
+                         u + (xi * (wide / NR) + o0 / NR) * c_in * NR, t1 - t0,
+                         c_out - o0 < NR ? c_out - o0 : NR,
+                         mt + (t0 * POSITIONS + xi) * wide + o0, POSITIONS * wide, 0);
+                }
+        transform_back(mt, c_out, g, block);
+        transpose_floats(block, wide, c_out, pixels, job->out + s * c_out * pixels, pixels);
+    }
+}
+
+static int winograd_forward(const float *x, long n, const float *weight, long c_out,
                             int transposed, const tl_conv_geometry *g, float *out,
                             float *scratch, int threads)
 {
-    long c_in = g->channels, sample = c_in * g->height * g->width, pixels = g->out_h * g->out_w;
-    long wide = panels(c_out, NR) * NR, columns = tile_columns(g), wb = plane_width(g);
-    long tiles = tile_rows(g) * columns, ld = tile_stride(g), own = per_thread(c_out, g);
-    long vectors = wide / 16, pieces = panels(tiles, TILE_ROWS), s, k;
-    float *u = scratch, *mine = scratch + POSITIONS * c_in * wide;
+    long c_in = g->channels, columns = tile_columns(g), wb = plane_width(g);
+    long tiles = tile_rows(g) * columns, ld = tile_stride(g);
     int *corner = malloc(tiles * sizeof(int)), *steps = malloc(c_in * sizeof(int));
     if (!corner || !steps) {
         free(corner); free(steps);
@@ -271,33 +311,9 @@ int tl_winograd_forward_f32(const float *x, long n, const float *weight, long c_
         corner[t] = (int)(2 * (t / columns) * wb + 2 * (t % columns));
     for (long c = 0; c < c_in; c++)
         steps[c] = (int)(c * ld);
-#pragma omp parallel num_threads(threads)
-    {
-        float *xp = mine + TL_THREAD * own, *v = xp + c_in * plane(g);
-        float *mt = v + POSITIONS * forward_v_stride(g), *block = mt + tiles * POSITIONS * wide;
-#pragma omp for schedule(static)
-        for (k = 0; k < c_in * vectors; k++)
-            transform_kernel(weight, c_out, c_in, transposed, k / vectors, k % vectors * 16, u);
-        memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
-#pragma omp for schedule(dynamic)
-        for (s = 0; s < n; s++) {
-            pad_planes(x + s * sample, c_in, g->height, g->width, g->ph, g->pw,
-                       plane_height(g), wb, xp);
-            for (long t0 = 0; t0 < tiles; t0 += 16)
-                transform_patches(xp, g, corner, t0, tiles, ld, forward_v_stride(g), v);
-            for (long xi = 0; xi < POSITIONS; xi++)
-                for (long o0 = 0; o0 < c_out; o0 += NR)
-                    for (long p = 0; p < pieces; p++) {  /* tiles t0..t1-1, as even as can be */
-                        long t0 = p * tiles / pieces, t1 = (p + 1) * tiles / pieces;
-                        tile(c_in, v + xi * forward_v_stride(g) + t0, steps,
-                             u + (xi * (wide / NR) + o0 / NR) * c_in * NR, t1 - t0,
-                             c_out - o0 < NR ? c_out - o0 : NR,
-                             mt + (t0 * POSITIONS + xi) * wide + o0, POSITIONS * wide, 0);
-                    }
-            transform_back(mt, c_out, g, block);
-            transpose_floats(block, wide, c_out, pixels, out + s * c_out * pixels, pixels);
-        }
-    }
+    struct winograd_forward_job job = {x, weight, n, c_out, transposed, g, out, scratch,
+                                       corner, steps, 0};
+    tl_team_run(threads, winograd_forward_team, &job);
     free(corner);
     free(steps);
     return 0;
@@ -311,7 +327,8 @@ static long channels_last_room(const tl_conv_geometry *g) { return plane(g) * g-
 static long backward_v_stride(long span, long c_in) { return span * c_in + SKEW; }
 static long backward_z_stride(long span) { return span * NR + SKEW; }
 
-long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, long chunk)
+static long winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g,
+                                             long chunk)
 {
     long span = chunk * tile_rows(g) * tile_columns(g), c_in = g->channels;
     return POSITIONS * (c_in * c_out + backward_v_stride(span, c_in)
@@ -320,10 +337,9 @@ long tl_winograd_backward_weight_scratch(long c_out, const tl_conv_geometry *g, 
 }
 
 /* Steps l*tiles.. of V and Z for sample l of the chunk, positions xi0 <= xi < xi1 only:
-   V_xi[step, c] = (B^T d B)_xi from the channels-last padded sample xh, 16 channels a
-   vector; Z_xi[step, o] = (A dy A^T)_xi from dy (c_out, P), 16 output channels a vector
-   (the two pixels of a row of the tile in one gather_pairs), 0 past the output's edge. */
-__attribute__((target("avx512f")))
+   V_xi[step, c] = (B^T d B)_xi from the channels-last padded sample xh, LANES channels a
+   vector; Z_xi[step, o] = (A dy A^T)_xi from dy (c_out, P), LANES output channels a
+   vector (the two pixels of a row of the tile in one v_gather_pairs), 0 past the output's edge. */
 static void transform_sample(const float *xh, const float *dy, long c_out,
                              const tl_conv_geometry *g, long l, long span, long xi0, long xi1,
                              float *v, float *z)
@@ -331,15 +347,15 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
     long c_in = g->channels, columns = tile_columns(g), wb = plane_width(g);
     long tiles = tile_rows(g) * columns, wide = panels(c_out, NR) * NR;
     long pixels = g->out_h * g->out_w;
-    __m512i along = lane_offsets(pixels);
+    vi along = v_offsets(pixels);
     for (long t = 0; t < tiles; t++) {
         long i0 = 2 * (t / columns), j0 = 2 * (t % columns), step = l * tiles + t;
-        for (long c = 0; c < c_in; c += 16) {
-            __mmask16 m = lanes(0, c_in - c);
-            __m512 d[4], e[4][4], row[4], u[4];
+        for (long c = 0; c < c_in; c += LANES) {
+            long m = c_in - c;
+            vf d[4], e[4][4], row[4], u[4];
             for (int s = 0; s < 4; s++) {  /* B^T d along each column s */
                 for (int r = 0; r < 4; r++)
-                    d[r] = _mm512_maskz_loadu_ps(m, xh + ((i0 + r) * wb + j0 + s) * c_in + c);
+                    d[r] = v_load_part(xh + ((i0 + r) * wb + j0 + s) * c_in + c, m);
                 input_1d(d, u);
                 for (int q = 0; q < 4; q++)
                     e[q][s] = u[q];
@@ -350,20 +366,20 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
                 input_1d(row, u);
                 for (int k = 0; k < 4; k++)
                     if (q * 4 + k >= xi0 && q * 4 + k < xi1)
-                        _mm512_mask_storeu_ps(v + (q * 4 + k) * backward_v_stride(span, c_in)
-                                              + step * c_in + c, m, u[k]);
+                        v_store_part(v + (q * 4 + k) * backward_v_stride(span, c_in)
+                                     + step * c_in + c, u[k], m);
             }
         }
-        for (long o = 0; o < wide; o += 16) {
-            __m512 y[2][2], column[2], f[4][2], row[2], w[4];
+        for (long o = 0; o < wide; o += LANES) {
+            vf y[2][2], column[2], f[4][2], row[2], w[4];
             for (int a = 0; a < 2; a++) {  /* pixel row i0 + a: 0 past the output's edge */
-                __mmask16 m = i0 + a < g->out_h ? lanes(0, c_out - o) : 0;
-                const float *first = dy + (m ? o * pixels + (i0 + a) * g->out_w + j0 : 0);
+                long m = i0 + a < g->out_h ? c_out - o : 0;
+                const float *first = dy + (m > 0 ? o * pixels + (i0 + a) * g->out_w + j0 : 0);
                 if (j0 + 1 < g->out_w) {  /* both pixels of the row inside */
-                    gather_pairs(first, along, m, &y[a][0], &y[a][1]);
+                    v_gather_pairs(first, along, m, &y[a][0], &y[a][1]);
                 } else {
-                    y[a][0] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, along, first, 4);
-                    y[a][1] = _mm512_setzero_ps();
+                    y[a][0] = v_gather(first, along, m);
+                    y[a][1] = v_zero();
                 }
             }
             for (int b = 0; b < 2; b++) {  /* A dy along each column b */
@@ -379,25 +395,24 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
                 gradient_1d(row, w);
                 for (int k = 0; k < 4; k++)
                     if (q * 4 + k >= xi0 && q * 4 + k < xi1)
-                        _mm512_storeu_ps(z + ((q * 4 + k) * (wide / NR) + o / NR)
-                                         * backward_z_stride(span) + step * NR + o % NR, w[k]);
+                        v_store(z + ((q * 4 + k) * (wide / NR) + o / NR)
+                                * backward_z_stride(span) + step * NR + o % NR, w[k]);
             }
         }
     }
 }
 
-/* grad_w[o, c] = G^T S[c, o] G for input channel c and output channels o0..o0+15, S
-   (16, C, c_out): one scatter of 16 output channels per kernel tap. */
-__attribute__((target("avx512f")))
+/* grad_w[o, c] = G^T S[c, o] G for input channel c and output channels o0..o0+LANES-1,
+   S (16, C, c_out): one scatter of LANES output channels per kernel tap. */
 static void transform_sums(const float *sums, long c_in, long c_out, long c, long o0,
                            float *grad_w)
 {
-    __mmask16 m = lanes(0, c_out - o0);
-    __m512i along = lane_offsets(c_in * 9);
-    __m512 column[4], w[3], rows[3][4];
+    long m = c_out - o0;
+    vi along = v_offsets(c_in * 9);
+    vf column[4], w[3], rows[3][4];
     for (int k = 0; k < 4; k++) {  /* G^T S along each column k */
         for (int q = 0; q < 4; q++)
-            column[q] = _mm512_maskz_loadu_ps(m, sums + ((q * 4 + k) * c_in + c) * c_out + o0);
+            column[q] = v_load_part(sums + ((q * 4 + k) * c_in + c) * c_out + o0, m);
         kernel_back_1d(column, w);
         for (int i = 0; i < 3; i++)
             rows[i][k] = w[i];
@@ -405,14 +420,12 @@ static void transform_sums(const float *sums, long c_in, long c_out, long c, lon
     for (int i = 0; i < 3; i++) {  /* then G along each row */
         kernel_back_1d(rows[i], w);
         for (int j = 0; j < 3; j++)
-            _mm512_mask_i32scatter_ps(grad_w + (o0 * c_in + c) * 9 + 3 * i + j, m, along,
-                                      w[j], 4);
+            v_scatter(grad_w + (o0 * c_in + c) * 9 + 3 * i + j, along, w[j], m);
     }
 }
 
 /* S_xi[c0.., o0..] += the GEMM tile of position xi, input channels c0 = piece*block..
-   and output channels o0 = 32*panel.., over the chunk's steps. */
-__attribute__((target("avx512f")))
+   and output channels o0 = NR*panel.., over the chunk's steps. */
 static void sum_tile(const float *v, const float *z, const int *steps, long depth, long span,
                      long c_in, long c_out, long block, long xi, long piece, long panel,
                      float *sums)
@@ -423,60 +436,77 @@ static void sum_tile(const float *v, const float *z, const int *steps, long dept
          c_out - o0 < NR ? c_out - o0 : NR, sums + (xi * c_in + c0) * c_out + o0, c_out, 1);
 }
 
-int tl_winograd_backward_weight_f32(const float *x, const float *grad_out, long n,
-                                    long c_out, const tl_conv_geometry *g, float *grad_w,
-                                    float *scratch, long chunk, int threads)
+/* A weight gradient's arguments, shared by its team. */
+struct winograd_backward_weight_job {
+    const float *x, *grad_out;
+    long n, c_out, chunk;
+    const tl_conv_geometry *g;
+    float *grad_w, *scratch;
+    const int *steps;
+    long next;  /* the next sample or tile of a loop, shared out one at a time */
+};
+
+static void winograd_backward_weight_team(void *arg, const tl_member *me)
 {
-    long c_in = g->channels, sample = c_in * g->height * g->width, wb = plane_width(g);
+    struct winograd_backward_weight_job *job = arg;
+    const tl_conv_geometry *g = job->g;
+    long n = job->n, c_out = job->c_out, chunk = job->chunk, c_in = g->channels;
+    long sample = c_in * g->height * g->width, wb = plane_width(g);
     long pixels = g->out_h * g->out_w, tiles = tile_rows(g) * tile_columns(g);
     long wide = panels(c_out, NR) * NR, span = chunk * tiles, room = channels_last_room(g);
     long block = channel_block(c_in), pieces = panels(c_in, block), cols = wide / NR;
-    long vectors = panels(c_out, 16), k;
-    float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
+    long vectors = panels(c_out, LANES), tasks = pieces * cols;
+    float *sums = job->scratch, *xh = sums + POSITIONS * c_in * c_out;
     float *v = xh + chunk * room, *z = v + POSITIONS * backward_v_stride(span, c_in);
+    int by_positions = me->threads <= POSITION_THREADS;
+    long xi0 = POSITIONS * me->thread / me->threads;  /* this thread's positions */
+    long xi1 = POSITIONS * (me->thread + 1) / me->threads;
+    for (long s0 = 0; s0 < n; s0 += chunk) {
+        long count = n - s0 < chunk ? n - s0 : chunk;
+        const float *dy = job->grad_out + s0 * c_out * pixels;
+        for (long l; (l = tl_claim(&job->next)) < count;) {
+            pad_channels_last(job->x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
+                              g->pw, wb, xh + l * room);
+            if (!by_positions)  /* every position of this sample */
+                transform_sample(xh + l * room, dy + l * c_out * pixels, c_out, g, l, span, 0,
+                                 POSITIONS, v, z);
+        }
+        tl_end_loop(me, &job->next);
+        if (by_positions) {  /* every sample, this thread's positions */
+            for (long l = 0; l < count; l++)
+                transform_sample(xh + l * room, dy + l * c_out * pixels, c_out, g, l, span, xi0,
+                                 xi1, v, z);
+            for (long t = xi0 * tasks; t < xi1 * tasks; t++)
+                sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block, t / tasks,
+                         t % tasks / cols, t % cols, sums);
+            tl_barrier(me);
+        } else {
+            for (long t; (t = tl_claim(&job->next)) < POSITIONS * tasks;)
+                sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block, t / tasks,
+                         t % tasks / cols, t % cols, sums);
+            tl_end_loop(me, &job->next);
+        }
+    }
+    for (long k = me->thread; k < c_in * vectors; k += me->threads)
+        transform_sums(sums, c_in, c_out, k / vectors, k % vectors * LANES, job->grad_w);
+}
+
+static int winograd_backward_weight(const float *x, const float *grad_out, long n,
+                                    long c_out, const tl_conv_geometry *g, float *grad_w,
+                                    float *scratch, long chunk, int threads)
+{
+    long c_in = g->channels, span = chunk * tile_rows(g) * tile_columns(g);
+    float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
     int *steps = malloc((span > 0 ? span : 1) * sizeof(int));
     if (!steps)
         return -1;
     for (long t = 0; t < span; t++)
         steps[t] = (int)(t * c_in);
     memset(sums, 0, POSITIONS * c_in * c_out * sizeof(float));
-    memset(xh, 0, (n < chunk ? n : chunk) * room * sizeof(float));
-#pragma omp parallel num_threads(threads)
-    {
-        int by_positions = TL_THREADS <= POSITION_THREADS;  /* the same for every thread */
-        long xi0 = POSITIONS * TL_THREAD / TL_THREADS;  /* this thread's positions */
-        long xi1 = POSITIONS * (TL_THREAD + 1) / TL_THREADS, tasks = pieces * cols, t;
-        for (long s0 = 0; s0 < n; s0 += chunk) {
-            long count = n - s0 < chunk ? n - s0 : chunk, l;
-#pragma omp for schedule(dynamic)
-            for (l = 0; l < count; l++) {
-                pad_channels_last(x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
-                                  g->pw, wb, xh + l * room);
-                if (!by_positions)  /* every position of this sample */
-                    transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out,
-                                     g, l, span, 0, POSITIONS, v, z);
-            }
-            if (by_positions) {  /* every sample, this thread's positions */
-                for (l = 0; l < count; l++)
-                    transform_sample(xh + l * room, grad_out + (s0 + l) * c_out * pixels, c_out,
-                                     g, l, span, xi0, xi1, v, z);
-                for (t = xi0 * tasks; t < xi1 * tasks; t++)
-                    sum_tile(v, z, steps, count * tiles, span, c_in, c_out, block, t / tasks,
-                             t % tasks / cols, t % cols, sums);
-#pragma omp barrier
-            } else {
-#pragma omp for schedule(dynamic)
-                for (t = 0; t < POSITIONS * tasks; t++)
-                    sum_tile(v, z, steps, count * tiles, span, c_in, c_out, block, t / tasks,
-                             t % tasks / cols, t % cols, sums);
-            }
-        }
-#pragma omp for schedule(static)
-        for (k = 0; k < c_in * vectors; k++)
-            transform_sums(sums, c_in, c_out, k / vectors, k % vectors * 16, grad_w);
-    }
+    memset(xh, 0, (n < chunk ? n : chunk) * channels_last_room(g) * sizeof(float));
+    struct winograd_backward_weight_job job = {x, grad_out, n, c_out, chunk, g, grad_w,
+                                               scratch, steps, 0};
+    tl_team_run(threads, winograd_backward_weight_team, &job);
     free(steps);
     return 0;
 }
-
-#endif

@@ -1,0 +1,32 @@
+/* The body of each route's translation unit (csrc/route_avx512.c, route_avx2.c,
+route_base.c): the kernel source compiled for that route, and the route's table
+(csrc/routes.h). The including file defines TL_ROUTE_AVX512, TL_ROUTE_AVX2 or
+TL_ROUTE_BASE (csrc/simd.h's widths), TL_ROUTE_TABLE and TL_ROUTE_NAME, TL_ROUTE_BUILT
+where this compiler can build it, and switches the target on before including this. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routes.h"
+
+#ifdef TL_ROUTE_BUILT
+
+#include "simd.h"
+#include "tiles.h"
+#include "winograd.c"
+#include "conv.c"
+#include "hinge.c"
+
+const tl_route TL_ROUTE_TABLE = {
+    TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
+    conv_forward_scratch, conv_forward_f32,
+    conv_backward_weight_scratch, conv_backward_weight_f32,
+    hinge_forward_scratch, hinge_forward_f32,
+};
+
+#else
+
+const tl_route TL_ROUTE_TABLE = {TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+
+#endif

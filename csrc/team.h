@@ -1,0 +1,58 @@
+/* tlcore's own threads for the compiled routes' kernels (csrc/conv.c, csrc/winograd.c,
+csrc/hinge.c): a small pool of POSIX threads whose idle workers sleep, so that no
+library in the process, PyTorch above all, has to change how its own threads wait.
+
+Why not OpenMP, as csrc/_native.pyx's loops: PyTorch ships the same OpenMP runtime
+(libgomp.so.1), so one copy serves both, and its idle workers spin unless
+OMP_WAIT_POLICY=PASSIVE is set before it loads. Spinning workers hold the cores that
+the next GEMM needs (measured on 2 cores: a small GEMM after an OpenMP kernel 8 ms
+instead of 0.05 ms); a PASSIVE runtime makes PyTorch 2 to 3x slower. This pool is
+tlcore's alone: its workers wait on a condition variable, and wake when a kernel calls.
+
+    tl_team_run(threads, body, ctx)   runs body(ctx, &me) on `threads` threads, the caller
+                                      as thread 0, and returns when every one has
+    tl_barrier(&me)                   waits until every thread of the team gets there
+    tl_claim(&counter)                the next task of a loop shared out one at a time
+                                      (OpenMP's schedule(dynamic)): counter starts at 0
+    tl_end_loop(&me, &counter)        waits for the loop's end, the counter back at 0
+
+One team runs at a time: a call while another runs (from another Python thread) runs
+its body on the calling thread alone. Where POSIX threads are missing, every team has
+one thread.
+*/
+#ifndef TL_TEAM_H
+#define TL_TEAM_H
+
+typedef struct tl_team tl_team;
+
+typedef struct {
+    int thread, threads;  /* this thread's number, and the team's size */
+    tl_team *team;
+} tl_member;
+
+typedef void (*tl_body)(void *ctx, const tl_member *me);
+
+void tl_team_run(int threads, tl_body body, void *ctx);
+void tl_barrier(const tl_member *me);
+
+/* The next task number of a shared loop (counter starts at 0, is reset by one thread
+   between two barriers to use it again). */
+static inline long tl_claim(long *counter)
+{
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+/* Ends a loop shared out by tl_claim: waits for every thread, sets the counter back to
+   0 for the next loop, and waits again, so that no thread claims before that. */
+static inline void tl_end_loop(const tl_member *me, long *counter)
+{
+    tl_barrier(me);
+    if (me->thread == 0)
+        *counter = 0;
+    tl_barrier(me);
+}
+
+/* The workers the pool has started so far (0 until a team of 2 or more runs). */
+int tl_team_workers(void);
+
+#endif
