@@ -269,6 +269,18 @@ cdef extern from "routes.h":
                                  long dim, const int64_t *target, float margin,
                                  float *loss, int64_t *negative, float *scratch,
                                  int threads) nogil
+        void (*maxpool2x2_forward_f32)(const float *x, long planes, long height, long width,
+                                       long out_h, long out_w, float *out, int64_t *argmax,
+                                       int threads) nogil
+        void (*maxpool2x2_forward_f64)(const double *x, long planes, long height,
+                                       long width, long out_h, long out_w, double *out,
+                                       int64_t *argmax, int threads) nogil
+        void (*maxpool_backward_f32)(const float *grad_out, const int64_t *argmax,
+                                     long planes, long height, long width, long out_h,
+                                     long out_w, float *grad_x, int threads) nogil
+        void (*maxpool_backward_f64)(const double *grad_out, const int64_t *argmax,
+                                     long planes, long height, long width, long out_h,
+                                     long out_w, double *grad_x, int threads) nogil
     int TL_ROUTES
     const tl_route *tl_route_at(int i) nogil
     int tl_route_supported(int i) nogil
@@ -598,6 +610,58 @@ def maxpool2d_forward(const real[:, :, :, ::1] x, kernel, stride, padding,
             for ow in range(out_w):
                 _max_window(plane, height, width, oh * sh - ph, kh, ow * sw - pw, kw,
                             out_plane + oh * out_w + ow, arg_plane + oh * out_w + ow)
+
+
+cdef inline bint _same_shape(Py_ssize_t *a, Py_ssize_t *b) noexcept:
+    """Whether two 4-D memoryviews' shapes are equal."""
+    return a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
+
+
+def maxpool2x2_forward_route(int route, const real[:, :, :, ::1] x, real[:, :, :, ::1] out,
+                             int64_t[:, :, :, ::1] argmax):
+    """maxpool2d_forward's 2x2 window at stride 2 without padding on the compiled route
+    ``route`` (csrc/pool.c), its planes shared out to tlcore's own team."""
+    cdef const tl_route *r = _route(route, "maxpool2x2_forward_route")
+    cdef long planes = x.shape[0] * x.shape[1], height = x.shape[2], width = x.shape[3]
+    cdef long out_h = out.shape[2], out_w = out.shape[3]
+    cdef int threads = _team_threads(planes * height * width)
+    _check(out.shape[0] == x.shape[0] and out.shape[1] == x.shape[1]
+           and out_h == height // 2 and out_w == width // 2
+           and _same_shape(argmax.shape, out.shape),
+           "maxpool2x2_forward_route: out and argmax have the wrong shape")
+    if planes == 0 or out_h == 0 or out_w == 0:
+        return
+    with nogil:
+        if real is float:
+            r.maxpool2x2_forward_f32(&x[0, 0, 0, 0], planes, height, width, out_h, out_w,
+                                     &out[0, 0, 0, 0], &argmax[0, 0, 0, 0], threads)
+        else:
+            r.maxpool2x2_forward_f64(&x[0, 0, 0, 0], planes, height, width, out_h, out_w,
+                                     &out[0, 0, 0, 0], &argmax[0, 0, 0, 0], threads)
+
+
+def maxpool_backward_route(int route, const real[:, :, :, ::1] grad_out,
+                           const int64_t[:, :, :, ::1] argmax, real[:, :, :, ::1] grad_x):
+    """maxpool2d_backward on the compiled route ``route`` (csrc/pool.c), its planes shared
+    out to tlcore's own team. argmax must come from a forward (every index inside its
+    plane; it is not checked again here)."""
+    cdef const tl_route *r = _route(route, "maxpool_backward_route")
+    cdef long planes = grad_x.shape[0] * grad_x.shape[1]
+    cdef long height = grad_x.shape[2], width = grad_x.shape[3]
+    cdef long out_h = grad_out.shape[2], out_w = grad_out.shape[3]
+    cdef int threads = _team_threads(planes * height * width)
+    _check(grad_out.shape[0] == grad_x.shape[0] and grad_out.shape[1] == grad_x.shape[1]
+           and _same_shape(argmax.shape, grad_out.shape),
+           "maxpool_backward_route: grad_out, argmax and grad_x do not match")
+    if planes == 0 or height * width == 0:
+        return
+    with nogil:
+        if real is float:
+            r.maxpool_backward_f32(&grad_out[0, 0, 0, 0], &argmax[0, 0, 0, 0], planes, height,
+                                   width, out_h, out_w, &grad_x[0, 0, 0, 0], threads)
+        else:
+            r.maxpool_backward_f64(&grad_out[0, 0, 0, 0], &argmax[0, 0, 0, 0], planes, height,
+                                   width, out_h, out_w, &grad_x[0, 0, 0, 0], threads)
 
 
 def maxpool2d_backward(const real[:, :, :, ::1] grad_out, const int64_t[:, :, :, ::1] argmax,

@@ -18,15 +18,29 @@ where this compiler can build it, and switches the target on before including th
 #include "conv.c"
 #include "hinge.c"
 
+#define REAL float
+#define POOL(name) name##_f32
+#include "pool.c"
+#undef REAL
+#undef POOL
+#define REAL double
+#define POOL(name) name##_f64
+#include "pool.c"
+#undef REAL
+#undef POOL
+
 const tl_route TL_ROUTE_TABLE = {
     TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
     conv_forward_scratch, conv_forward_f32,
     conv_backward_weight_scratch, conv_backward_weight_f32,
     hinge_forward_scratch, hinge_forward_f32,
+    maxpool2x2_forward_f32, maxpool2x2_forward_f64,
+    maxpool_backward_f32, maxpool_backward_f64,
 };
 
 #else
 
-const tl_route TL_ROUTE_TABLE = {TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+const tl_route TL_ROUTE_TABLE = {TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                                 NULL, NULL, NULL, NULL};
 
 #endif

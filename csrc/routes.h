@@ -1,5 +1,5 @@
 /* The compiled kernels' routes, for tlcore._native: one kernel source (csrc/conv.c,
-csrc/winograd.c, csrc/hinge.c, on csrc/tiles.h and csrc/simd.h) built once per vector
+csrc/winograd.c, csrc/hinge.c, csrc/pool.c, on csrc/tiles.h and csrc/simd.h) built once per vector
 width by csrc/route_avx512.c, csrc/route_avx2.c and csrc/route_base.c, each of which
 exports one tl_route; csrc/routes.c lists them and asks the CPU which it runs.
 
@@ -19,6 +19,9 @@ exports one tl_route; csrc/routes.c lists them and asks the CPU which it runs.
     hinge_forward    loss[n] = max(0, margin - S[n, y_n] + S[n, m_n]), m_n = the first
                      arg-max of S[n, c] over c != y_n, for S = f (n, dim) @ g (classes,
                      dim)^T, never formed whole (csrc/hinge.c).
+    maxpool2x2_forward, maxpool_backward
+                     max pooling's 2x2 window at stride 2 without padding, and the
+                     backward of any max pooling, float32 and float64 (csrc/pool.c).
 
 Each *_scratch gives the floats of scratch that its kernel needs. The kernels return 0,
 or -1 where a small allocation failed (nothing written then).
@@ -56,6 +59,18 @@ typedef struct {
     int (*hinge_forward_f32)(const float *f, const float *g, long n, long classes, long dim,
                              const int64_t *target, float margin, float *loss,
                              int64_t *negative, float *scratch, int threads);
+    void (*maxpool2x2_forward_f32)(const float *x, long planes, long height, long width,
+                                   long out_h, long out_w, float *out, int64_t *argmax,
+                                   int threads);
+    void (*maxpool2x2_forward_f64)(const double *x, long planes, long height, long width,
+                                   long out_h, long out_w, double *out, int64_t *argmax,
+                                   int threads);
+    void (*maxpool_backward_f32)(const float *grad_out, const int64_t *argmax, long planes,
+                                 long height, long width, long out_h, long out_w,
+                                 float *grad_x, int threads);
+    void (*maxpool_backward_f64)(const double *grad_out, const int64_t *argmax, long planes,
+                                 long height, long width, long out_h, long out_w,
+                                 double *grad_x, int threads);
 } tl_route;
 
 #define TL_ROUTES 3  /* AVX-512F, AVX2+FMA, the base route: widest first */

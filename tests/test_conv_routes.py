@@ -247,3 +247,23 @@ def test_tlcore_simd_forces_a_narrower_route():
     done = _route_in_a_fresh_process("avx1024")
     assert done.returncode != 0
     assert "TLCORE_SIMD must be one of avx512, avx2," in done.stderr
+
+
+@pytest.mark.skipif(REASON is not None, reason=str(REASON))
+def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch):
+    """No route taken (TLCORE_SIMD=none, or a build or CPU with none): every convolution
+    and hinge call goes through im2col and BLAS, the scan after the GEMM, and is right."""
+    monkeypatch.setattr(routes, "ROUTE", None)
+    rng = np.random.default_rng(6)
+    settings = ((1, 1), (1, 1), (1, 1), 1)
+    x = rng.standard_normal((4, 8, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((20, 8, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((4, 20, 9, 9)).astype(np.float32)
+    assert_native_conv_matches(x, w, g, settings)
+    assert tile_calls == {}
+    f, e = rng.standard_normal((6, 5), np.float32), rng.standard_normal((4, 5), np.float32)
+    target = np.array([0, 1, 2, 3, 0, 1])
+    loss, negative = run("native", "embedding_hinge_max_forward", f, e, target, 1.0)
+    expected_loss, expected_negative = reference.embedding_hinge_max_forward(f, e, target, 1.0)
+    np.testing.assert_array_equal(negative, expected_negative)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-5, atol=1e-6)

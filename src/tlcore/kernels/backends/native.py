@@ -70,24 +70,34 @@ def grad_reverse_backward(grad, lambda_, out=None):
 @register("maxpool2d_forward", "native", floats=(0,))
 def maxpool2d_forward(x, kernel, stride, padding):
     """(out, argmax) of max pooling, one plane per task; the contract and the tie-break
-    (first real element in row-major window order, strict >) are reference.py's."""
+    (first real element in row-major window order, strict >) are reference.py's. The
+    2x2 window at stride 2 without padding on the compiled route (csrc/pool.c: tlcore's
+    own team of threads, whatever the OpenMP runtime does), any other here."""
     dtype = x.dtype
     x = np.ascontiguousarray(x, dtype)
     out_h, out_w = pool2d_output_size(x.shape[2:], kernel, stride, padding)
     out = np.empty(x.shape[:2] + (out_h, out_w), dtype)
     argmax = np.empty(out.shape, np.int64)
-    _native.maxpool2d_forward(x, kernel, stride, padding, out, argmax)
+    if route.ROUTE is not None and (tuple(kernel), tuple(stride), tuple(padding)) == (
+            (2, 2), (2, 2), (0, 0)):
+        _native.maxpool2x2_forward_route(route.ROUTE["index"], x, out, argmax)
+    else:
+        _native.maxpool2d_forward(x, kernel, stride, padding, out, argmax)
     return out, argmax
 
 
 @register("maxpool2d_backward", "native", floats=(0,))
 def maxpool2d_backward(grad_out, argmax, x_shape):
-    """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order)."""
+    """grad_x[n, c].flat[argmax] += grad_out, one plane per task (adds in order); on the
+    compiled route, the planes shared out to tlcore's own team (csrc/pool.c)."""
     dtype = grad_out.dtype
     grad_out = np.ascontiguousarray(grad_out, dtype)
     argmax = np.ascontiguousarray(argmax, np.int64)
     grad_x = np.empty(x_shape, dtype)
-    _native.maxpool2d_backward(grad_out, argmax, grad_x)
+    if route.ROUTE is not None:
+        _native.maxpool_backward_route(route.ROUTE["index"], grad_out, argmax, grad_x)
+    else:
+        _native.maxpool2d_backward(grad_out, argmax, grad_x)
     return grad_x
 
 
