@@ -12,9 +12,10 @@ a training step does. Two cases, each against a floor timed in the same run:
   ``x.view_as(x)`` and whose backward is ``-lambda * g``).
 * ``hinge``: the lecture's zero-shot loss as written,
   ``F.hinge_max_loss(F.embedding_scores(f, g), y).backward()`` with N 4096, D 256,
-  C 1000 float32, against three times the score GEMM ``f @ g.T``: the composition
-  needs three GEMMs of that size (the scores; dS @ g and dS^T @ f in its backward).
-  Goal: within 1.2x of those three. Beside it: the fused op
+  C 1000 float32, against three times the score GEMM ``f @ g.T``: written out densely,
+  the composition needs three GEMMs of that size (the scores; dS @ g and dS^T @ f in
+  its backward; tlcore's backward takes the sparse products instead, see
+  ops/scores.py's HingeGradient). Goal: within 1.2x of those three. Beside it: the fused op
   ``F.embedding_hinge_max_loss(f, g, y)`` (whose sparse backward needs no GEMM), and
   PyTorch's composition (matmul, gather, scatter of -inf, max, clamp, mean, backward).
 

@@ -296,6 +296,56 @@ def test_fused_loss_keeps_float32_and_sums_grad_of_classes_shared_by_samples():
     np.testing.assert_allclose(g.grad, [[-1, -1], [1, 1]])  # both samples on both rows
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@given(st.integers(1, 5), st.integers(2, 6), st.integers(1, 4), seeds, st.booleans())
+def test_the_composition_backward_is_the_sparse_one_and_the_dense_one_alike(
+        reduction, n, c, d, seed, strided):
+    """hinge_max_loss's gradient of the scores reaches embedding_scores as a
+    HingeGradient, which takes the sparse products: the same gradients as the two dense
+    GEMMs written out in numpy, and a gradcheck through the composition. A retained
+    .grad of the scores is a plain array of every entry of dS."""
+    rng = np.random.default_rng(seed)
+    f, g, target = _embeddings_away_from_kinks(rng, n, c, d, 0.5, strided)
+    a, b = leaf(f), leaf(g)
+    scores = ops.embedding_scores(a, b)
+    scores.retain_grad()
+    loss = ops.hinge_max_loss(scores, target, 0.5, reduction)
+    sparse_calls = []
+    sparse = kernels.hinge_max_backward
+
+    def counted(*args):
+        sparse_calls.append(1)
+        return sparse(*args)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "hinge_max_backward", counted)
+        loss.backward(rng.standard_normal(loss.shape))
+    assert sparse_calls == [1]
+    dense = scores.grad
+    assert type(dense) is np.ndarray
+    np.testing.assert_allclose(a.grad, dense @ g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad, dense.T @ f, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda p, q: ops.hinge_max_loss(ops.embedding_scores(p, q), target, 0.5,
+                                                     reduction), [leaf(f), leaf(g)])
+
+
+def test_a_gradient_computed_from_the_hinge_gradient_is_read_densely():
+    """Scores used twice: their gradients add up, and the sum (a plain array, no sparse
+    form) takes the dense GEMMs, right."""
+    rng = np.random.default_rng(3)
+    f, g, target = _embeddings_away_from_kinks(rng, 6, 4, 3, 0.5, False)
+    a, b = leaf(f), leaf(g)
+    scores = ops.embedding_scores(a, b)
+    loss = ops.hinge_max_loss(scores, target, 0.5) + (scores * scores).sum()
+    loss.backward()
+    hinge_part = F.hinge_max_loss(tlcore.tensor(f @ g.T, requires_grad=True), target, 0.5)
+    s_leaf = tlcore.tensor(f @ g.T, requires_grad=True)
+    total = ops.hinge_max_loss(s_leaf, target, 0.5) + (s_leaf * s_leaf).sum()
+    total.backward()
+    assert hinge_part.item() == pytest.approx(ops.hinge_max_loss(scores, target, 0.5).item())
+    np.testing.assert_allclose(a.grad, np.asarray(s_leaf.grad) @ g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad, np.asarray(s_leaf.grad).T @ f, rtol=1e-12, atol=1e-12)
+
+
 # -- errors ------------------------------------------------------------------------------
 
 

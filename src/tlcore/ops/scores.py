@@ -16,6 +16,10 @@ hinge_max_loss(embedding_scores(f, g), y, k), but its backward goes straight to 
 through the sparse ``hinge_max_backward`` kernel. An active sample sends gradient to
 two class rows of g only (its true class and its hardest other class), so the backward
 costs O(N*D) instead of the O(N*C*D) of forming and multiplying the (N, C) gradient.
+The composition as the lecture writes it takes the same sparse backward where it can:
+hinge_max_loss's gradient of the scores is a HingeGradient, which still holds every
+entry of dS (for whoever reads it) and also what it is made of, and embedding_scores's
+backward, handed one, calls the kernel instead of its two dense GEMMs.
 
 The max form's array work goes through the kernels registry (numpy, numba, native,
 cupy); the sum form is plain array code on the scores' module (numpy or cupy).
@@ -57,8 +61,28 @@ def _check_scores(scores, target, op="hinge_max_loss"):
     return check_class_target(op, target, scores)  # int64: one index dtype for every backend
 
 
+class HingeGradient(np.ndarray):
+    """HingeMaxLoss's gradient of the scores, dS (N, C): a plain array of its values, -w_n
+    at S[n, y_n] and +w_n at S[n, m_n], 0 elsewhere, that also keeps ``made_of`` = (y, m,
+    w), so that EmbeddingScores's backward can take the sparse products. What is computed
+    from it (a sum with another gradient, a copy such as a retained .grad) is a plain
+    array: only the gradient itself, handed on unchanged, is read sparsely."""
+
+    def __array_finalize__(self, obj):
+        self.made_of = None
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        plain = array.view(np.ndarray)
+        return plain[()] if return_scalar else plain
+
+    def copy(self, order="C"):
+        return np.array(self, order=order)
+
+
 class EmbeddingScores(Function):
-    """S = f @ g.T; dL/df = dS @ g, dL/dg = dS.T @ f."""
+    """S = f @ g.T; dL/df = dS @ g, dL/dg = dS.T @ f: two GEMMs, or, where dS is
+    hinge_max_loss's own (a HingeGradient: two entries a row), the O(N*D) sparse
+    products of ``hinge_max_backward``, as in the fused op."""
 
     def forward(self, f, g):
         _check_embeddings(f, g)
@@ -67,6 +91,13 @@ class EmbeddingScores(Function):
 
     def backward(self, grad):
         need_f, need_g = self.needs_input_grad
+        made_of = getattr(grad, "made_of", None)
+        if made_of is not None:
+            target, negative, weight = made_of
+            weight = np.ascontiguousarray(weight, np.result_type(self.f.dtype, self.g.dtype))
+            grad_f, grad_g = kernels.hinge_max_backward(self.f, self.g, target, negative,
+                                                        weight)
+            return (grad_f if need_f else None), (grad_g if need_g else None)
         return (grad @ self.g if need_f else None), (grad.T @ self.f if need_g else None)
 
 
@@ -97,6 +128,9 @@ class HingeMaxLoss(Function):
         flat, starts = out.reshape(-1), xp.arange(0, n * c, c)  # flat index of S[n, 0]
         flat[starts + self.target] = -weight
         flat[starts + self.negative] = weight  # negative != target: no entry written twice
+        if xp is np:  # the sparse form, for embedding_scores's backward
+            out = out.view(HingeGradient)
+            out.made_of = (self.target, self.negative, weight)
         return out, None
 
 

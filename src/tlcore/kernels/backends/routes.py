@@ -83,7 +83,10 @@ def describe():
         conv = (f"register tiles{' + Winograd' if WINOGRAD else ''}, {ROUTE['name']} "
                 f"({tile} tile), im2col and BLAS for thin products")
         hinge = f"fused with its GEMM, {ROUTE['name']} ({tile} tile)"
-    lines = [f"conv2d float32: {conv}", f"hinge-max from embeddings float32: {hinge}"]
+    pool = ("Cython loops" if ROUTE is None
+            else f"2x2 window and every backward on the route's team, {ROUTE['name']}")
+    lines = [f"conv2d float32: {conv}", f"hinge-max from embeddings float32: {hinge}",
+             f"max-pool: {pool}"]
     if PASSED:
         lines.append("routes not taken: " + "; ".join(PASSED))
     return lines
