@@ -73,10 +73,17 @@ def noise_warning(spreads, load_before, what="call times"):
             "Rerun on a quiet machine before trusting the ratios.")
 
 
+def _at_least_one(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def argument_parser(doc, name, what):
     """The flags every benchmark takes: --repeats (timed ``what``) and --json PATH."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=30,
+    parser.add_argument("--repeats", type=_at_least_one, default=30,
                         help=f"timed {what} (default 30)")
     default = os.path.join("bench", "results", f"{name}.json")
     parser.add_argument("--json", default=default,

@@ -339,8 +339,6 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true",
                         help="leave PyTorch out: never import it in this process")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
     global torch
     torch = None if args.no_torch else optional_torch()
 

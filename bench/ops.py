@@ -220,8 +220,6 @@ def main(argv=None):
     parser.add_argument("--hinge-shape", default="4096,256,1000",
                         help="N,D,C of the hinge case (default 4096,256,1000)")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
     reverse_shape = parse_shape(parser, args.reverse_shape, "x", 2, "--reverse-shape")
     hinge_shape = parse_shape(parser, args.hinge_shape, ",", 3, "--hinge-shape")
     if hinge_shape[2] < 2:

@@ -38,6 +38,15 @@ def test_every_case_runs_on_every_backend_found(tiny):
         if row["runner"].startswith("floor"):
             assert row["x_floor"] == 1.0
     assert result["machine"]["threads"][0].startswith("OpenMP wait policy")
+    route = result["machine"]["native_route"]  # the route taken, by name, and why
+    if "native" in backends:
+        from tlcore.kernels.backends import routes
+        assert route["key"] == (routes.ROUTE and routes.ROUTE["key"])
+        assert route["lines"][0].startswith("conv2d float32: ")
+        assert ("native route: " + (route["name"] or "im2col and BLAS")
+                in benchmark.format_table(result))
+    else:
+        assert route is None
 
 
 def test_a_peer_runs_in_the_same_blocks_and_gets_a_ratio(tiny):
