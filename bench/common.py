@@ -14,10 +14,10 @@ from tlcore.kernels import available
 from tlcore.kernels.backends import threads
 from tlcore.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
 
-# Load numba and the native module before any benchmark imports torch: one OpenMP
-# runtime, under tlcore's threading policy, then serves both (see kernels/backends/threads.py).
+# Load numba and the native module once, before the timing: the import order with
+# PyTorch no longer matters (tlcore sets nothing in the OpenMP runtime both share; see
+# kernels/backends/threads.py), but a first load inside a timed block would.
 available()
-
 
 
 def optional_torch():

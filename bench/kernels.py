@@ -20,7 +20,7 @@ from common import argument_parser, machine_info, optional_torch, write_json
 
 from tlcore import benchmark
 
-torch = optional_torch()  # imported after tlcore's kernels: see common.py
+torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
 
 
 def torch_peer(case):

@@ -185,7 +185,6 @@ def worker(order):
             torch.ones(2) @ torch.ones(2)  # its OpenMP runtime is loaded and started
             info["torch threads"] = torch.get_num_threads()
         else:
-            import tlcore
             from tlcore import kernels
             kernels.available()  # numba and the native module, and their OpenMP runtime
             info["tlcore CPU backend"] = kernels.preferred()

@@ -50,7 +50,7 @@ import tlcore
 import tlcore.nn.functional as F
 from tlcore.benchmark import time_blocks
 
-torch = optional_torch()  # imported after tlcore's kernels: see common.py
+torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
 
 SEED = 0
 LAMBDA = 0.5
