@@ -263,18 +263,30 @@ def _route_conv(native_module, seed):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
+def _no_route():
+    """Why no compiled route runs here (the native module missing, or no route taken), or
+    None."""
+    if REASON is not None:
+        return f"the native backend is not built here: {REASON}"
+    from tlcore.kernels.backends import routes
+    return None if routes.ROUTE else "no compiled route is taken here: " + "; ".join(
+        routes.PASSED)
+
+
+NO_ROUTE = _no_route()
+needs_a_route = pytest.mark.skipif(NO_ROUTE is not None, reason=str(NO_ROUTE))
+
+
 @pytest.fixture
 def team_of_two(native):
     """The routes' kernels on tlcore's own team of two threads from the first element."""
     from tlcore import _native
-    from tlcore.kernels.backends import routes
-    if routes.ROUTE is None:
-        pytest.skip("no compiled route is taken on this machine: " + "; ".join(routes.PASSED))
     before = _native.set_team(2, 1)
     yield _native
     _native.set_team(*before)
 
 
+@needs_a_route
 def test_the_team_serves_two_python_threads_at_once(native, team_of_two):
     """Kernels called from two Python threads together: one gets the team, the other runs
     on its own thread; both right."""
@@ -296,6 +308,7 @@ def test_the_team_serves_two_python_threads_at_once(native, team_of_two):
     assert team_of_two.team_workers() >= 1
 
 
+@needs_a_route
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is missing on this platform")
 def test_a_forked_child_starts_a_team_of_its_own(native, team_of_two):
     """The parent's team threads are not in a fork's child: it starts its own."""
