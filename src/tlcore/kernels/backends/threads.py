@@ -148,12 +148,6 @@ def parallel_min_work():
     return SERIAL if spinning_runtime() else PARALLEL_MIN_WORK
 
 
-def early_openmp():
-    """Kept for native.py, which runs every loop on the calling thread when this is not
-    empty: the reason tlcore's loops stay off the OpenMP pool, or []."""
-    return ["an OpenMP runtime whose idle workers spin"] if spinning_runtime() else []
-
-
 def threads_for(work, most):
     """How many threads a kernel touching ``work`` elements should use, of ``most``."""
     if spinning_runtime() or work < PARALLEL_MIN_WORK:
