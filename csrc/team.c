@@ -98,10 +98,11 @@ static void *worker(void *arg)
 /* A forked child has none of its parent's threads: it starts its own. */
 static void forget_workers(void)
 {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t fresh_cond = PTHREAD_COND_INITIALIZER;
-    pool.lock = one_team = fresh;
-    pool.wake = pool.done = pool.barrier = fresh_cond;
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_mutex_init(&one_team, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pthread_cond_init(&pool.barrier, NULL);
     workers = 0;
 }
 
