@@ -25,16 +25,17 @@ the wrapper (im2col and col2im take views whose last axis alone must be contiguo
 only the sizes that could write out of bounds are checked again here.
 
 Scheduling: the loops here are "guided", so that on a busy 2-core machine a thread the
-OS has not scheduled yet does not hold back a fixed half of the loop. The C kernels'
-loops over whole blocks (samples, blocks of rows, register tiles) are "dynamic", one
-block at a time: guided hands the first thread to arrive half of the loop at once, which
+OS has not scheduled yet does not hold back a fixed half of the loop. The compiled
+routes' loops over whole blocks (samples, blocks of rows, register tiles) run on
+tlcore's own team (csrc/team.h) and share them out one block at a time, OpenMP's
+"dynamic": guided hands the first thread to arrive half of the loop at once, which
 that thread then holds even if its core turns out slower (measured in one process on the
 2-core machine, with the schedule switched per call: bench/kernels.py's hinge step at N
 4096 D 256 C 1000 1.00 to 1.23x faster dynamic over five runs, the convolutions within
 3% either way). Whether idle OpenMP threads spin or sleep between loops is
-OMP_WAIT_POLICY, which libgomp reads when it loads: with BLAS's threads spinning after a
-GEMM, spinning here too is measured to cost 5-50x on a loaded 2-core machine (the
-engine's threading policy sets it, not this module).
+OMP_WAIT_POLICY, which libgomp reads when it loads, for every library in the process:
+where they spin (the default), the engine's threading policy runs these loops on the
+calling thread (set_parallel_min_work; kernels/backends/threads.py).
 """
 
 from cython.parallel cimport prange

@@ -20,8 +20,9 @@ column) and read any strides.
 fastmath stays off: every float operation is the one the formula states, in its order.
 ``error_model="numpy"`` drops the division-by-zero checks of integer // and %.
 
-Threads: each call is one or more parallel regions of numba's OpenMP pool, between
-BLAS calls. Both pools spin while idle unless told otherwise: see kernels/backends/threads.py.
+Threads: each call is one or more parallel regions of numba's pool, between BLAS
+calls. On an OpenMP runtime whose idle workers spin (the default, shared with PyTorch)
+they run on the calling thread: see kernels/backends/threads.py.
 """
 
 import functools
