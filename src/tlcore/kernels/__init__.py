@@ -9,7 +9,10 @@ implementations and their machinery are in backends/, which only the registry lo
 the native module and cupy are imported on first use.
 """
 
+import operator
+
 from tlcore.kernels.backends import numpy_fast  # noqa: F401  (registers the numpy kernels)
+from tlcore.kernels.backends import threads
 from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weight,
                                     conv2d_forward, embedding_hinge_max_forward,
                                     embedding_scores, grad_reverse_backward,
@@ -18,8 +21,8 @@ from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weigh
 from tlcore.kernels.registry import (BACKENDS, available, forced, get, ops, preferred,
                                      register, unavailable, use)
 
-__all__ = ["BACKENDS", "available", "forced", "get", "native_route", "ops", "preferred",
-           "register", "unavailable", "use",
+__all__ = ["BACKENDS", "available", "forced", "get", "matmul", "native_route", "ops",
+           "preferred", "register", "unavailable", "use",
            # the named entries, one per kernel (entries.py)
            "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
            "maxpool2d_forward", "maxpool2d_backward", "embedding_scores",
@@ -36,3 +39,11 @@ def native_route():
     from tlcore.kernels.backends import routes
     taken = routes.ROUTE or {}
     return {"key": taken.get("key"), "name": taken.get("name"), "lines": routes.describe()}
+
+
+def matmul(a, b):
+    """a @ b, for the ops' own GEMMs (linear, matmul, the scores' backward): numpy's BLAS
+    under the same thread policy as every kernel (backends/threads.py: kernel_scope, which
+    holds BLAS to the cores PyTorch's spinning workers leave free, while it is imported;
+    otherwise nothing but the product)."""
+    return threads.scoped_call(operator.matmul, a, b)

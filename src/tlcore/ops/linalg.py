@@ -1,8 +1,10 @@
 """Matrix products: matmul (1-D, 2-D and batched, numpy's rules) and the fused
-``linear`` layer y = x W^T + b."""
+``linear`` layer y = x W^T + b. Every product goes through ``kernels.matmul``: numpy's
+BLAS under the engine's thread policy, as the kernels are."""
 
 import numpy as np
 
+from tlcore import kernels
 from tlcore.autograd import Function
 
 
@@ -26,7 +28,7 @@ class MatMul(Function):
         _check_matmul_shapes(a, b)
         self.a, self.b = a, b
         try:
-            out = a @ b
+            out = kernels.matmul(a, b)
         except ValueError:
             raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} cannot "
                              "be broadcast together") from None
@@ -45,11 +47,11 @@ class MatMul(Function):
             g = np.expand_dims(g, -1)
         ga = gb = None
         if need_a:
-            ga = g @ np.swapaxes(b2, -1, -2)
+            ga = kernels.matmul(g, np.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga[..., 0, :]
         if need_b:
-            gb = np.swapaxes(a2, -1, -2) @ g
+            gb = kernels.matmul(np.swapaxes(a2, -1, -2), g)
             if b.ndim == 1:
                 gb = gb[..., 0]
         return ga, gb
@@ -69,7 +71,7 @@ class Linear(Function):
         if bias is not None and bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         self.x, self.weight = x, weight
-        out = x @ weight.T
+        out = kernels.matmul(x, weight.T)
         if bias is not None:
             if bias.dtype == out.dtype:
                 out += bias  # in place: out is a fresh array
@@ -79,12 +81,12 @@ class Linear(Function):
 
     def backward(self, g):
         need = self.needs_input_grad
-        gx = g @ self.weight if need[0] else None
+        gx = kernels.matmul(g, self.weight) if need[0] else None
         x = self.x
         if g.ndim != 2:  # (..., out): the leading axes are all batch axes
             g = g.reshape(-1, g.shape[-1])
             x = x.reshape(-1, x.shape[-1])
-        gw = g.T @ x if need[1] else None
+        gw = kernels.matmul(g.T, x) if need[1] else None
         if len(need) == 2:
             return gx, gw
         return gx, gw, (g.sum(axis=0) if need[2] else None)

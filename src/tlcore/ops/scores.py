@@ -98,7 +98,8 @@ class EmbeddingScores(Function):
             grad_f, grad_g = kernels.hinge_max_backward(self.f, self.g, target, negative,
                                                         weight)
             return (grad_f if need_f else None), (grad_g if need_g else None)
-        return (grad @ self.g if need_f else None), (grad.T @ self.f if need_g else None)
+        return ((kernels.matmul(grad, self.g) if need_f else None),
+                (kernels.matmul(grad.T, self.f) if need_g else None))
 
 
 class HingeMaxLoss(Function):

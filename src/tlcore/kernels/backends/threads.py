@@ -48,8 +48,8 @@ The policy:
   one, at least one: one beside PyTorch at its default), through threadpoolctl, and
   gives BLAS its thread count back at the end: the same epoch with
   each step inside it took 7.0 to 7.1 ms alternating with torch. The registry enters it
-  around every CPU kernel call; the ops' own GEMMs (linear, matmul) are outside kernels
-  and are covered only where the caller enters it. It acts only while a known neighbour
+  around every CPU kernel call, and kernels.matmul around the ops' own GEMMs (linear,
+  matmul, the scores' backward). It acts only while a known neighbour
   (NEIGHBOURS) is imported, the runtime spins, and threadpoolctl is installed; otherwise
   it costs a dictionary look-up (about 1 us as a context manager; entered, about 5 us).
 - The environment is read once, when the first compiled backend loads: an
@@ -161,7 +161,12 @@ def threads_for(work, most):
 def _neighbour_spins():
     if not _state["applied"]:
         apply()
-    return _state["spins"] and any(name in sys.modules for name in NEIGHBOURS)
+    if not _state["spins"]:
+        return False
+    for name in NEIGHBOURS:  # a loop, not any(): this runs before every kernel and GEMM
+        if name in sys.modules:
+            return True
+    return False
 
 
 def _controllers():
@@ -225,6 +230,15 @@ def kernel_scope():
                     if controller.get_num_threads() != count:
                         controller.set_num_threads(count)
                 _scope["saved"] = None
+
+
+def scoped_call(fn, *args):
+    """fn(*args) inside kernel_scope() while a neighbour spins, else straight: for the
+    ops' own GEMMs, which are not kernels of the registry."""
+    if not _neighbour_spins():
+        return fn(*args)
+    with kernel_scope():
+        return fn(*args)
 
 
 def scoped(fn):
