@@ -1,9 +1,10 @@
 """Benchmark: the memory and time of the hinge-max loss's forward from the embeddings,
 ``embedding_hinge_max_forward(f, g, target, margin)``, on every CPU backend found.
 
-The numpy, numba and native-without-AVX-512 forwards form the (N, C) score matrix; the
-native one on AVX-512 (csrc/hinge_avx512.c) computes 48 rows of it at a time in cache
-and never forms it. Each backend runs in a fresh interpreter: one warm-up call on small
+The numpy and numba forwards, and the native one without a compiled route, form the
+(N, C) score matrix; the native one on a route (csrc/hinge.c: AVX-512F, AVX2+FMA or the
+baseline's vectors, whichever this CPU takes) computes a block of rows of it at a time
+in cache and never forms it. Each backend runs in a fresh interpreter: one warm-up call on small
 inputs (numba's compilation), then the peak resident memory before and after the timed
 calls, whose median is reported.
 

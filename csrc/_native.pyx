@@ -252,6 +252,7 @@ cdef extern from "routes.h":
     ctypedef struct tl_conv_geometry:
         long channels, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w
     ctypedef struct tl_route:
+        const char *key
         const char *name
         int built, lanes, tile_rows, tile_columns
         long (*conv_forward_scratch)(long c_out, const tl_conv_geometry *g, int winograd,
@@ -293,13 +294,15 @@ cdef extern from "team.h":
 
 def routes():
     """The compiled routes, widest first (csrc/routes.h): for each, a dict with its
-    index (the ``route`` argument of the kernels below), name, whether this build has it
+    index (the ``route`` argument of the kernels below), key (TLCORE_SIMD's word for
+    it), name, whether this build has it
     and whether this CPU runs it, its floats per vector and its register tile."""
     found = []
     cdef const tl_route *r
     for i in range(TL_ROUTES):
         r = tl_route_at(i)
-        found.append({"index": i, "name": r.name.decode(), "built": bool(r.built),
+        found.append({"index": i, "key": r.key.decode(), "name": r.name.decode(),
+                      "built": bool(r.built),
                       "supported": bool(tl_route_supported(i)), "lanes": r.lanes,
                       "tile": (r.tile_rows, r.tile_columns)})
     return found

@@ -1,7 +1,7 @@
 /* The body of each route's translation unit (csrc/route_avx512.c, route_avx2.c,
 route_base.c): the kernel source compiled for that route, and the route's table
 (csrc/routes.h). The including file defines TL_ROUTE_AVX512, TL_ROUTE_AVX2 or
-TL_ROUTE_BASE (csrc/simd.h's widths), TL_ROUTE_TABLE and TL_ROUTE_NAME, TL_ROUTE_BUILT
+TL_ROUTE_BASE (csrc/simd.h's widths), TL_ROUTE_TABLE, TL_ROUTE_KEY and TL_ROUTE_NAME, TL_ROUTE_BUILT
 where this compiler can build it, and switches the target on before including this. */
 #include <math.h>
 #include <stdint.h>
@@ -30,7 +30,7 @@ where this compiler can build it, and switches the target on before including th
 #undef POOL
 
 const tl_route TL_ROUTE_TABLE = {
-    TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
+    TL_ROUTE_KEY, TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
     conv_forward_scratch, conv_forward_f32,
     conv_backward_weight_scratch, conv_backward_weight_f32,
     hinge_forward_scratch, hinge_forward_f32,
@@ -40,7 +40,7 @@ const tl_route TL_ROUTE_TABLE = {
 
 #else
 
-const tl_route TL_ROUTE_TABLE = {TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                                  NULL, NULL, NULL, NULL};
 
 #endif

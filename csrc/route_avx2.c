@@ -13,6 +13,7 @@ Built where csrc/route_avx512.c is. */
 
 #define TL_ROUTE_AVX2
 #define TL_ROUTE_TABLE tl_route_avx2
+#define TL_ROUTE_KEY "avx2"
 #define TL_ROUTE_NAME "AVX2+FMA"
 #include "route.h"
 

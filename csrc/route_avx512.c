@@ -16,6 +16,7 @@ table says it was not built. */
 
 #define TL_ROUTE_AVX512
 #define TL_ROUTE_TABLE tl_route_avx512
+#define TL_ROUTE_KEY "avx512"
 #define TL_ROUTE_NAME "AVX-512F"
 #include "route.h"
 

@@ -8,10 +8,13 @@ with vector extensions builds it (not Windows, where long is 32 bits). */
 #define TL_ROUTE_BASE
 #define TL_ROUTE_TABLE tl_route_base
 #if defined(__aarch64__)
+#define TL_ROUTE_KEY "neon"
 #define TL_ROUTE_NAME "NEON"
 #elif defined(__x86_64__)
+#define TL_ROUTE_KEY "sse2"
 #define TL_ROUTE_NAME "SSE2"
 #else
+#define TL_ROUTE_KEY "vectors"
 #define TL_ROUTE_NAME "generic vectors"
 #endif
 #include "route.h"

@@ -40,6 +40,7 @@ typedef struct {
 } tl_conv_geometry;
 
 typedef struct {
+    const char *key;   /* TLCORE_SIMD's word for it: "avx512", "avx2", "neon", "sse2" */
     const char *name;  /* the instructions: "AVX-512F", "AVX2+FMA", "NEON", "SSE2" */
     int built;         /* 0 where this compiler or CPU family cannot build the route */
     int lanes;         /* floats per vector */

@@ -75,7 +75,6 @@ static inline vi v_iota(void)
 static inline vi v_offsets(long stride) { return v_iota() * (int)stride; }
 /* The blend m ? a : b, m's lanes -1 or 0 (a comparison's result). */
 static inline vf v_select(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
-static inline vf v_max(vf a, vf b) { return v_select(a > b, a, b); }
 static inline int v_any(vi m)
 {
     int any = 0;

@@ -6,7 +6,9 @@ numpy definition every backend must match, run by the tests only), validate.py (
 checks of its arguments) and geometry.py (window sizes). registry.py dispatches. The
 implementations and their machinery are in backends/, which only the registry loads
 (and this import, for the numpy backend): numpy_fast.py is registered at import; numba,
-the native module and cupy are imported on first use.
+the native module and cupy are imported on first use. ``matmul`` is the ops' own GEMM
+under the same thread policy as the kernels; ``native_route`` says which compiled route
+the native backend takes.
 """
 
 import operator

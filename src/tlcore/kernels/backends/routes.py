@@ -30,10 +30,9 @@ from tlcore.kernels.backends import threads
 threads.apply()  # before tlcore._native loads its OpenMP runtime, however this is imported
 from tlcore import _native  # noqa: E402
 
-# Every route the build lists, widest first, each a dict: index, name, built, supported
-# (the CPU runs it), lanes, tile; and a short key for TLCORE_SIMD.
-ROUTES = [dict(route, key=route["name"].split("+")[0].replace("-", "").rstrip("F").lower())
-          for route in _native.routes()]
+# Every route the build lists, widest first, each a dict: index, key (TLCORE_SIMD's word),
+# name, built, supported (the CPU runs it), lanes, tile.
+ROUTES = _native.routes()
 # The baseline route on x86-64 (SSE2, no FMA, 16 registers of 4 floats, the tile shaped
 # for ARM's 32) is taken only when TLCORE_SIMD names it: it is there so that the tests
 # run ARM's code on x86-64, and it is slower than im2col and BLAS (on the 2-core AMD

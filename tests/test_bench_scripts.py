@@ -1,6 +1,7 @@
-"""bench/ops.py at tiny shapes and few calls: it checks the runners agree, times every
-runner of both cases in the same run, and writes the goals it printed into its JSON.
-No timing is asserted."""
+"""The benchmark scripts of bench/ run at tiny sizes, one timed round or two: their
+agreement checks pass, they write their tables' numbers to JSON, and they refuse bad
+arguments. bench/mlp.py with --no-torch runs without PyTorch in the process; bench/ops.py
+times both op-level cases against their floors and goals. No timing is asserted."""
 
 import json
 import pathlib
@@ -9,18 +10,49 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "bench" / "ops.py"
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
 
 
-def run(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+def run_bench(name, *args):
+    """bench/NAME.py run with ``args`` from the repository root."""
+    return subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args],
+                          cwd=BENCH.parent, capture_output=True, text=True, timeout=300)
+
+
+def test_mlp_benchmark_without_torch_times_numpy_and_tlcore(tmp_path):
+    path = tmp_path / "mlp.json"
+    done = run_bench("mlp", "--repeats", "1", "--no-torch", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "torch: left out (--no-torch), not imported" in done.stdout
+    result = json.loads(path.read_text())
+    assert result["settings"]["torch_in_process"] is False
+    rows = {row["implementation"]: row for row in result["rows"]}
+    assert set(rows) == {"numpy", "tlcore"}
+    assert rows["numpy"]["ratio_vs_numpy"] == 1.0
+    assert rows["tlcore"]["max_weight_diff_vs_numpy"] <= result["settings"]["tolerance"]
+    assert len(rows["tlcore"]["epoch_ms"]) == 1
+    assert result["goal"]["tlcore_vs_numpy"] == rows["tlcore"]["ratio_vs_numpy"]
+
+
+def test_numpy_baseline_computes_what_tlcore_computes():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import mlp
+    finally:
+        sys.path.remove(str(BENCH))
+    X, y = mlp.make_data()
+    batches = mlp.make_batches(X, y)[:3] + mlp.make_batches(X, y)[-1:]  # both batch sizes
+    params = mlp.init_params()
+    numpy_model, tlcore_model = mlp.NumpyMLP(params), mlp.TlcoreMLP(params)
+    mlp.epoch(numpy_model, batches)
+    mlp.epoch(tlcore_model, mlp.TlcoreMLP.wrap(batches))
+    for a, b in zip(numpy_model.weights(), tlcore_model.weights()):
+        assert abs(a - b).max() <= 1e-6
 
 
 def test_ops_benchmark_writes_both_cases_their_floors_and_goals(tmp_path):
     path = tmp_path / "ops.json"
-    done = run("--reverse-shape", "6x5", "--hinge-shape", "9,4,5", "--repeats", "2",
+    done = run_bench("ops", "--reverse-shape", "6x5", "--hinge-shape", "9,4,5", "--repeats", "2",
                "--json", str(path))
     assert done.returncode == 0, done.stderr
     result = json.loads(path.read_text())
@@ -60,6 +92,6 @@ def test_ops_benchmark_writes_both_cases_their_floors_and_goals(tmp_path):
     (["--reverse-shape", "6x0"], "--reverse-shape must be 2 positive integers"),
 ])
 def test_ops_benchmark_refuses_bad_arguments(args, message):
-    done = run(*args)
+    done = run_bench("ops", *args)
     assert done.returncode == 2
     assert message in done.stderr
