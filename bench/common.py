@@ -13,6 +13,7 @@ from tlcore.backend import blas_description
 from tlcore.kernels import available
 from tlcore.kernels.backends import threads
 from tlcore.benchmark import NOISY, spread  # noqa: F401  (shared by the benchmarks)
+from narrow import ROUTES
 
 # Load numba and the native module once, before the timing: the import order with
 # PyTorch no longer matters (tlcore sets nothing in the OpenMP runtime both share; see
@@ -59,6 +60,10 @@ def machine_info():
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                   "MKL_NUM_THREADS", "TLCORE_KERNELS")
                        if k in os.environ},
+        # the switches bench/narrow.py sets to run every library on a narrower route
+        "cpu_switches": {k: os.environ[k] for k in sorted({k for route in ROUTES.values()
+                                                           for k in route})
+                         if k in os.environ},
     }
 
 

@@ -72,6 +72,16 @@ def main(argv=None):
         parser.error(f"--cases: {bad}")
     result["machine"]["bench"] = machine_info()
     result["machine"]["torch_threads"] = torch.get_num_threads() if torch else None
+    # the code PyTorch's own kernels run (ATEN_CPU_CAPABILITY; see bench/narrow.py)
+    result["machine"]["torch_cpu_capability"] = (torch.backends.cpu.get_cpu_capability()
+                                                 if torch else None)
+    switches = result["machine"]["bench"]["cpu_switches"]
+    if switches:
+        print("every library narrowed (bench/narrow.py): "
+              + " ".join(f"{k}={v}" for k, v in switches.items()))
+    if torch:
+        print(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads, its kernels "
+              f"on {result['machine']['torch_cpu_capability']}")
     print(benchmark.format_table(result))
     write_json(result, args.json)
     return result

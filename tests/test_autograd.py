@@ -115,6 +115,18 @@ def test_leaf_and_non_leaf_semantics():
     np.testing.assert_allclose(x.grad, [10.0, 10.0])
 
 
+def test_which_inputs_need_a_gradient_is_fixed_when_forward_runs():
+    """needs_input_grad is recorded with the node, as PyTorch's ctx: a tensor that starts
+    requiring grad after the forward is not part of that graph."""
+    x = leaf([1.0, 2.0])
+    w = tlcore.tensor(np.array([3.0, 4.0]))
+    y = (x * w).sum()
+    w.requires_grad_(True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, [3.0, 4.0])
+    assert w.grad is None
+
+
 def test_retain_grad_keeps_a_non_leaf_gradient():
     x = leaf([1.0, 2.0])
     h = (x * 2.0).retain_grad()

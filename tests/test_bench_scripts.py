@@ -95,3 +95,23 @@ def test_ops_benchmark_refuses_bad_arguments(args, message):
     done = run_bench("ops", *args)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path):
+    script = tmp_path / "show.py"
+    script.write_text("import os, sys\n"
+                      "print(sys.argv[1:], os.environ['TLCORE_SIMD'],"
+                      " os.environ['ONEDNN_MAX_CPU_ISA'], os.environ['OPENBLAS_CORETYPE'])\n")
+    done = run_bench("narrow", "avx2", str(script), "--flag")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['--flag']", "avx2", "AVX2", "Haswell"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["avx3", "bench/kernels.py"], "route must be one of avx2, got 'avx3'"),
+    (["avx2"], "usage: python bench/narrow.py ROUTE SCRIPT.py"),
+])
+def test_narrow_refuses_an_unknown_route_or_no_script(args, message):
+    done = run_bench("narrow", *args)
+    assert done.returncode != 0
+    assert message in done.stderr

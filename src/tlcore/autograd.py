@@ -361,8 +361,9 @@ class Function:
     """One differentiable op: subclasses define ``forward`` and ``backward`` on raw arrays.
 
     Non-tensor settings (an axis, a slope) go to ``__init__``; tensors go to the call:
-    ``Sum(axis=1)(x)``. ``forward`` saves on ``self`` what ``backward`` needs, and may
-    read ``self.needs_input_grad`` (one bool per input) to skip work. ``backward``
+    ``Sum(axis=1)(x)``. ``forward`` saves on ``self`` what ``backward`` needs.
+    ``backward`` may read ``self.needs_input_grad`` (one bool per input: was it a tensor
+    that required grad when forward ran? as PyTorch's ctx) to skip work. ``backward``
     receives one gradient per output and returns one per input (a tuple when there are
     several inputs); None means "no gradient for this input". It may return a gradient
     of the broadcast shape: the engine reduces it.
@@ -378,19 +379,19 @@ class Function:
     def __call__(self, *inputs):
         # One pass over the inputs: the raw arrays for forward, whether any input needs
         # a gradient, and the version counters of the tensors among them.
-        arrays, watched, record = [], [], False
+        arrays, watched, needs = [], [], []
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x.data)
                 watched.append(x._version)
-                if x.requires_grad:
-                    record = True
+                needs.append(x.requires_grad)
             else:  # a raw array or number: tensors were checked when they were made
                 if type(x) not in _REAL_SCALARS and backend.is_complex(x):
                     dtype = getattr(x, "dtype", np.dtype(complex))
                     raise backend.complex_error(self.name, dtype)
                 arrays.append(x)
-        record = record and _state.grad_enabled
+                needs.append(False)
+        record = _state.grad_enabled and True in needs
         outputs = self.forward(*arrays)
         if type(outputs) is tuple:  # several outputs
             results = tuple(self._output(data, index, record, inputs)
@@ -398,7 +399,7 @@ class Function:
             if record:
                 if not self.is_view:
                     watched.extend(r._version for r in results)
-                self._record(inputs, watched, len(results))
+                self._record(inputs, watched, needs, len(results))
                 self._output_meta = [(data.shape, data.dtype) for data in outputs]
             return results
         # One output, the path of most ops: _output written out, for speed.
@@ -409,10 +410,12 @@ class Function:
         else:
             version = _buffer_counter(outputs)
             watched.append(version)
-        out = Tensor.__new__(Tensor)
-        _init_result(out, outputs, record, self if record else None, 0, version)
+        out = Tensor.__new__(Tensor)  # _init_result, written out
+        out.data, out.grad, out.requires_grad = outputs, None, record
+        out._creator, out._index, out._version = self if record else None, 0, version
+        out._retains_grad = False
         if record:
-            self._record(inputs, watched, 1)
+            self._record(inputs, watched, needs, 1)
         return out
 
     def _output(self, data, index, record, inputs):
@@ -427,9 +430,10 @@ class Function:
         _init_result(out, data, record, self if record else None, index, version)
         return out
 
-    def _record(self, inputs, watched, output_count):
+    def _record(self, inputs, watched, needs, output_count):
         """Make this Function a node of the graph: its place in creation order, its
-        inputs, its number of outputs, the version counters of its tensor inputs and
+        inputs and which of them need a gradient (``needs_input_grad``), its number of
+        outputs, the version counters of its tensor inputs and
         outputs (``watched``) and the sum of their values now. Counters only grow, so
         the sum moves if and only if one of them did: backward compares one number. (An
         output over a buffer that was changed before may start above 0.)"""
@@ -438,17 +442,13 @@ class Function:
                                "node of the graph, so make a new one for each call")
         self._sequence = next(_sequence)
         self._inputs = inputs
+        self.needs_input_grad = needs
         self._output_count = output_count
         self._watched = watched
         total = 0
         for box in watched:
             total += box[0]
         self._version_sum = total
-
-    @property
-    def needs_input_grad(self):
-        """One bool per input: does backward need to compute its gradient?"""
-        return [isinstance(x, Tensor) and x.requires_grad for x in self._inputs]
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -548,7 +548,7 @@ def backward(root, grad=None, retain_graph=False):
         grads = _run_backward(fn, grad_outputs)
         for index, x in enumerate(fn._inputs):
             g = grads[index]
-            if g is None or not isinstance(x, Tensor) or not x.requires_grad:
+            if g is None or not fn.needs_input_grad[index]:  # a constant, or no gradient
                 continue
             data = x.data
             # fast path: same type, shape and (identical) dtype; _check_grad decides the rest

@@ -11,7 +11,6 @@ under the same thread policy as the kernels; ``native_route`` says which compile
 the native backend takes.
 """
 
-import operator
 
 from tlcore.kernels.backends import numpy_fast  # noqa: F401  (registers the numpy kernels)
 from tlcore.kernels.backends import threads
@@ -48,4 +47,7 @@ def matmul(a, b):
     under the same thread policy as every kernel (backends/threads.py: kernel_scope, which
     holds BLAS to the cores PyTorch's spinning workers leave free, while it is imported;
     otherwise nothing but the product)."""
-    return threads.scoped_call(operator.matmul, a, b)
+    if threads.neighbour_spins():
+        with threads.kernel_scope():
+            return a @ b
+    return a @ b

@@ -30,14 +30,17 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch. relu(-inf) = 0, relu(nan) = nan."""
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. relu(-inf) = 0, relu(nan) = nan.
+
+    Backward reads the output, as PyTorch's does: out > 0 exactly where x > 0, so the
+    forward makes no mask of its own."""
 
     def forward(self, x):
-        self.positive = x > 0
-        return np.maximum(x, 0)  # not x * (x > 0): -inf * 0 would be nan
+        self.out = np.maximum(x, 0)  # not x * (x > 0): -inf * 0 would be nan
+        return self.out
 
     def backward(self, g):
-        return g * self.positive
+        return g * (self.out > 0)
 
 
 class LeakyReLU(Function):

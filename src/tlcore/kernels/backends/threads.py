@@ -158,12 +158,14 @@ def threads_for(work, most):
 # ----------------------------------------------------------------------- the kernel scope
 
 
-def _neighbour_spins():
+def neighbour_spins():
+    """Whether kernel_scope() acts now: a NEIGHBOURS library is imported and the OpenMP
+    runtime spins. A loop, not any(): this runs before every kernel and GEMM."""
     if not _state["applied"]:
         apply()
     if not _state["spins"]:
         return False
-    for name in NEIGHBOURS:  # a loop, not any(): this runs before every kernel and GEMM
+    for name in NEIGHBOURS:
         if name in sys.modules:
             return True
     return False
@@ -207,7 +209,7 @@ def kernel_scope():
     neighbour uses every core (PyTorch's default). BLAS gets its thread count back at the
     end (the outermost scope restores it; nested scopes do nothing). Elsewhere it does
     nothing."""
-    if not _neighbour_spins():
+    if not neighbour_spins():
         yield
         return
     with _scope_lock:
@@ -232,19 +234,10 @@ def kernel_scope():
                 _scope["saved"] = None
 
 
-def scoped_call(fn, *args):
-    """fn(*args) inside kernel_scope() while a neighbour spins, else straight: for the
-    ops' own GEMMs, which are not kernels of the registry."""
-    if not _neighbour_spins():
-        return fn(*args)
-    with kernel_scope():
-        return fn(*args)
-
-
 def scoped(fn):
     """``fn`` run inside kernel_scope(); the registry wraps every CPU kernel in it."""
     def run(*args, **kwargs):
-        if not _neighbour_spins():  # the common case, without a generator's cost
+        if not neighbour_spins():  # the common case, without a generator's cost
             return fn(*args, **kwargs)
         with kernel_scope():
             return fn(*args, **kwargs)
