@@ -149,11 +149,17 @@ def neighbour(monkeypatch):
     blas = FakeBlas()
     monkeypatch.setitem(threads._state, "applied", True)
     monkeypatch.setitem(threads._state, "spins", True)
-    monkeypatch.setitem(sys.modules, threads.NEIGHBOURS[0],
-                        sys.modules.get(threads.NEIGHBOURS[0], types.ModuleType("neighbour")))
-    monkeypatch.setitem(threads._scope, "controllers", ([blas], [FakeBlas(2)]))
-    monkeypatch.setattr(threads, "_cores", lambda: 2)  # the neighbour at its default
+    monkeypatch.setitem(sys.modules, "torch", fake_neighbour(2))  # at its default
+    monkeypatch.setitem(threads._scope, "blas", [blas])
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
     return blas
+
+
+def fake_neighbour(pool_size):
+    """A module standing for PyTorch, whose pool has ``pool_size`` threads."""
+    module = types.ModuleType("torch")
+    setattr(module, threads.NEIGHBOURS["torch"], lambda: pool_size)
+    return module
 
 
 def test_kernel_scope_runs_blas_on_one_thread_and_restores_it(neighbour):
@@ -164,6 +170,17 @@ def test_kernel_scope_runs_blas_on_one_thread_and_restores_it(neighbour):
         assert neighbour.threads == 1
     assert neighbour.threads == 2
     assert neighbour.calls == [1, 2]
+
+
+def test_kernel_scope_leaves_blas_alone_beside_a_neighbour_on_one_thread(neighbour,
+                                                                          monkeypatch):
+    """After torch.set_num_threads(1) no spinning worker holds a core: BLAS keeps its
+    threads, and the scope asks it nothing."""
+    monkeypatch.setitem(sys.modules, "torch", fake_neighbour(1))
+    neighbour.get_num_threads = lambda: pytest.fail("the scope asked BLAS")
+    with threads.kernel_scope():
+        pass
+    assert neighbour.calls == [] and not threads.scope_acts()
 
 
 @pytest.mark.parametrize("cores, neighbour_threads, expected", [
@@ -198,12 +215,12 @@ def test_kernel_scope_leaves_blas_alone_without_a_spinning_neighbour(monkeypatch
     blas = FakeBlas()
     monkeypatch.setitem(threads._state, "applied", True)
     monkeypatch.setitem(threads._state, "spins", spins)
-    monkeypatch.setitem(threads._scope, "controllers", ([blas], []))
-    for name in threads.NEIGHBOURS:
-        if imported:
-            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-        else:
-            monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(threads._scope, "blas", [blas])
+    monkeypatch.setattr(threads, "_cores", lambda: 2)
+    if imported:
+        monkeypatch.setitem(sys.modules, "torch", fake_neighbour(2))
+    else:
+        monkeypatch.delitem(sys.modules, "torch", raising=False)
     with threads.kernel_scope():
         pass
     assert blas.calls == []

@@ -47,7 +47,7 @@ def matmul(a, b):
     under the same thread policy as every kernel (backends/threads.py: kernel_scope, which
     holds BLAS to the cores PyTorch's spinning workers leave free, while it is imported;
     otherwise nothing but the product)."""
-    if threads.neighbour_spins():
+    if threads.scope_acts():
         with threads.kernel_scope():
             return a @ b
     return a @ b

@@ -44,14 +44,14 @@ The policy:
   still holds a core when tlcore's GEMMs follow, and a GEMM split over both cores waits
   for it: tlcore's MLP epoch took 13.8 to 15.9 ms alternating with torch, 7.5 to 10.2
   alone. ``kernel_scope()`` runs numpy's BLAS, for its span, on the cores the
-  neighbour's workers leave free (the cores less the neighbour's OpenMP threads but
-  one, at least one: one beside PyTorch at its default), through threadpoolctl, and
-  gives BLAS its thread count back at the end: the same epoch with
-  each step inside it took 7.0 to 7.1 ms alternating with torch. The registry enters it
-  around every CPU kernel call, and kernels.matmul around the ops' own GEMMs (linear,
-  matmul, the scores' backward). It acts only while a known neighbour
-  (NEIGHBOURS) is imported, the runtime spins, and threadpoolctl is installed; otherwise
-  it costs a dictionary look-up (about 1 us as a context manager; entered, about 5 us).
+  neighbour's workers leave free (the cores less the neighbour's threads but one, at
+  least one: one beside PyTorch at its default), through threadpoolctl, and gives BLAS
+  its thread count back at the end: the same epoch with each step inside it took 7.0 to
+  7.1 ms alternating with torch. The registry enters it around every CPU kernel call,
+  and kernels.matmul around the ops' own GEMMs (linear, matmul, the scores' backward).
+  It acts only while a known neighbour (NEIGHBOURS) is imported with more than one
+  thread, the runtime spins, and threadpoolctl is installed (scope_acts: about 1 us);
+  entered, it costs about 5 us.
 - The environment is read once, when the first compiled backend loads: an
   OMP_WAIT_POLICY set in os.environ after the runtime was loaded (by torch, say) is
   believed, though the runtime never read it.
@@ -86,11 +86,16 @@ PARALLEL_MIN_WORK = 2**15
 SERIAL = 2**62
 
 # Libraries whose OpenMP pool is known to spin between their calls on the thread that
-# calls tlcore: while one of them is imported, kernel_scope() keeps BLAS on one thread.
-NEIGHBOURS = ("torch",)
+# calls tlcore, each with the function that gives its pool's size: while one of them is
+# imported with more than one thread, kernel_scope() keeps BLAS off the cores its idle
+# workers hold. Asking the library itself costs 0.04 us (torch.get_num_threads), asking
+# the OpenMP runtime through threadpoolctl 0.2 us alone and about 1 us between a training
+# step's GEMMs (its ctypes call lets go of the GIL): measured on bench/mlp.py's MLP at
+# tiny sizes, 8 GEMMs a step, 51 against 60 us of overhead a step.
+NEIGHBOURS = {"torch": "get_num_threads"}
 
 _state = {"applied": False, "spins": None, "origin": None}
-_scope = {"depth": 0, "saved": None, "controllers": None}
+_scope = {"depth": 0, "saved": None, "blas": None}
 _scope_lock = threading.Lock()
 
 
@@ -158,32 +163,42 @@ def threads_for(work, most):
 # ----------------------------------------------------------------------- the kernel scope
 
 
-def neighbour_spins():
-    """Whether kernel_scope() acts now: a NEIGHBOURS library is imported and the OpenMP
-    runtime spins. A loop, not any(): this runs before every kernel and GEMM."""
+def scope_acts():
+    """Whether kernel_scope() acts now: the OpenMP runtime spins, and an imported
+    NEIGHBOURS library's pool leaves BLAS fewer cores than there are (PyTorch at its
+    default threads; not after torch.set_num_threads(1)), and threadpoolctl can limit
+    BLAS. This runs before every kernel and GEMM: a neighbour on one thread costs them
+    a dictionary look-up and one call into it, where a scope that limits and restores
+    BLAS costs about 5 us (8 GEMMs a step of bench/mlp.py's MLP, whose hand-written
+    step takes 170 us)."""
     if not _state["applied"]:
         apply()
-    if not _state["spins"]:
-        return False
-    for name in NEIGHBOURS:
-        if name in sys.modules:
-            return True
-    return False
+    return _state["spins"] and _blas_limit() < _cores()
 
 
-def _controllers():
-    """threadpoolctl's controllers of the BLAS libraries and of the OpenMP runtimes loaded
-    now, as ([blas...], [openmp...]); ([], []) without threadpoolctl."""
-    if _scope["controllers"] is None:
+def _blas_limit():
+    """BLAS's threads inside kernel_scope() now (blas_threads_in_scope): every core
+    without an imported neighbour, or without threadpoolctl to limit BLAS."""
+    cores = _cores()
+    for name, size in NEIGHBOURS.items():
+        module = sys.modules.get(name)
+        if module is not None and _blas_controllers():
+            return blas_threads_in_scope(cores, getattr(module, size)())
+    return cores
+
+
+def _blas_controllers():
+    """threadpoolctl's controllers of the BLAS libraries loaded when first asked (their
+    thread counts are read afresh at each use); [] without threadpoolctl."""
+    if _scope["blas"] is None:
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
-            _scope["controllers"] = ([], [])
+            _scope["blas"] = []
         else:
-            found = ThreadpoolController()
-            _scope["controllers"] = (list(found.select(user_api="blas").lib_controllers),
-                                     list(found.select(user_api="openmp").lib_controllers))
-    return _scope["controllers"]
+            found = ThreadpoolController().select(user_api="blas")
+            _scope["blas"] = list(found.lib_controllers)
+    return _scope["blas"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -209,16 +224,14 @@ def kernel_scope():
     neighbour uses every core (PyTorch's default). BLAS gets its thread count back at the
     end (the outermost scope restores it; nested scopes do nothing). Elsewhere it does
     nothing."""
-    if not neighbour_spins():
+    if not scope_acts():
         yield
         return
     with _scope_lock:
         _scope["depth"] += 1
         if _scope["depth"] == 1:
-            blas, openmp = _controllers()
-            neighbour = max((c.get_num_threads() for c in openmp), default=_cores())
-            limit = blas_threads_in_scope(_cores(), neighbour)
-            _scope["saved"] = [(c, c.get_num_threads()) for c in blas]
+            limit = _blas_limit()
+            _scope["saved"] = [(c, c.get_num_threads()) for c in _blas_controllers()]
             for controller, count in _scope["saved"]:
                 if count > limit:
                     controller.set_num_threads(limit)
@@ -237,7 +250,7 @@ def kernel_scope():
 def scoped(fn):
     """``fn`` run inside kernel_scope(); the registry wraps every CPU kernel in it."""
     def run(*args, **kwargs):
-        if not neighbour_spins():  # the common case, without a generator's cost
+        if not scope_acts():  # the common case, without a generator's cost
             return fn(*args, **kwargs)
         with kernel_scope():
             return fn(*args, **kwargs)
