@@ -164,27 +164,29 @@ def threads_for(work, most):
 
 
 def scope_acts():
-    """Whether kernel_scope() acts now: the OpenMP runtime spins, and an imported
-    NEIGHBOURS library's pool leaves BLAS fewer cores than there are (PyTorch at its
-    default threads; not after torch.set_num_threads(1)), and threadpoolctl can limit
-    BLAS. This runs before every kernel and GEMM: a neighbour on one thread costs them
-    a dictionary look-up and one call into it, where a scope that limits and restores
-    BLAS costs about 5 us (8 GEMMs a step of bench/mlp.py's MLP, whose hand-written
-    step takes 170 us)."""
+    """Whether kernel_scope() acts now: the OpenMP runtime spins, an imported NEIGHBOURS
+    library runs more than one thread (PyTorch at its default; not after
+    torch.set_num_threads(1)), so that its idle workers may hold cores BLAS would use,
+    and threadpoolctl can limit BLAS. This runs before every kernel and GEMM: without a
+    neighbour it costs a dictionary look-up, with one a call into it (0.04 us), where a
+    scope that limits and restores BLAS costs about 5 us (8 GEMMs a step of
+    bench/mlp.py's MLP, whose hand-written step takes 170 us)."""
     if not _state["applied"]:
         apply()
-    return _state["spins"] and _blas_limit() < _cores()
+    if not _state["spins"]:
+        return False
+    pool = _neighbour_threads()
+    return pool is not None and pool > 1 and _cores() > 1 and bool(_blas_controllers())
 
 
-def _blas_limit():
-    """BLAS's threads inside kernel_scope() now (blas_threads_in_scope): every core
-    without an imported neighbour, or without threadpoolctl to limit BLAS."""
-    cores = _cores()
+def _neighbour_threads():
+    """The thread count of the first imported NEIGHBOURS library's pool; None if none is
+    imported."""
     for name, size in NEIGHBOURS.items():
         module = sys.modules.get(name)
-        if module is not None and _blas_controllers():
-            return blas_threads_in_scope(cores, getattr(module, size)())
-    return cores
+        if module is not None:
+            return getattr(module, size)()
+    return None
 
 
 def _blas_controllers():
@@ -230,7 +232,7 @@ def kernel_scope():
     with _scope_lock:
         _scope["depth"] += 1
         if _scope["depth"] == 1:
-            limit = _blas_limit()
+            limit = blas_threads_in_scope(_cores(), _neighbour_threads())
             _scope["saved"] = [(c, c.get_num_threads()) for c in _blas_controllers()]
             for controller, count in _scope["saved"]:
                 if count > limit:
