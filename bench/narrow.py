@@ -2,6 +2,7 @@
 
     python bench/narrow.py avx2 bench/kernels.py --repeats 30
     python bench/narrow.py avx2 bench/mlp.py
+    python bench/narrow.py avx2 tlcore run all      # any command: a script or a program
 
 Most learners' machines have AVX2 and FMA but no AVX-512. To measure there on a machine
 with AVX-512, capping tlcore alone (TLCORE_SIMD=avx2) is not enough: the table would
@@ -41,11 +42,12 @@ def environment(route, base=os.environ):
 
 
 def main(argv):
-    if len(argv) < 2 or not argv[1].endswith(".py"):
-        raise SystemExit("usage: python bench/narrow.py ROUTE SCRIPT.py [ARGS...]; "
+    if len(argv) < 2:
+        raise SystemExit("usage: python bench/narrow.py ROUTE SCRIPT.py|PROGRAM [ARGS...]; "
                          f"ROUTE one of {', '.join(ROUTES)}")
     env = environment(argv[0])
-    os.execve(sys.executable, [sys.executable, *argv[1:]], env)
+    command = [sys.executable, *argv[1:]] if argv[1].endswith(".py") else argv[1:]
+    os.execvpe(command[0], command, env)
 
 
 if __name__ == "__main__":

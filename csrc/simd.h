@@ -13,7 +13,7 @@ once per route by csrc/route_*.c, which define one of
 before including this header. A vector ``vf`` is a GCC/clang vector of LANES floats, so +,
 - and * work on it lane by lane; the operations below are those the operators do not
 give: loads and stores of the first n lanes (a row's end), gathers and scatters at
-per-lane offsets, and the fused multiply-add. Each has one plain definition (lane by
+per-lane offsets, the transpose of a block of LANES x LANES, and the fused multiply-add. Each has one plain definition (lane by
 lane, in C), which the base route uses; AVX-512 and AVX2 replace the ones that their
 instructions do in one step.
 
@@ -132,6 +132,34 @@ static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *fir
     *first = _mm512_permutex2var_ps(lo, even, hi);
     *second = _mm512_permutex2var_ps(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi);
 }
+/* r[k][m] -> r[m][k] for a 16 x 16 block: 32-bit, 64-bit, then twice 128-bit
+   interleaves, 64 shuffles and no memory. */
+static inline void v_transpose(vf r[LANES])
+{
+    __m512 a[16], b[16], c[16];
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {  /* b[4k+m], lane j: rows 4k..4k+3 at column 4j+m */
+        b[4 * k] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
+        b[4 * k + 1] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
+        b[4 * k + 2] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
+        b[4 * k + 3] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        c[4 * m] = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x88);
+        c[4 * m + 1] = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xDD);
+        c[4 * m + 2] = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x88);
+        c[4 * m + 3] = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xDD);
+    }
+    for (int m = 0; m < 4; m++) {  /* column 4j+m: lane j of b[m], b[4+m], b[8+m], b[12+m] */
+        r[m] = _mm512_shuffle_f32x4(c[4 * m], c[4 * m + 2], 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(c[4 * m], c[4 * m + 2], 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(c[4 * m + 1], c[4 * m + 3], 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(c[4 * m + 1], c[4 * m + 3], 0xDD);
+    }
+}
 
 #elif defined(TL_ROUTE_AVX2)
 
@@ -183,6 +211,26 @@ static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *fir
     *first = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
     *second = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(b), _MM_SHUFFLE(3, 1, 2, 0)));
 }
+/* r[k][m] -> r[m][k] for an 8 x 8 block: 32-bit and 64-bit interleaves within the
+   128-bit halves, then the halves exchanged: 24 shuffles and no memory. */
+static inline void v_transpose(vf r[LANES])
+{
+    __m256 a[8], b[8];
+    for (int k = 0; k < 4; k++) {
+        a[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; k++) {  /* b[4k+m], half j: rows 4k..4k+3 at column 4j+m */
+        b[4 * k] = _mm256_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
+        b[4 * k + 1] = _mm256_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
+        b[4 * k + 2] = _mm256_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
+        b[4 * k + 3] = _mm256_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        r[m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x20);
+        r[4 + m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x31);
+    }
+}
 
 #else  /* the base route: the plain definitions, lane by lane */
 
@@ -225,6 +273,16 @@ static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *fir
 {
     *first = v_gather(base, offsets, n);
     *second = v_gather(base + 1, offsets, n);
+}
+/* r[k][m] -> r[m][k] for a LANES x LANES block. */
+static inline void v_transpose(vf r[LANES])
+{
+    vf t[LANES];
+    for (int k = 0; k < LANES; k++)
+        for (int m = 0; m < LANES; m++)
+            t[m][k] = r[k][m];
+    for (int k = 0; k < LANES; k++)
+        r[k] = t[k];
 }
 #endif
 

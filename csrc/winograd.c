@@ -41,7 +41,9 @@ every tile of every sample:
     Z_xi[t, o] = (A dy[o, t] A^T)_xi,   S_xi[c, o] = sum_(s, t) V_xi[t, c] Z_xi[t, o]
 
 Threads: the forward shares the kernel's transform between them; then each thread takes
-whole samples. The weight gradient pads a chunk of samples, a sample per thread, then:
+whole samples. The weight gradient pads a chunk of samples channels-last and turns their
+output gradients pixel-major, a sample per thread (so that the transforms read rows of
+channels, without gathers), then:
 - on up to POSITION_THREADS threads, each thread transforms every sample of the chunk,
   keeps only its own positions' V and Z (16 / threads positions), and sums the chunk's
   steps into its positions' S itself, so that its transformed data stay in its own
@@ -333,21 +335,20 @@ static long winograd_backward_weight_scratch(long c_out, const tl_conv_geometry 
     long span = chunk * tile_rows(g) * tile_columns(g), c_in = g->channels;
     return POSITIONS * (c_in * c_out + backward_v_stride(span, c_in)
                         + panels(c_out, NR) * backward_z_stride(span))
-           + chunk * channels_last_room(g);
+           + chunk * (channels_last_room(g) + g->out_h * g->out_w * c_out);
 }
 
 /* Steps l*tiles.. of V and Z for sample l of the chunk, positions xi0 <= xi < xi1 only:
    V_xi[step, c] = (B^T d B)_xi from the channels-last padded sample xh, LANES channels a
-   vector; Z_xi[step, o] = (A dy A^T)_xi from dy (c_out, P), LANES output channels a
-   vector (the two pixels of a row of the tile in one v_gather_pairs), 0 past the output's edge. */
-static void transform_sample(const float *xh, const float *dy, long c_out,
+   vector; Z_xi[step, o] = (A dy A^T)_xi from the sample's output gradient pixel-major,
+   dyt (P, c_out), LANES output channels a vector, 0 past the output's edge. Both read
+   rows of channels: no gathers (which held this function's time on AVX2). */
+static void transform_sample(const float *xh, const float *dyt, long c_out,
                              const tl_conv_geometry *g, long l, long span, long xi0, long xi1,
                              float *v, float *z)
 {
     long c_in = g->channels, columns = tile_columns(g), wb = plane_width(g);
     long tiles = tile_rows(g) * columns, wide = panels(c_out, NR) * NR;
-    long pixels = g->out_h * g->out_w;
-    vi along = v_offsets(pixels);
     for (long t = 0; t < tiles; t++) {
         long i0 = 2 * (t / columns), j0 = 2 * (t % columns), step = l * tiles + t;
         for (long c = 0; c < c_in; c += LANES) {
@@ -374,13 +375,9 @@ static void transform_sample(const float *xh, const float *dy, long c_out,
             vf y[2][2], column[2], f[4][2], row[2], w[4];
             for (int a = 0; a < 2; a++) {  /* pixel row i0 + a: 0 past the output's edge */
                 long m = i0 + a < g->out_h ? c_out - o : 0;
-                const float *first = dy + (m > 0 ? o * pixels + (i0 + a) * g->out_w + j0 : 0);
-                if (j0 + 1 < g->out_w) {  /* both pixels of the row inside */
-                    v_gather_pairs(first, along, m, &y[a][0], &y[a][1]);
-                } else {
-                    y[a][0] = v_gather(first, along, m);
-                    y[a][1] = v_zero();
-                }
+                const float *first = dyt + ((i0 + a) * g->out_w + j0) * c_out + o;
+                y[a][0] = m > 0 ? v_load_part(first, m) : v_zero();
+                y[a][1] = m > 0 && j0 + 1 < g->out_w ? v_load_part(first + c_out, m) : v_zero();
             }
             for (int b = 0; b < 2; b++) {  /* A dy along each column b */
                 column[0] = y[0][b];
@@ -457,7 +454,8 @@ static void winograd_backward_weight_team(void *arg, const tl_member *me)
     long block = channel_block(c_in), pieces = panels(c_in, block), cols = wide / NR;
     long vectors = panels(c_out, LANES), tasks = pieces * cols;
     float *sums = job->scratch, *xh = sums + POSITIONS * c_in * c_out;
-    float *v = xh + chunk * room, *z = v + POSITIONS * backward_v_stride(span, c_in);
+    float *dyt = xh + chunk * room, *v = dyt + chunk * pixels * c_out;
+    float *z = v + POSITIONS * backward_v_stride(span, c_in);
     int by_positions = me->threads <= POSITION_THREADS;
     long xi0 = POSITIONS * me->thread / me->threads;  /* this thread's positions */
     long xi1 = POSITIONS * (me->thread + 1) / me->threads;
@@ -467,14 +465,16 @@ static void winograd_backward_weight_team(void *arg, const tl_member *me)
         for (long l; (l = tl_claim(&job->next)) < count;) {
             pad_channels_last(job->x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
                               g->pw, wb, xh + l * room);
+            transpose_floats(dy + l * c_out * pixels, pixels, pixels, c_out,
+                             dyt + l * pixels * c_out, c_out);
             if (!by_positions)  /* every position of this sample */
-                transform_sample(xh + l * room, dy + l * c_out * pixels, c_out, g, l, span, 0,
+                transform_sample(xh + l * room, dyt + l * pixels * c_out, c_out, g, l, span, 0,
                                  POSITIONS, v, z);
         }
         tl_end_loop(me, &job->next);
         if (by_positions) {  /* every sample, this thread's positions */
             for (long l = 0; l < count; l++)
-                transform_sample(xh + l * room, dy + l * c_out * pixels, c_out, g, l, span, xi0,
+                transform_sample(xh + l * room, dyt + l * pixels * c_out, c_out, g, l, span, xi0,
                                  xi1, v, z);
             for (long t = xi0 * tasks; t < xi1 * tasks; t++)
                 sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block, t / tasks,

@@ -107,9 +107,15 @@ def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path)
     assert done.stdout.split() == ["['--flag']", "avx2", "AVX2", "Haswell"]
 
 
+def test_narrow_runs_a_program_too():
+    done = run_bench("narrow", "avx2", "env")
+    assert done.returncode == 0, done.stderr
+    assert "NUMBA_CPU_NAME=haswell" in done.stdout.splitlines()
+
+
 @pytest.mark.parametrize("args, message", [
     (["avx3", "bench/kernels.py"], "route must be one of avx2, got 'avx3'"),
-    (["avx2"], "usage: python bench/narrow.py ROUTE SCRIPT.py"),
+    (["avx2"], "usage: python bench/narrow.py ROUTE SCRIPT.py|PROGRAM"),
 ])
 def test_narrow_refuses_an_unknown_route_or_no_script(args, message):
     done = run_bench("narrow", *args)

@@ -12,8 +12,9 @@ call to the tiles.
 
     TLCORE_SIMD=avx512 | avx2 | neon | sse2 | none
         the widest route to take (a narrower one where the CPU lacks it; none: im2col
-        and BLAS), e.g. TLCORE_SIMD=avx2 to measure an AVX2 CPU's route on an AVX-512
-        one.
+        and BLAS), e.g. TLCORE_SIMD=avx2 to run an AVX2 CPU's route on an AVX-512
+        one (bench/narrow.py sets it with the other libraries' switches, to time the
+        whole process as an AVX2 CPU runs it).
 
 Like native.py, this module asks tlcore._native (the routes, the thread count and the
 scratch sizes of the compiled kernels): the native backend's two modules are the only
