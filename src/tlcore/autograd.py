@@ -377,8 +377,8 @@ class Function:
     is_view = False
 
     def __call__(self, *inputs):
-        # One pass over the inputs: the raw arrays for forward, whether any input needs
-        # a gradient, and the version counters of the tensors among them.
+        # One pass over the inputs: the raw arrays for forward, which inputs need a
+        # gradient, and the version counters of the tensors among them.
         arrays, watched, needs = [], [], []
         for x in inputs:
             if isinstance(x, Tensor):
@@ -410,10 +410,8 @@ class Function:
         else:
             version = _buffer_counter(outputs)
             watched.append(version)
-        out = Tensor.__new__(Tensor)  # _init_result, written out
-        out.data, out.grad, out.requires_grad = outputs, None, record
-        out._creator, out._index, out._version = self if record else None, 0, version
-        out._retains_grad = False
+        out = Tensor.__new__(Tensor)
+        _init_result(out, outputs, record, self if record else None, 0, version)
         if record:
             self._record(inputs, watched, needs, 1)
         return out
