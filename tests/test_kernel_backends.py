@@ -23,6 +23,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from strategies import hinge_kink_distance, leaf
+from backend_marks import CPU_BACKENDS
 
 import tlcore
 from tlcore import kernels, ops
@@ -30,15 +31,6 @@ from tlcore.kernels import entries, reference
 from tlcore.kernels.backends import numpy_fast
 
 
-def needs_backend(name):
-    """A skip marker for a backend this machine lacks, with the reason it is missing."""
-    reason = kernels.unavailable().get(name)
-    return pytest.mark.skipif(reason is not None,
-                              reason=f"kernel backend {name!r} is not available here: {reason}")
-
-
-CPU_BACKENDS = [pytest.param(name, marks=needs_backend(name))
-                for name in ("numpy", "numba", "native")]
 BACKENDS = CPU_BACKENDS + [pytest.param("cupy", marks=pytest.mark.gpu)]
 DTYPES = [(np.float32, 1e-4), (np.float64, 1e-6)]
 

@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -575,13 +576,6 @@ def summary(results):
 
 
 # ----------------------------------------------------------------------------- tests
-
-
-def needs_backend(name):
-    from tlcore import kernels
-    reason = kernels.unavailable().get(name)
-    return pytest.mark.skipif(reason is not None,
-                              reason=f"kernel backend {name!r} is not available here: {reason}")
 
 
 BACKENDS = [pytest.param(name, marks=needs_backend(name))

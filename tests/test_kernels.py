@@ -9,20 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import array, shapes
+from backend_marks import CPU_BACKENDS, needs_backend
 
 import tlcore
 from tlcore import kernels, ops
 from tlcore.kernels import reference
-
-def needs_backend(name):
-    """A skip marker for a backend this machine lacks, with the reason it is missing."""
-    reason = kernels.unavailable().get(name)
-    return pytest.mark.skipif(reason is not None,
-                              reason=f"kernel backend {name!r} is not available here: {reason}")
-
-
-CPU_BACKENDS = [pytest.param(name, marks=needs_backend(name))
-                for name in ("numpy", "numba", "native")]
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
