@@ -11,7 +11,7 @@ import types
 
 import numpy as np
 import pytest
-from test_kernel_backends import needs_backend
+from backend_marks import needs_backend
 
 from tlcore.kernels import entries, use
 from tlcore.kernels.backends import threads

@@ -11,6 +11,7 @@ under the same thread policy as the kernels; ``native_route`` says which compile
 the native backend takes.
 """
 
+import operator
 
 from tlcore.kernels.backends import numpy_fast  # noqa: F401  (registers the numpy kernels)
 from tlcore.kernels.backends import threads
@@ -48,6 +49,8 @@ def matmul(a, b):
     holds BLAS to the cores PyTorch's spinning workers leave free, while it is imported;
     otherwise nothing but the product)."""
     if threads.scope_acts():
-        with threads.kernel_scope():
-            return a @ b
+        return _matmul_in_scope(a, b)
     return a @ b
+
+
+_matmul_in_scope = threads.scoped(operator.matmul)

@@ -229,33 +229,49 @@ def kernel_scope():
     if not scope_acts():
         yield
         return
+    _enter_scope()
+    try:
+        yield
+    finally:
+        _leave_scope()
+
+
+def _enter_scope():
+    """The outermost scope limits every BLAS above the limit and keeps what it changed."""
     with _scope_lock:
         _scope["depth"] += 1
         if _scope["depth"] == 1:
             limit = blas_threads_in_scope(_cores(), _neighbour_threads())
-            _scope["saved"] = [(c, c.get_num_threads()) for c in _blas_controllers()]
-            for controller, count in _scope["saved"]:
+            changed = []
+            for controller in _blas_controllers():
+                count = controller.get_num_threads()
                 if count > limit:
                     controller.set_num_threads(limit)
-    try:
-        yield
-    finally:
-        with _scope_lock:
-            _scope["depth"] -= 1
-            if _scope["depth"] == 0:
-                for controller, count in _scope["saved"]:
-                    if controller.get_num_threads() != count:
-                        controller.set_num_threads(count)
-                _scope["saved"] = None
+                    changed.append((controller, count))
+            _scope["saved"] = changed
+
+
+def _leave_scope():
+    """The outermost scope gives back the thread counts it changed."""
+    with _scope_lock:
+        _scope["depth"] -= 1
+        if _scope["depth"] == 0:
+            for controller, count in _scope["saved"]:
+                controller.set_num_threads(count)
+            _scope["saved"] = None
 
 
 def scoped(fn):
-    """``fn`` run inside kernel_scope(); the registry wraps every CPU kernel in it."""
+    """``fn`` run inside kernel_scope(), without a generator's cost: the registry wraps
+    every CPU kernel in it, and kernels.matmul is numpy's product wrapped."""
     def run(*args, **kwargs):
-        if not scope_acts():  # the common case, without a generator's cost
+        if not scope_acts():  # the common case
             return fn(*args, **kwargs)
-        with kernel_scope():
+        _enter_scope()
+        try:
             return fn(*args, **kwargs)
+        finally:
+            _leave_scope()
     run.__wrapped__ = fn
     return run
 
