@@ -89,9 +89,9 @@ SERIAL = 2**62
 # calls tlcore, each with the function that gives its pool's size: while one of them is
 # imported with more than one thread, kernel_scope() keeps BLAS off the cores its idle
 # workers hold. Asking the library itself costs 0.04 us (torch.get_num_threads), asking
-# the OpenMP runtime through threadpoolctl 0.2 us alone and about 1 us between a training
-# step's GEMMs (its ctypes call lets go of the GIL): measured on bench/mlp.py's MLP at
-# tiny sizes, 8 GEMMs a step, 51 against 60 us of overhead a step.
+# the OpenMP runtime through threadpoolctl 0.2 us in a loop of its own, and about 1 us
+# a GEMM between a training step's ops: bench/mlp.py's MLP at tiny sizes (8 GEMMs a
+# step) had 51 against 60 us of overhead a step, in one pair of runs.
 NEIGHBOURS = {"torch": "get_num_threads"}
 
 _state = {"applied": False, "spins": None, "origin": None}
