@@ -21,8 +21,8 @@ The tasks, one call each per round, in an order rotated every round:
 * ``torch conv2 step``: F.conv2d forward and backward (input and weight gradients)
   at conv2 of bench/conv.py: N64, C32, 14x14 -> 64 channels, kernel 3, padding 1;
 * ``tlcore mlp epoch``: the same MLP epoch through tlcore.ops;
-* ``tlcore mlp, scoped``: the same, each step inside threads.kernel_scope() (what the
-  ops' own GEMMs would get if autograd entered the scope; kernels already do);
+* ``tlcore mlp, scoped``: the same, each step inside one threads.kernel_scope()
+  (the ops' own GEMMs enter one each, through kernels.matmul);
 * ``tlcore conv2 step``: the same conv2 through tlcore.ops.conv2d (the native
   backend where it is built), forward and backward;
 * ``tlcore hinge step``: tlcore.ops.embedding_hinge_max_loss at N256 D64 C100, forward
@@ -129,30 +129,26 @@ def _tlcore_tasks(tlcore, batches, params, conv, hinge):
     tb = [(tlcore.tensor(x), tlcore.tensor(y)) for x, y in batches]
     tp = [tlcore.tensor(p.copy(), requires_grad=True) for p in params]
 
-    def mlp_epoch():
+    def mlp_step(x, y):
         W1, b1, W2, b2, W3, b3 = tp
+        h = ops.relu(ops.linear(x, W1, b1))
+        h = ops.relu(ops.linear(h, W2, b2))
+        ops.cross_entropy(ops.linear(h, W3, b3), y).backward()
+        with tlcore.no_grad():
+            for p in tp:
+                p.add_(p.grad, alpha=-LR)
+                p.grad = None
+
+    def mlp_epoch():
         for x, y in tb:
-            h = ops.relu(ops.linear(x, W1, b1))
-            h = ops.relu(ops.linear(h, W2, b2))
-            ops.cross_entropy(ops.linear(h, W3, b3), y).backward()
-            with tlcore.no_grad():
-                for p in tp:
-                    p.add_(p.grad, alpha=-LR)
-                    p.grad = None
+            mlp_step(x, y)
 
     from tlcore.kernels.backends import threads
 
-    def mlp_epoch_scoped():  # each step inside kernel_scope, as if autograd entered it
-        W1, b1, W2, b2, W3, b3 = tp
+    def mlp_epoch_scoped():  # each step inside one kernel_scope, not one per GEMM
         for x, y in tb:
             with threads.kernel_scope():
-                h = ops.relu(ops.linear(x, W1, b1))
-                h = ops.relu(ops.linear(h, W2, b2))
-                ops.cross_entropy(ops.linear(h, W3, b3), y).backward()
-                with tlcore.no_grad():
-                    for p in tp:
-                        p.add_(p.grad, alpha=-LR)
-                        p.grad = None
+                mlp_step(x, y)
 
     x, w, g = conv
 

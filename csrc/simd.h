@@ -190,10 +190,11 @@ static inline vf v_gather(const float *base, vi offsets, long n)
 }
 /* base[offsets[l]] and base[offsets[l] + 1] for lanes l < n, as on AVX-512: two gathers
    of 8-byte pairs (4 lanes each), then the first floats to one vector, the second to the
-   other: half the elements of two float gathers. Measured at conv2 of bench/kernels.py
-   on one thread of the 2-core AMD EPYC: the weight gradient's fastest call 5.0 ms
-   against 5.8 to 6.3 with two float gathers; in a profile of the forward, the patches'
-   transform took half its samples, the forward as a whole within the noise. */
+   other: half the elements of two float gathers. The forward's patch transform
+   (csrc/winograd.c) gathers so; measured at conv2 of bench/kernels.py on one thread of
+   the 2-core AMD EPYC, its samples in a profile of the forward halved, the forward as a
+   whole within the noise (the weight gradient, which gathered then too, took 5.0 ms
+   against 5.8 to 6.3; it reads rows now, with v_transpose). */
 static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *first,
                                   vf *second)
 {

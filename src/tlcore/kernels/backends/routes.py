@@ -116,11 +116,12 @@ WINOGRAD = True
 # The padded samples and packed gradient rows that the weight gradient sums at a time, at
 # most: they are written, then read by every thread's tiles, from the core's L2 cache.
 CHUNK_BYTES = 2**19
-# The same for Winograd's weight gradient: each sample's input padded channels-last, and
-# its transformed patches and output gradients, 16 values per tile of 2x2 pixels (4x its
-# input and output gradient), of which each thread keeps its own positions. Measured on 2
-# threads at conv2 and conv3 of the bench: 2 MB 5 to 15% faster than 1 or 4 MB. Where one
-# sample's buffers exceed it, the direct tiles take the call.
+# The same for Winograd's weight gradient: each sample's input padded channels-last, its
+# output gradient pixel-major, and its transformed patches and output gradients, 16
+# values per tile of 2x2 pixels (4x its input and output gradient), of which each thread
+# keeps its own positions. Measured on 2 threads at conv2 and conv3 of the bench, before
+# the pixel-major gradient joined the buffers: 2 MB 5 to 15% faster than 1 or 4 MB.
+# Where one sample's buffers exceed it, the direct tiles take the call.
 WINOGRAD_CHUNK_BYTES = 2**21
 # Below this many rows of im2col columns (C_in*kh*kw), and this many input channels, the
 # products are too thin for the register tiles (up to 14 x 32 on AVX-512; the input

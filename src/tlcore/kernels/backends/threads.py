@@ -220,8 +220,9 @@ def blas_threads_in_scope(cores, neighbour_threads):
 
 @contextmanager
 def kernel_scope():
-    """The span of one CPU kernel call. While a neighbour with a spinning OpenMP pool is
-    imported (NEIGHBOURS) and the runtime spins, numpy's BLAS runs inside it on the cores
+    """The span of one CPU kernel call. While a neighbour with a spinning OpenMP pool of
+    more than one thread is imported (NEIGHBOURS) and the runtime spins (scope_acts),
+    numpy's BLAS runs inside it on the cores
     that the neighbour's idle workers, which may be spinning, leave free: one, where the
     neighbour uses every core (PyTorch's default). BLAS gets its thread count back at the
     end (the outermost scope restores it; nested scopes do nothing). Elsewhere it does
