@@ -57,12 +57,13 @@ def extensions():
         print("WARNING: Cython not found; tlcore._native will not be built", file=sys.stderr)
         return []
     from setuptools import Extension
-    # one kernel source (conv.c, winograd.c, hinge.c, pool.c on tiles.h and simd.h), which each
-    # route_*.c includes and builds for its vector width; routes.c lists the routes
+    # one kernel source (conv.c, winograd.c, hinge.c, hinge_backward.c, pool.c on tiles.h and
+    # simd.h), which each route_*.c includes and builds for its vector width; routes.c
+    # lists the routes
     sources = ["csrc/_native.pyx", "csrc/routes.c", "csrc/team.c", "csrc/route_avx512.c",
                "csrc/route_avx2.c", "csrc/route_base.c"]
     headers = ["csrc/routes.h", "csrc/route.h", "csrc/team.h", "csrc/simd.h", "csrc/tiles.h", "csrc/conv.c",
-               "csrc/winograd.c", "csrc/hinge.c", "csrc/pool.c"]
+               "csrc/winograd.c", "csrc/hinge.c", "csrc/hinge_backward.c", "csrc/pool.c"]
     return cythonize([Extension("tlcore._native", sources, include_dirs=["csrc"],
                                 depends=headers)],
                      compiler_directives={"language_level": "3"})

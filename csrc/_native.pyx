@@ -16,7 +16,9 @@ vectors, chosen by the wrapper among those this CPU runs): convolution (the forw
 column stride 1, and the weight gradient), done whole by csrc/conv.c's register tiles
 or, for a 3x3 kernel at stride 1, by Winograd's F(2x2, 3x3) and F(3x3, 2x2) in
 csrc/winograd.c (conv_tiles_*, winograd=True), and the hinge-max forward fused with its
-score GEMM, csrc/hinge.c (hinge_fused_forward).
+score GEMM, csrc/hinge.c (hinge_fused_forward); and in float32 and float64 max pooling,
+csrc/pool.c (maxpool*_route), and the hinge's sparse backward, csrc/hinge_backward.c
+(hinge_max_backward_route).
 
 Every parallel loop gives each thread whole rows or planes of the OUTPUT, so no two
 threads write the same element: no atomics, and every result is deterministic (the same
@@ -283,6 +285,14 @@ cdef extern from "routes.h":
         void (*maxpool_backward_f64)(const double *grad_out, const int64_t *argmax,
                                      long planes, long height, long width, long out_h,
                                      long out_w, double *grad_x, int threads) nogil
+        int (*hinge_backward_f32)(const float *f, const float *g, long n, long classes,
+                                  long dim, const int64_t *target, const int64_t *negative,
+                                  const float *weight, float *grad_f, float *grad_g,
+                                  int threads) nogil
+        int (*hinge_backward_f64)(const double *f, const double *g, long n, long classes,
+                                  long dim, const int64_t *target, const int64_t *negative,
+                                  const double *weight, double *grad_f, double *grad_g,
+                                  int threads) nogil
     int TL_ROUTES
     const tl_route *tl_route_at(int i) nogil
     int tl_route_supported(int i) nogil
@@ -837,7 +847,9 @@ def hinge_max_forward(const real[:, ::1] scores, const int64_t[::1] target, doub
 def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t[::1] target,
                        const int64_t[::1] negative, const real[::1] weight,
                        real[:, ::1] grad_f, real[:, ::1] grad_g):
-    """The fused sparse backward: with w = weight[n], y = target[n], m = negative[n],
+    """The fused sparse backward in Cython's loops, where no route is taken (the routes
+    run csrc/hinge_backward.c: hinge_max_backward_route): with w = weight[n],
+    y = target[n], m = negative[n],
 
         grad_f[n] = w * (g[m] - g[y]);   grad_g[m] += w * f[n],  grad_g[y] -= w * f[n]
 
@@ -892,3 +904,36 @@ def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t
             for d in range(dim):
                 row[d] += s * f_row[d]
             k = k + 1
+
+
+def hinge_max_backward_route(int route, const real[:, ::1] f, const real[:, ::1] g,
+                             const int64_t[::1] target, const int64_t[::1] negative,
+                             const real[::1] weight, real[:, ::1] grad_f, real[:, ::1] grad_g):
+    """hinge_max_backward on the compiled route ``route`` (csrc/hinge_backward.c): the
+    same sums in the same order, grad_f's blocks of samples and grad_g's classes shared
+    out to tlcore's own team. target and negative must hold classes of [0, C) (checked by
+    the caller)."""
+    cdef const tl_route *r = _route(route, "hinge_max_backward_route")
+    cdef long rows = f.shape[0], dim = f.shape[1], classes = g.shape[0]
+    cdef int threads = _team_threads(rows * dim), status
+    _check(g.shape[1] == dim and target.shape[0] == rows and negative.shape[0] == rows
+           and weight.shape[0] == rows and grad_f.shape[0] == rows
+           and grad_f.shape[1] == dim and grad_g.shape[0] == classes
+           and grad_g.shape[1] == dim,
+           "hinge_max_backward_route: f, g, target, negative, weight and the outputs do "
+           "not match")
+    if rows == 0 or dim == 0:  # no sample touches a class: grad_g is 0
+        grad_g[:, :] = 0
+        return
+    _check(classes > 0, "hinge_max_backward_route: samples need at least one class")
+    with nogil:
+        if real is float:
+            status = r.hinge_backward_f32(&f[0, 0], &g[0, 0], rows, classes, dim, &target[0],
+                                          &negative[0], &weight[0], &grad_f[0, 0],
+                                          &grad_g[0, 0], threads)
+        else:
+            status = r.hinge_backward_f64(&f[0, 0], &g[0, 0], rows, classes, dim, &target[0],
+                                          &negative[0], &weight[0], &grad_f[0, 0],
+                                          &grad_g[0, 0], threads)
+    if status != 0:
+        raise MemoryError("hinge_max_backward_route: could not allocate its buckets")

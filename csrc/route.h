@@ -20,14 +20,20 @@ where this compiler can build it, and switches the target on before including th
 
 #define REAL float
 #define POOL(name) name##_f32
+#define SPARSE(name) name##_f32
 #include "pool.c"
+#include "hinge_backward.c"
 #undef REAL
 #undef POOL
+#undef SPARSE
 #define REAL double
 #define POOL(name) name##_f64
+#define SPARSE(name) name##_f64
 #include "pool.c"
+#include "hinge_backward.c"
 #undef REAL
 #undef POOL
+#undef SPARSE
 
 const tl_route TL_ROUTE_TABLE = {
     TL_ROUTE_KEY, TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
@@ -36,11 +42,12 @@ const tl_route TL_ROUTE_TABLE = {
     hinge_forward_scratch, hinge_forward_f32,
     maxpool2x2_forward_f32, maxpool2x2_forward_f64,
     maxpool_backward_f32, maxpool_backward_f64,
+    hinge_backward_f32, hinge_backward_f64,
 };
 
 #else
 
 const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
-                                 NULL, NULL, NULL, NULL};
+                                 NULL, NULL, NULL, NULL, NULL, NULL};
 
 #endif

@@ -1,5 +1,6 @@
 /* The compiled kernels' routes, for tlcore._native: one kernel source (csrc/conv.c,
-csrc/winograd.c, csrc/hinge.c, csrc/pool.c, on csrc/tiles.h and csrc/simd.h) built once per vector
+csrc/winograd.c, csrc/hinge.c, csrc/hinge_backward.c, csrc/pool.c, on csrc/tiles.h and
+csrc/simd.h) built once per vector
 width by csrc/route_avx512.c, csrc/route_avx2.c and csrc/route_base.c, each of which
 exports one tl_route; csrc/routes.c lists them and asks the CPU which it runs.
 
@@ -22,6 +23,9 @@ exports one tl_route; csrc/routes.c lists them and asks the CPU which it runs.
     maxpool2x2_forward, maxpool_backward
                      max pooling's 2x2 window at stride 2 without padding, and the
                      backward of any max pooling, float32 and float64 (csrc/pool.c).
+    hinge_backward   the hinge-max loss's sparse backward, grad_f (n, dim) and grad_g
+                     (classes, dim) from the forward's negatives and the samples'
+                     weights, float32 and float64 (csrc/hinge_backward.c).
 
 Each *_scratch gives the floats of scratch that its kernel needs. The kernels return 0,
 or -1 where a small allocation failed (nothing written then).
@@ -72,6 +76,13 @@ typedef struct {
     void (*maxpool_backward_f64)(const double *grad_out, const int64_t *argmax, long planes,
                                  long height, long width, long out_h, long out_w,
                                  double *grad_x, int threads);
+    int (*hinge_backward_f32)(const float *f, const float *g, long n, long classes, long dim,
+                              const int64_t *target, const int64_t *negative,
+                              const float *weight, float *grad_f, float *grad_g, int threads);
+    int (*hinge_backward_f64)(const double *f, const double *g, long n, long classes,
+                              long dim, const int64_t *target, const int64_t *negative,
+                              const double *weight, double *grad_f, double *grad_g,
+                              int threads);
 } tl_route;
 
 #define TL_ROUTES 3  /* AVX-512F, AVX2+FMA, the base route: widest first */

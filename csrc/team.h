@@ -1,6 +1,7 @@
 /* tlcore's own threads for the compiled routes' kernels (csrc/conv.c, csrc/winograd.c,
-csrc/hinge.c): a small pool of POSIX threads whose idle workers sleep, so that no
-library in the process, PyTorch above all, has to change how its own threads wait.
+csrc/hinge.c, csrc/hinge_backward.c, csrc/pool.c): a small pool of POSIX threads whose
+idle workers sleep, so that no library in the process, PyTorch above all, has to change
+how its own threads wait.
 
 Why not OpenMP, as csrc/_native.pyx's loops: PyTorch ships the same OpenMP runtime
 (libgomp.so.1), so one copy serves both, and its idle workers spin unless

@@ -252,7 +252,8 @@ def test_tlcore_simd_forces_a_narrower_route():
 @pytest.mark.skipif(REASON is not None, reason=str(REASON))
 def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch):
     """No route taken (TLCORE_SIMD=none, or a build or CPU with none): every convolution
-    and hinge call goes through im2col and BLAS, the scan after the GEMM, and is right."""
+    and hinge call goes through im2col and BLAS, the scan after the GEMM, the hinge's
+    sparse backward through Cython's loops, and is right."""
     monkeypatch.setattr(routes, "ROUTE", None)
     rng = np.random.default_rng(6)
     settings = ((1, 1), (1, 1), (1, 1), 1)
@@ -267,3 +268,10 @@ def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch
     expected_loss, expected_negative = reference.embedding_hinge_max_forward(f, e, target, 1.0)
     np.testing.assert_array_equal(negative, expected_negative)
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-5, atol=1e-6)
+    from tlcore import _native
+    monkeypatch.delattr(_native, "hinge_max_backward_route")  # a call to it would fail
+    weight = (loss > 0).astype(np.float32)
+    got = run("native", "hinge_max_backward", f, e, target, negative, weight)
+    expected = reference.hinge_max_backward(f, e, target, negative, weight)
+    for got_grad, expected_grad in zip(got, expected):
+        np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-5, atol=1e-6)

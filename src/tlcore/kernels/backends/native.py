@@ -12,8 +12,9 @@ them back into the input planes, swap01 moves a GEMM result into NCHW order; max
 the hinge-max loss and its sparse backward, and gradient reversal are whole kernels.
 Float32 convolution with one group and enough input channels is a whole kernel too,
 on the compiled route the CPU runs (csrc/conv.c and csrc/winograd.c, built for AVX-512F,
-AVX2+FMA or the baseline's vectors; routes.py says which, why and when), and so is the
-hinge-max forward from the embeddings (csrc/hinge.c).
+AVX2+FMA or the baseline's vectors; routes.py says which, why and when), and so are the
+hinge-max forward from the embeddings (csrc/hinge.c) and, in float32 and float64, max
+pooling (csrc/pool.c) and the hinge's sparse backward (csrc/hinge_backward.c).
 
 Layouts and dtypes: the compiled loops take C-contiguous float32 or float64 arrays.
 Every array argument is passed through ``np.ascontiguousarray`` in the dtype numpy's
@@ -365,7 +366,9 @@ def embedding_hinge_max_forward(f, g, target, margin):
 @register("hinge_max_backward", "native", floats=(0, 1, 4))
 def hinge_max_backward(f, g, target, negative, weight):
     """(grad_f, grad_g) of the fused sparse backward, O(N*D); grad_g's rows are summed
-    one class per task over the samples that touch it (deterministic, no atomics)."""
+    one class per task over the samples that touch it (deterministic, no atomics): on the
+    route's team of threads (csrc/hinge_backward.c), or without a route in Cython's
+    loops."""
     dtype = np.result_type(f, g, weight)
     result_dtype = np.result_type(weight.dtype, g.dtype)  # the reference's, if f is wider
     f, g = np.ascontiguousarray(f, dtype), np.ascontiguousarray(g, dtype)
@@ -374,5 +377,9 @@ def hinge_max_backward(f, g, target, negative, weight):
     negative = np.ascontiguousarray(negative, np.int64)
     grad_f = np.empty(f.shape, dtype)
     grad_g = np.empty(g.shape, dtype)
-    _native.hinge_max_backward(f, g, target, negative, weight, grad_f, grad_g)
+    if route.ROUTE is not None:
+        _native.hinge_max_backward_route(route.ROUTE["index"], f, g, target, negative, weight,
+                                         grad_f, grad_g)
+    else:
+        _native.hinge_max_backward(f, g, target, negative, weight, grad_f, grad_g)
     return grad_f.astype(result_dtype, copy=False), grad_g.astype(result_dtype, copy=False)

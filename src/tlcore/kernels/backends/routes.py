@@ -1,7 +1,8 @@
 """The native backend's compiled routes, and when a call leaves the im2col and BLAS route
 of native.py for them.
 
-One kernel source (csrc/conv.c, csrc/winograd.c, csrc/hinge.c) is built once per vector
+One kernel source (csrc/conv.c, csrc/winograd.c, csrc/hinge.c, csrc/hinge_backward.c,
+csrc/pool.c) is built once per vector
 width (csrc/routes.h): AVX-512F, AVX2+FMA, and the compiler's baseline (NEON on 64-bit
 ARM, SSE2 on x86-64). At import this module picks ROUTE, the widest route that the build
 has, the CPU runs and TLCORE_SIMD allows; ``describe()`` says which, per kernel family,
@@ -77,12 +78,13 @@ def describe():
     not the wider ones."""
     if ROUTE is None:
         conv = "im2col and BLAS"
-        hinge = "BLAS's GEMM, then the scan"
+        hinge = "BLAS's GEMM, then the scan; the sparse backward in Cython's loops"
     else:
         tile = "x".join(map(str, ROUTE["tile"]))
         conv = (f"register tiles{' + Winograd' if WINOGRAD else ''}, {ROUTE['name']} "
                 f"({tile} tile), im2col and BLAS for thin products")
-        hinge = f"fused with its GEMM, {ROUTE['name']} ({tile} tile)"
+        hinge = (f"fused with its GEMM, {ROUTE['name']} ({tile} tile); the sparse "
+                 "backward (float32 and float64) on the route's team")
     pool = ("Cython loops" if ROUTE is None
             else f"2x2 window and every backward on the route's team, {ROUTE['name']}")
     lines = [f"conv2d float32: {conv}", f"hinge-max from embeddings float32: {hinge}",

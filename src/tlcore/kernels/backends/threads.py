@@ -31,8 +31,9 @@ The policy:
   GEMMs keep numpy's BLAS threads. The cost is small where the GEMMs dominate: tlcore's
   conv2 forward and backward took 11.7 to 12.4 ms (median; 11.3 to 11.5 p10) so, against
   12.7 to 13.9 ms (10.1 p10) with its loops in parallel on a PASSIVE runtime.
-- The heaviest kernels, the native routes' convolution, fused hinge and max pooling
-  (csrc/conv.c, csrc/winograd.c, csrc/hinge.c, csrc/pool.c), do not use OpenMP: they run on tlcore's own pool of
+- The heaviest kernels, the native routes' convolution, hinge (the fused forward and the
+  sparse backward) and max pooling (csrc/conv.c, csrc/winograd.c, csrc/hinge.c,
+  csrc/hinge_backward.c, csrc/pool.c), do not use OpenMP: they run on tlcore's own pool of
   POSIX threads (csrc/team.h), whose idle workers sleep on a condition variable, so they
   go parallel whatever the runtime's policy, without a spinning worker left behind.
   ``team_size()`` threads (OMP_NUM_THREADS where the user set it, else the CPUs this
