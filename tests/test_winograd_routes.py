@@ -79,6 +79,7 @@ def test_winograd_matches_reference(every_call_on_tiles, case, noncontiguous, se
     ((2, 64, 8, 8), 128, (1, 1)),   # conv3: 16 tiles
     ((3, 5, 7, 10), 40, (0, 2)),    # odd output rows, tiles over the edge; 32 + 8 outputs
     ((2, 17, 3, 3), 33, (2, 0)),    # 5x1 pixels: one column of 3 tiles; 32 + 1 outputs
+    ((2, 3, 4, 37), 5, (1, 1)),     # rows of 37 pixels, copied in vectors on every route
 ])
 def test_winograd_takes_these_shapes(every_call_on_tiles, tile_calls, x_shape, c_out,
                                      padding):
