@@ -13,9 +13,10 @@ once per route by csrc/route_*.c, which define one of
 before including this header. A vector ``vf`` is a GCC/clang vector of LANES floats, so +,
 - and * work on it lane by lane; the operations below are those the operators do not
 give: loads and stores of the first n lanes (a row's end), gathers and scatters at
-per-lane offsets, the transpose of a block of LANES x LANES, and the fused multiply-add. Each has one plain definition (lane by
-lane, in C), which the base route uses; AVX-512 and AVX2 replace the ones that their
-instructions do in one step.
+per-lane offsets, rows of 4 floats at per-lane offsets turned into 4 vectors, the
+transpose of a block of LANES x LANES, and the fused multiply-add. Each has one plain
+definition (lane by lane, in C), which the base route uses; AVX-512 and AVX2 replace the
+ones that their instructions do in fewer steps.
 
 The register tile of csrc/tiles.h holds TILE_ROWS x NV vectors (a tile of fewer rows
 takes the next of TILE_SIZES that holds them); its shape per route
@@ -115,22 +116,25 @@ static inline void v_scatter(float *base, vi offsets, vf v, long n)
 {
     _mm512_mask_i32scatter_ps(base, first_lanes(n), (__m512i)offsets, v, 4);
 }
-/* base[offsets[l]] and base[offsets[l] + 1] for lanes l < n: two gathers of 8-byte pairs
-   (8 lanes each), split into the first and the second floats, half the loads of
-   gathering the floats one by one. */
-static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *first,
-                                  vf *second)
+/* q[s][l] = base[offsets[l] + s] for s < 4 and lanes l < n (base[s] past n): LANES
+   rows of 4 floats, loaded whole, 4 tiles' rows in each 128-bit lane, then turned by a
+   4 x 4 transpose within the lanes. */
+static inline void v_load_quads(const float *base, const int *offsets, long n, vf q[4])
 {
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8,
-                                          6, 4, 2, 0);
-    __mmask16 m = first_lanes(n);
-    __m512 lo = _mm512_castpd_ps(_mm512_mask_i32gather_pd(
-        _mm512_setzero_pd(), (__mmask8)m, _mm512_castsi512_si256((__m512i)offsets), base, 4));
-    __m512 hi = _mm512_castpd_ps(_mm512_mask_i32gather_pd(
-        _mm512_setzero_pd(), (__mmask8)(m >> 8), _mm512_extracti64x4_epi64((__m512i)offsets, 1),
-        base, 4));
-    *first = _mm512_permutex2var_ps(lo, even, hi);
-    *second = _mm512_permutex2var_ps(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi);
+    __m512 row[4];
+    for (int k = 0; k < 4; k++) {  /* rows k, k + 4, k + 8, k + 12 in lanes 0 to 3 */
+        __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(base + (k < n ? offsets[k] : 0)));
+        v = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 4 < n ? offsets[k + 4] : 0)), 1);
+        v = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 8 < n ? offsets[k + 8] : 0)), 2);
+        row[k] = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 12 < n ? offsets[k + 12] : 0)),
+                                    3);
+    }
+    __m512 lo01 = _mm512_unpacklo_ps(row[0], row[1]), hi01 = _mm512_unpackhi_ps(row[0], row[1]);
+    __m512 lo23 = _mm512_unpacklo_ps(row[2], row[3]), hi23 = _mm512_unpackhi_ps(row[2], row[3]);
+    q[0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+    q[1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+    q[2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+    q[3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
 }
 /* r[k][m] -> r[m][k] for a 16 x 16 block: 32-bit, 64-bit, then twice 128-bit
    interleaves, 64 shuffles and no memory. */
@@ -188,29 +192,23 @@ static inline vf v_gather(const float *base, vi offsets, long n)
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, (__m256i)offsets,
                                     _mm256_castsi256_ps(first_lanes(n)), 4);
 }
-/* base[offsets[l]] and base[offsets[l] + 1] for lanes l < n, as on AVX-512: two gathers
-   of 8-byte pairs (4 lanes each), then the first floats to one vector, the second to the
-   other: half the elements of two float gathers. The forward's patch transform
-   (csrc/winograd.c) gathers so; measured at conv2 of bench/kernels.py on one thread of
-   the 2-core AMD EPYC, its samples in a profile of the forward halved, the forward as a
-   whole within the noise (the weight gradient, which gathered then too, took 5.0 ms
-   against 5.8 to 6.3; it reads rows now, with v_transpose). */
-static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *first,
-                                  vf *second)
+/* q[s][l] = base[offsets[l] + s] for s < 4 and lanes l < n (base[s] past n), as on
+   AVX-512: rows of 4 floats loaded whole, two in each ymm, turned by a 4 x 4 transpose
+   within the 128-bit halves. The forward's patch transform (csrc/winograd.c) reads its
+   patches so, where it gathered pairs of floats before (its measurement is there). */
+static inline void v_load_quads(const float *base, const int *offsets, long n, vf q[4])
 {
-    __m256i m = first_lanes(n);
-    __m256 lo = _mm256_castpd_ps(_mm256_mask_i32gather_pd(
-        _mm256_setzero_pd(), (const double *)base, _mm256_castsi256_si128((__m256i)offsets),
-        _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m))), 4));
-    __m256 hi = _mm256_castpd_ps(_mm256_mask_i32gather_pd(
-        _mm256_setzero_pd(), (const double *)base, _mm256_extracti128_si256((__m256i)offsets, 1),
-        _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1))), 4));
-    /* per 128-bit half: lanes (0, 1, 4, 5) below, (2, 3, 6, 7) above; then the 64-bit
-       quarters reordered 0, 2, 1, 3 */
-    __m256 a = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-    __m256 b = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-    *first = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
-    *second = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(b), _MM_SHUFFLE(3, 1, 2, 0)));
+    __m256 row[4];
+    for (int k = 0; k < 4; k++)  /* rows k and k + 4 in the two halves */
+        row[k] = _mm256_insertf128_ps(
+            _mm256_castps128_ps256(_mm_loadu_ps(base + (k < n ? offsets[k] : 0))),
+            _mm_loadu_ps(base + (k + 4 < n ? offsets[k + 4] : 0)), 1);
+    __m256 lo01 = _mm256_unpacklo_ps(row[0], row[1]), hi01 = _mm256_unpackhi_ps(row[0], row[1]);
+    __m256 lo23 = _mm256_unpacklo_ps(row[2], row[3]), hi23 = _mm256_unpackhi_ps(row[2], row[3]);
+    q[0] = _mm256_shuffle_ps(lo01, lo23, 0x44);
+    q[1] = _mm256_shuffle_ps(lo01, lo23, 0xEE);
+    q[2] = _mm256_shuffle_ps(hi01, hi23, 0x44);
+    q[3] = _mm256_shuffle_ps(hi01, hi23, 0xEE);
 }
 /* r[k][m] -> r[m][k] for an 8 x 8 block: 32-bit and 64-bit interleaves within the
    128-bit halves, then the halves exchanged: 24 shuffles and no memory. */
@@ -269,11 +267,13 @@ static inline void v_scatter(float *base, vi offsets, vf v, long n)
 }
 #endif
 #if !defined(TL_ROUTE_AVX512) && !defined(TL_ROUTE_AVX2)
-static inline void v_gather_pairs(const float *base, vi offsets, long n, vf *first,
-                                  vf *second)
+static inline void v_load_quads(const float *base, const int *offsets, long n, vf q[4])
 {
-    *first = v_gather(base, offsets, n);
-    *second = v_gather(base + 1, offsets, n);
+    for (int l = 0; l < LANES; l++) {
+        const float *row = base + (l < n ? offsets[l] : 0);
+        for (int s = 0; s < 4; s++)
+            q[s][l] = row[s];
+    }
 }
 /* r[k][m] -> r[m][k] for a LANES x LANES block. */
 static inline void v_transpose(vf r[LANES])
@@ -286,13 +286,5 @@ static inline void v_transpose(vf r[LANES])
         r[k] = t[k];
 }
 #endif
-
-/* The first n of LANES int offsets at p (0 past n). */
-static inline vi v_offsets_at(const int *p, long n)
-{
-    vi v = {0};
-    for (long l = 0; l < n && l < LANES; l++) v[l] = p[l];
-    return v;
-}
 
 #endif

@@ -192,19 +192,21 @@ static void transform_kernel(const float *weight, long c_out, long c_in, int tra
 
 /* V_xi[t, c] = (B^T d B)_xi for tiles t0 <= t < min(t0 + LANES, tiles) of the padded sample
    xp (C planes), tile t's patch at corner[t]: v[xi*position + c*ld + t]. A patch row's
-   4 floats are gathered as two pairs (v_gather_pairs). */
+   4 floats are loaded whole for each tile and turned into 4 vectors (v_load_quads).
+   They were gathered, in pairs, before; measured at conv2 of bench/kernels.py on one
+   thread, medians, the forward took 3.48 to 3.69 ms against 3.82 to 3.91 on AVX2 and
+   3.73 to 3.82 against 3.79 to 3.98 on AVX-512, the input gradient (64 channels to
+   transform) 3.48 to 3.51 against 4.05 to 4.07, and 3.08 to 3.19 against 3.64 to 3.65. */
 static void transform_patches(const float *xp, const tl_conv_geometry *g, const int *corner,
                               long t0, long tiles, long ld, long position, float *v)
 {
     long c_in = g->channels, wb = plane_width(g), area = plane(g);
     long m = tiles - t0;
-    vi at = v_offsets_at(corner + t0, m);
     for (long c = 0; c < c_in; c++) {
         const float *base = xp + c * area;
         vf d[4][4], e[4][4], column[4], t[4];
-        for (int r = 0; r < 4; r++)
-            for (int s = 0; s < 4; s += 2)  /* columns s and s + 1 of patch row r */
-                v_gather_pairs(base + r * wb + s, at, m, &d[r][s], &d[r][s + 1]);
+        for (int r = 0; r < 4; r++)  /* the 4 columns of patch row r */
+            v_load_quads(base + r * wb, corner + t0, m, d[r]);
         for (int s = 0; s < 4; s++) {  /* B^T d: along each column s of the patches */
             for (int r = 0; r < 4; r++)
                 column[r] = d[r][s];
