@@ -216,8 +216,10 @@ static void transform_patches(const float *xp, const tl_conv_geometry *g, const 
         }
         for (int q = 0; q < 4; q++) {  /* (B^T d) B: along each row */
             input_1d(e[q], t);
-            for (int k = 0; k < 4; k++)
-                v_store_part(v + (q * 4 + k) * position + c * ld + t0, t[k], m);
+            for (int k = 0; k < 4; k++)  /* whole vectors: a row of V has room past its
+                                            last tile (tile_stride) that no kept result
+                                            reads */
+                v_store(v + (q * 4 + k) * position + c * ld + t0, t[k]);
         }
     }
 }
