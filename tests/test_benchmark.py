@@ -3,6 +3,7 @@ timed, the ratios and goals are computed from the same run, the table and JSON s
 No timing is asserted."""
 
 import json
+import mmap
 
 import pytest
 
@@ -33,6 +34,7 @@ def test_every_case_runs_on_every_backend_found(tiny):
         if row.get("skipped"):
             continue
         assert row["median_ms"] > 0 and row["rate"] > 0
+        assert benchmark.resource is None or row["minor_faults_per_call"] >= 0
         if row["runner"] == "numpy":
             assert row["x_numpy"] == 1.0
         if row["runner"].startswith("floor"):
@@ -47,6 +49,23 @@ def test_every_case_runs_on_every_backend_found(tiny):
                 in benchmark.format_table(result))
     else:
         assert route is None
+
+
+@pytest.mark.skipif(benchmark.resource is None,
+                    reason="the resource module is missing: this system counts no page faults")
+def test_each_timed_call_gets_its_page_faults():
+    """A runner that maps fresh memory and touches each of its 64 pages takes a fault a
+    page; the counts go to the JSON's rows."""
+    def touch():
+        memory = mmap.mmap(-1, 64 * mmap.PAGESIZE)
+        for page in range(64):
+            memory[page * mmap.PAGESIZE] = 1
+        memory.close()
+    faults = {}
+    times = benchmark.time_blocks({"touch": touch, "idle": lambda: None}, 3, pause=0.0,
+                                  faults=faults)
+    assert [len(faults[name]) for name in times] == [3, 3]
+    assert min(faults["touch"]) >= 64 > max(faults["idle"])
 
 
 def test_a_peer_runs_in_the_same_blocks_and_gets_a_ratio(tiny):

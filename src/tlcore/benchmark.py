@@ -9,6 +9,12 @@ CPU beside it (PyTorch is never imported by the package). One row per (case, run
     x floor     floor time / this time: 1.0 means as fast as the floor
     x peer      peer time / this time: above 1.0 is faster than the peer (PyTorch CPU)
 
+The JSON also gives each row's minor page faults per call (median): the first touches of
+memory that the allocator has just mapped. A kernel's fresh outputs take none where
+glibc hands back memory the process freed, and one a page where it maps new memory
+each call; which of the two a process gets depends on its allocations so far, and the
+second made the native max-pool 2 to 3x slower in some runs.
+
 The floor is the unavoidable part of the work, timed on the same arrays in the same run:
 the score GEMM alone for the hinge-max loss, a plain copy for gradient reversal, and the
 three GEMMs of a convolution (its forward, input-gradient and weight-gradient products).
@@ -23,6 +29,11 @@ import platform
 import statistics
 import time
 
+try:
+    import resource
+except ImportError:  # not a POSIX system: no page-fault counts
+    resource = None
+
 import numpy as np
 
 from tlcore.backend import array_module, blas_description, to_device
@@ -36,9 +47,17 @@ SEED = 0
 NOISY = 0.25    # a spread above this: the machine was busy, the ratios are doubtful
 
 
-def time_blocks(runners, repeats, block=None, pause=None):
+def minor_faults():
+    """The page faults this process has taken that needed no disk; None where the
+    system does not count them."""
+    return None if resource is None else resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_blocks(runners, repeats, block=None, pause=None, faults=None):
     """{name: [seconds per call]}: ``repeats`` calls of each runner, in blocks of
-    ``block`` (default BLOCK) with ``pause`` seconds (default PAUSE) before each."""
+    ``block`` (default BLOCK) with ``pause`` seconds (default PAUSE) before each. Given a
+    dict ``faults``, it also fills ``faults[name]`` with each call's minor page faults
+    (counted outside the timed span; None where the system does not count them)."""
     block = BLOCK if block is None else block
     pause = PAUSE if pause is None else pause
     for run in runners.values():  # warm-up: compilation, caches, thread pools
@@ -52,9 +71,14 @@ def time_blocks(runners, repeats, block=None, pause=None):
             time.sleep(pause)
             runners[name]()  # untimed: wakes this runner's threads after the pause
             for _ in range(min(block, repeats - len(times[name]))):
+                before = minor_faults()
                 start = time.perf_counter()
                 runners[name]()
                 times[name].append(time.perf_counter() - start)
+                if faults is not None:
+                    after = minor_faults()
+                    faults.setdefault(name, []).append(None if after is None
+                                                       else after - before)
     return times
 
 
@@ -260,7 +284,8 @@ def run(backends=None, repeats=20, peer=None, progress=print, only=None):
             runners["peer"] = peer_call
         if progress:
             progress(f"timing {case.name}: {', '.join(runners)}")
-        times = time_blocks(runners, repeats)
+        faults = {}
+        times = time_blocks(runners, repeats, faults=faults)
         median = {name: statistics.median(t) for name, t in times.items()}
         for name, t in times.items():
             if name == "floor":
@@ -276,6 +301,8 @@ def run(backends=None, repeats=20, peer=None, progress=print, only=None):
                 "x_numpy": median["numpy"] / median[name] if "numpy" in median else None,
                 "x_floor": median["floor"] / median[name] if "floor" in median else None,
                 "x_peer": median["peer"] / median[name] if "peer" in median else None,
+                "minor_faults_per_call": (None if None in faults[name]
+                                          else statistics.median(faults[name])),
                 "is_backend": name in backends})
         rows.extend({"case": case.name, "runner": s, "skipped": True} for s in skipped)
     return {"benchmark": "kernels", "repeats": repeats, "block": BLOCK, "pause_s": PAUSE,
