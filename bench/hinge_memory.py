@@ -4,9 +4,9 @@
 The numpy and numba forwards, and the native one without a compiled route, form the
 (N, C) score matrix; the native one on a route (csrc/hinge.c: AVX-512F, AVX2+FMA or the
 baseline's vectors, whichever this CPU takes) computes a block of rows of it at a time
-in cache and never forms it. Each backend runs in a fresh interpreter: one warm-up call on small
-inputs (numba's compilation), then the peak resident memory before and after the timed
-calls, whose median is reported.
+in cache and never forms it. Each backend runs in a fresh interpreter: one warm-up call
+on small inputs (numba's compilation), then the peak resident memory before and after
+the timed calls, whose median is reported.
 
     python bench/hinge_memory.py            # writes bench/results/hinge_memory.json
 """

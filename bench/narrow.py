@@ -9,9 +9,10 @@ with AVX-512, capping tlcore alone (TLCORE_SIMD=avx2) is not enough: the table w
 time tlcore's AVX2 kernels against PyTorch's, numpy's and OpenBLAS's AVX-512 ones, which
 no user with an AVX2 CPU ever runs. Measured at conv2 of bench/kernels.py (2-core AMD
 EPYC, PyTorch 2.13, forward and backward, 30 calls each): PyTorch took a median of
-10.1 ms on its AVX-512 code, and of 15.8 ms (the fastest call 11.5) capped at AVX2. So this script sets, for the process
-it starts, the switch of every library that picks its code by CPU, then runs the
-benchmark in it (the switches are read once, when each library loads).
+10.1 ms on its AVX-512 code, and of 15.8 ms (the fastest call 11.5) capped at AVX2. So
+this script sets, for the process it starts, the switch of every library that picks its
+code by CPU, then runs the benchmark in it (the switches are read once, when each
+library loads).
 
 A switch that a library does not know is ignored by it; `tlcore info` and the
 benchmarks' headers say which route tlcore took, and bench/kernels.py prints PyTorch's.

@@ -305,8 +305,8 @@ cdef extern from "team.h":
 def routes():
     """The compiled routes, widest first (csrc/routes.h): for each, a dict with its
     index (the ``route`` argument of the kernels below), key (TLCORE_SIMD's word for
-    it), name, whether this build has it
-    and whether this CPU runs it, its floats per vector and its register tile."""
+    it), name, whether this build has it and whether this CPU runs it, its floats per
+    vector and its register tile."""
     found = []
     cdef const tl_route *r
     for i in range(TL_ROUTES):
@@ -844,6 +844,20 @@ def hinge_max_forward(const real[:, ::1] scores, const int64_t[::1] target, doub
         negative[n] = m
 
 
+cdef _check_sparse_backward(const real[:, ::1] f, const real[:, ::1] g,
+                            const int64_t[::1] target, const int64_t[::1] negative,
+                            const real[::1] weight, real[:, ::1] grad_f, real[:, ::1] grad_g,
+                            str caller):
+    """The sparse backward's arrays agree: f and grad_f (N, D), g and grad_g (C, D),
+    target, negative and weight (N,)."""
+    cdef Py_ssize_t rows = f.shape[0], dim = f.shape[1]
+    _check(g.shape[1] == dim and target.shape[0] == rows and negative.shape[0] == rows
+           and weight.shape[0] == rows and grad_f.shape[0] == rows
+           and grad_f.shape[1] == dim and grad_g.shape[0] == g.shape[0]
+           and grad_g.shape[1] == dim,
+           f"{caller}: f, g, target, negative, weight and the outputs do not match")
+
+
 def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t[::1] target,
                        const int64_t[::1] negative, const real[::1] weight,
                        real[:, ::1] grad_f, real[:, ::1] grad_g):
@@ -864,11 +878,8 @@ def hinge_max_backward(const real[:, ::1] f, const real[:, ::1] g, const int64_t
     cdef real* row
     cdef const real* f_row
     cdef int64_t[::1] start, bucket
-    _check(g.shape[1] == dim and target.shape[0] == rows and negative.shape[0] == rows
-           and weight.shape[0] == rows and grad_f.shape[0] == rows
-           and grad_f.shape[1] == dim and grad_g.shape[0] == classes
-           and grad_g.shape[1] == dim,
-           "hinge_max_backward: f, g, target, negative, weight and the outputs do not match")
+    _check_sparse_backward(f, g, target, negative, weight, grad_f, grad_g,
+                           "hinge_max_backward")
     for n in prange(rows, nogil=True, schedule="guided",
                     num_threads=_threads(rows * dim)):
         w = weight[n]
@@ -916,12 +927,8 @@ def hinge_max_backward_route(int route, const real[:, ::1] f, const real[:, ::1]
     cdef const tl_route *r = _route(route, "hinge_max_backward_route")
     cdef long rows = f.shape[0], dim = f.shape[1], classes = g.shape[0]
     cdef int threads = _team_threads(rows * dim), status
-    _check(g.shape[1] == dim and target.shape[0] == rows and negative.shape[0] == rows
-           and weight.shape[0] == rows and grad_f.shape[0] == rows
-           and grad_f.shape[1] == dim and grad_g.shape[0] == classes
-           and grad_g.shape[1] == dim,
-           "hinge_max_backward_route: f, g, target, negative, weight and the outputs do "
-           "not match")
+    _check_sparse_backward(f, g, target, negative, weight, grad_f, grad_g,
+                           "hinge_max_backward_route")
     if rows == 0 or dim == 0:  # no sample touches a class: grad_g is 0
         grad_g[:, :] = 0
         return

@@ -116,48 +116,46 @@ static inline void v_scatter(float *base, vi offsets, vf v, long n)
 {
     _mm512_mask_i32scatter_ps(base, first_lanes(n), (__m512i)offsets, v, 4);
 }
+/* Within each 128-bit lane, the 4 x 4 block of r[0..3]'s floats transposed: r[m] then
+   holds, lane by lane, what column m of the four rows held. 32- and 64-bit interleaves,
+   8 shuffles. */
+static inline void v_transpose_quads(vf r[4])
+{
+    __m512 lo01 = _mm512_unpacklo_ps(r[0], r[1]), hi01 = _mm512_unpackhi_ps(r[0], r[1]);
+    __m512 lo23 = _mm512_unpacklo_ps(r[2], r[3]), hi23 = _mm512_unpackhi_ps(r[2], r[3]);
+    r[0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+    r[1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+    r[2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+    r[3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+}
 /* q[s][l] = base[offsets[l] + s] for s < 4 and lanes l < n (base[s] past n): LANES
-   rows of 4 floats, loaded whole, 4 tiles' rows in each 128-bit lane, then turned by a
-   4 x 4 transpose within the lanes. */
+   rows of 4 floats, loaded whole, 4 tiles' rows in each 128-bit lane, then turned by
+   v_transpose_quads. */
 static inline void v_load_quads(const float *base, const int *offsets, long n, vf q[4])
 {
-    __m512 row[4];
     for (int k = 0; k < 4; k++) {  /* rows k, k + 4, k + 8, k + 12 in lanes 0 to 3 */
         __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(base + (k < n ? offsets[k] : 0)));
         v = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 4 < n ? offsets[k + 4] : 0)), 1);
         v = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 8 < n ? offsets[k + 8] : 0)), 2);
-        row[k] = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 12 < n ? offsets[k + 12] : 0)),
-                                    3);
+        q[k] = _mm512_insertf32x4(v, _mm_loadu_ps(base + (k + 12 < n ? offsets[k + 12] : 0)),
+                                  3);
     }
-    __m512 lo01 = _mm512_unpacklo_ps(row[0], row[1]), hi01 = _mm512_unpackhi_ps(row[0], row[1]);
-    __m512 lo23 = _mm512_unpacklo_ps(row[2], row[3]), hi23 = _mm512_unpackhi_ps(row[2], row[3]);
-    q[0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
-    q[1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
-    q[2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
-    q[3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+    v_transpose_quads(q);
 }
-/* r[k][m] -> r[m][k] for a 16 x 16 block: 32-bit, 64-bit, then twice 128-bit
-   interleaves, 64 shuffles and no memory. */
+/* r[k][m] -> r[m][k] for a 16 x 16 block: each 4 rows' quads transposed within the
+   128-bit lanes, then twice 128-bit interleaves, 64 shuffles and no memory. */
 static inline void v_transpose(vf r[LANES])
 {
-    __m512 a[16], b[16], c[16];
-    for (int k = 0; k < 8; k++) {
-        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-    }
-    for (int k = 0; k < 4; k++) {  /* b[4k+m], lane j: rows 4k..4k+3 at column 4j+m */
-        b[4 * k] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
-        b[4 * k + 1] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
-        b[4 * k + 2] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
-        b[4 * k + 3] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
-    }
+    __m512 c[16];
+    for (int k = 0; k < 4; k++)  /* r[4k+m], lane j: rows 4k..4k+3 at column 4j+m */
+        v_transpose_quads(r + 4 * k);
     for (int m = 0; m < 4; m++) {
-        c[4 * m] = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x88);
-        c[4 * m + 1] = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xDD);
-        c[4 * m + 2] = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x88);
-        c[4 * m + 3] = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xDD);
+        c[4 * m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);
+        c[4 * m + 1] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD);
+        c[4 * m + 2] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+        c[4 * m + 3] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
     }
-    for (int m = 0; m < 4; m++) {  /* column 4j+m: lane j of b[m], b[4+m], b[8+m], b[12+m] */
+    for (int m = 0; m < 4; m++) {  /* column 4j+m: lane j of r[m], r[4+m], r[8+m], r[12+m] */
         r[m] = _mm512_shuffle_f32x4(c[4 * m], c[4 * m + 2], 0x88);
         r[8 + m] = _mm512_shuffle_f32x4(c[4 * m], c[4 * m + 2], 0xDD);
         r[4 + m] = _mm512_shuffle_f32x4(c[4 * m + 1], c[4 * m + 3], 0x88);
@@ -192,42 +190,39 @@ static inline vf v_gather(const float *base, vi offsets, long n)
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, (__m256i)offsets,
                                     _mm256_castsi256_ps(first_lanes(n)), 4);
 }
+/* Within each 128-bit half, the 4 x 4 block of r[0..3]'s floats transposed, as on
+   AVX-512: 8 shuffles. */
+static inline void v_transpose_quads(vf r[4])
+{
+    __m256 lo01 = _mm256_unpacklo_ps(r[0], r[1]), hi01 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 lo23 = _mm256_unpacklo_ps(r[2], r[3]), hi23 = _mm256_unpackhi_ps(r[2], r[3]);
+    r[0] = _mm256_shuffle_ps(lo01, lo23, 0x44);
+    r[1] = _mm256_shuffle_ps(lo01, lo23, 0xEE);
+    r[2] = _mm256_shuffle_ps(hi01, hi23, 0x44);
+    r[3] = _mm256_shuffle_ps(hi01, hi23, 0xEE);
+}
 /* q[s][l] = base[offsets[l] + s] for s < 4 and lanes l < n (base[s] past n), as on
-   AVX-512: rows of 4 floats loaded whole, two in each ymm, turned by a 4 x 4 transpose
-   within the 128-bit halves. The forward's patch transform (csrc/winograd.c) reads its
-   patches so, where it gathered pairs of floats before (its measurement is there). */
+   AVX-512: rows of 4 floats loaded whole, two in each ymm, turned by v_transpose_quads.
+   The forward's patch transform (csrc/winograd.c) reads its patches so, where it
+   gathered pairs of floats before (its measurement is there). */
 static inline void v_load_quads(const float *base, const int *offsets, long n, vf q[4])
 {
-    __m256 row[4];
     for (int k = 0; k < 4; k++)  /* rows k and k + 4 in the two halves */
-        row[k] = _mm256_insertf128_ps(
+        q[k] = _mm256_insertf128_ps(
             _mm256_castps128_ps256(_mm_loadu_ps(base + (k < n ? offsets[k] : 0))),
             _mm_loadu_ps(base + (k + 4 < n ? offsets[k + 4] : 0)), 1);
-    __m256 lo01 = _mm256_unpacklo_ps(row[0], row[1]), hi01 = _mm256_unpackhi_ps(row[0], row[1]);
-    __m256 lo23 = _mm256_unpacklo_ps(row[2], row[3]), hi23 = _mm256_unpackhi_ps(row[2], row[3]);
-    q[0] = _mm256_shuffle_ps(lo01, lo23, 0x44);
-    q[1] = _mm256_shuffle_ps(lo01, lo23, 0xEE);
-    q[2] = _mm256_shuffle_ps(hi01, hi23, 0x44);
-    q[3] = _mm256_shuffle_ps(hi01, hi23, 0xEE);
+    v_transpose_quads(q);
 }
-/* r[k][m] -> r[m][k] for an 8 x 8 block: 32-bit and 64-bit interleaves within the
+/* r[k][m] -> r[m][k] for an 8 x 8 block: each 4 rows' quads transposed within the
    128-bit halves, then the halves exchanged: 24 shuffles and no memory. */
 static inline void v_transpose(vf r[LANES])
 {
-    __m256 a[8], b[8];
-    for (int k = 0; k < 4; k++) {
-        a[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-        a[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-    }
-    for (int k = 0; k < 2; k++) {  /* b[4k+m], half j: rows 4k..4k+3 at column 4j+m */
-        b[4 * k] = _mm256_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
-        b[4 * k + 1] = _mm256_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
-        b[4 * k + 2] = _mm256_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
-        b[4 * k + 3] = _mm256_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
-    }
+    v_transpose_quads(r);      /* r[m], half j: rows 0..3 at column 4j+m */
+    v_transpose_quads(r + 4);  /* r[4+m]: rows 4..7 */
     for (int m = 0; m < 4; m++) {
-        r[m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x20);
-        r[4 + m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x31);
+        vf low = _mm256_permute2f128_ps(r[m], r[4 + m], 0x20);
+        r[4 + m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x31);
+        r[m] = low;
     }
 }
 

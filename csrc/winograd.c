@@ -327,8 +327,8 @@ static int winograd_forward(const float *x, long n, const float *weight, long c_
 
 /* The weight gradient's chunk: per sample, the sample padded channels-last (Hb, Wb, C),
    its output gradient pixel-major (P, C_out), and its steps of V (16 positions, span, C)
-   and Z (16 positions, wide/NR panels, span, NR), span = chunk * tiles steps. The floats from one position's block of V to the next,
-   and from one panel of Z to the next: */
+   and Z (16 positions, wide/NR panels, span, NR), span = chunk * tiles steps. The floats
+   from one position's block of V to the next, and from one panel of Z to the next: */
 static long channels_last_room(const tl_conv_geometry *g) { return plane(g) * g->channels; }
 static long backward_v_stride(long span, long c_in) { return span * c_in + SKEW; }
 static long backward_z_stride(long span) { return span * NR + SKEW; }

@@ -71,7 +71,7 @@ def time_blocks(runners, repeats, block=None, pause=None, faults=None):
             time.sleep(pause)
             runners[name]()  # untimed: wakes this runner's threads after the pause
             for _ in range(min(block, repeats - len(times[name]))):
-                before = minor_faults()
+                before = minor_faults() if faults is not None else None
                 start = time.perf_counter()
                 runners[name]()
                 times[name].append(time.perf_counter() - start)

@@ -49,8 +49,5 @@ def matmul(a, b):
     holds BLAS to the cores PyTorch's spinning workers leave free, while it is imported;
     otherwise nothing but the product)."""
     if threads.scope_acts():
-        return _matmul_in_scope(a, b)
+        return threads.in_scope(operator.matmul, a, b)
     return a @ b
-
-
-_matmul_in_scope = threads.scoped(operator.matmul)

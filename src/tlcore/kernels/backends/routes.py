@@ -2,9 +2,8 @@
 of native.py for them.
 
 One kernel source (csrc/conv.c, csrc/winograd.c, csrc/hinge.c, csrc/hinge_backward.c,
-csrc/pool.c) is built once per vector
-width (csrc/routes.h): AVX-512F, AVX2+FMA, and the compiler's baseline (NEON on 64-bit
-ARM, SSE2 on x86-64). At import this module picks ROUTE, the widest route that the build
+csrc/pool.c) is built once per vector width (csrc/routes.h): AVX-512F, AVX2+FMA, and the
+compiler's baseline (NEON on 64-bit ARM, SSE2 on x86-64). At import this module picks ROUTE, the widest route that the build
 has, the CPU runs and TLCORE_SIMD allows; ``describe()`` says which, per kernel family,
 and why no wider one. Then here are the switches and thresholds (each with the
 measurement behind it) and the choice of kernel for one call; native.py runs it. The

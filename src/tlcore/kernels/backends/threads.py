@@ -33,9 +33,9 @@ The policy:
   12.7 to 13.9 ms (10.1 p10) with its loops in parallel on a PASSIVE runtime.
 - The heaviest kernels, the native routes' convolution, hinge (the fused forward and the
   sparse backward) and max pooling (csrc/conv.c, csrc/winograd.c, csrc/hinge.c,
-  csrc/hinge_backward.c, csrc/pool.c), do not use OpenMP: they run on tlcore's own pool of
-  POSIX threads (csrc/team.h), whose idle workers sleep on a condition variable, so they
-  go parallel whatever the runtime's policy, without a spinning worker left behind.
+  csrc/hinge_backward.c, csrc/pool.c), do not use OpenMP: they run on tlcore's own pool
+  of POSIX threads (csrc/team.h), whose idle workers sleep on a condition variable, so
+  they go parallel whatever the runtime's policy, without a spinning worker left behind.
   ``team_size()`` threads (OMP_NUM_THREADS where the user set it, else the CPUs this
   process may run on), from PARALLEL_MIN_WORK elements.
 - Where the user set OMP_WAIT_POLICY=PASSIVE (or GOMP_SPINCOUNT=0) before the program
@@ -51,7 +51,7 @@ The policy:
   7.1 ms alternating with torch. The registry enters it around every CPU kernel call,
   and kernels.matmul around the ops' own GEMMs (linear, matmul, the scores' backward).
   It acts only while a known neighbour (NEIGHBOURS) is imported with more than one
-  thread, the runtime spins, and threadpoolctl is installed (scope_acts: about 1 us);
+  thread, the runtime spins, and threadpoolctl is installed (scope_acts: about 0.2 us);
   entered, it costs about 5 us.
 - The environment is read once, when the first compiled backend loads: an
   OMP_WAIT_POLICY set in os.environ after the runtime was loaded (by torch, say) is
@@ -265,17 +265,23 @@ def _leave_scope():
 
 def scoped(fn):
     """``fn`` run inside kernel_scope(), without a generator's cost: the registry wraps
-    every CPU kernel in it, and kernels.matmul is numpy's product wrapped."""
+    every CPU kernel in it."""
     def run(*args, **kwargs):
         if not scope_acts():  # the common case
             return fn(*args, **kwargs)
-        _enter_scope()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _leave_scope()
+        return in_scope(fn, *args, **kwargs)
     run.__wrapped__ = fn
     return run
+
+
+def in_scope(fn, *args, **kwargs):
+    """fn(*args, **kwargs) inside the scope, for a caller that has found scope_acts()
+    true (scoped, kernels.matmul)."""
+    _enter_scope()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _leave_scope()
 
 
 # ----------------------------------------------------------------------- what is loaded
