@@ -1,8 +1,11 @@
-"""Build tlcore._native from csrc/ with Cython, with OpenMP where the compiler has it.
+"""Build tlcore's two compiled modules with Cython:
 
-The extension is optional: if Cython or a C compiler is missing, or the build fails,
-the package still installs and the kernel registry simply lists no "native" backend
-(``tlcore info`` says so).
+* tlcore._native, the native kernels, from csrc/ (with OpenMP where the compiler has it);
+* tlcore.autograd, the engine: src/tlcore/autograd.py itself, typed by autograd.pxd.
+
+Both are optional: if Cython or a C compiler is missing, or a build fails, the package
+still installs; the kernel registry then lists no "native" backend, and the engine runs
+as the Python source (``tlcore info`` says which).
 """
 
 import os
@@ -35,19 +38,27 @@ def openmp_flags(compiler):
 
 
 class OptionalBuildExt(build_ext):
-    """Add OpenMP flags when they work; never fail the install over the extension."""
+    """Add OpenMP flags to the kernels when they work; never fail the install over an
+    extension."""
 
     def build_extensions(self):
         cflags, lflags = openmp_flags(self.compiler)
+        optimise = ["-O3"] if sys.platform != "win32" else []
         for ext in self.extensions:
-            ext.extra_compile_args = ["-O3"] + cflags if sys.platform != "win32" else cflags
-            ext.extra_link_args = lflags
+            kernels = ext.name == "tlcore._native"
+            ext.extra_compile_args = optimise + (cflags if kernels else [])
+            ext.extra_link_args = lflags if kernels else []
         print(f"tlcore._native: OpenMP {'on' if cflags else 'off'}")
+        super().build_extensions()
+
+    def build_extension(self, ext):
         try:
-            super().build_extensions()
+            super().build_extension(ext)
         except Exception as exc:  # the pure-Python package still works without it
-            print(f"WARNING: tlcore._native was not built ({exc}); the 'native' kernel "
-                  "backend will be unavailable", file=sys.stderr)
+            without = ("the 'native' kernel backend will be unavailable"
+                       if ext.name == "tlcore._native" else
+                       "the engine will run as Python source")
+            print(f"WARNING: {ext.name} was not built ({exc}); {without}", file=sys.stderr)
 
 
 def extensions():
@@ -64,8 +75,11 @@ def extensions():
                "csrc/route_avx2.c", "csrc/route_base.c"]
     headers = ["csrc/routes.h", "csrc/route.h", "csrc/team.h", "csrc/simd.h", "csrc/tiles.h", "csrc/conv.c",
                "csrc/winograd.c", "csrc/hinge.c", "csrc/hinge_backward.c", "csrc/pool.c"]
+    # the engine: autograd.py compiled as it is, its types from autograd.pxd beside it
+    engine = Extension("tlcore.autograd", ["src/tlcore/autograd.py"],
+                       depends=["src/tlcore/autograd.pxd"])
     return cythonize([Extension("tlcore._native", sources, include_dirs=["csrc"],
-                                depends=headers)],
+                                depends=headers), engine],
                      compiler_directives={"language_level": "3"})
 
 

@@ -15,6 +15,17 @@ plain SGD with lr 0.05, batch 64, float32) on data shaped like the digits set
   left out with ``--no-torch`` (then torch is never imported: the table comes from a
   process without it).
 
+Between numpy and tlcore, two yardsticks say where tlcore's extra time goes:
+
+* ``ops, no graph`` - tlcore's own ops (Linear, ReLU, CrossEntropy), their forward and
+  backward called by hand on raw arrays: what the ops cost with no engine around them;
+* ``bare engine``   - the same ops under the barest define-by-run engine (BareTensor,
+  bare_call, bare_backward below: a graph recorded and walked, nothing checked): what
+  any such engine in Python costs.
+
+tlcore's time beyond the bare engine is what its engine does besides: version counters,
+checks of every gradient, leaves' own gradients, the update's checks.
+
 The three do the same arithmetic on the same arrays (same data, same initial weights,
 same minibatch order), so the difference between tlcore and numpy is tlcore's overhead:
 building the graph, walking it backwards, the checks. The goal set by the issue:
@@ -49,10 +60,12 @@ Run it from the repository root::
     python bench/mlp.py --profile 200        # then cProfile 200 tlcore steps
 """
 
+import itertools
 import os
 import statistics
 import sys
 import time
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -60,6 +73,9 @@ import tlcore
 from common import (argument_parser, blas_threads, machine_info, noise_warning, optional_torch,
                     spread, write_json)
 from tlcore import Function, ops
+from tlcore.ops.activation import ReLU
+from tlcore.ops.linalg import Linear
+from tlcore.ops.loss import CrossEntropy
 
 torch = None  # PyTorch, imported by main() where it is installed, unless --no-torch
 
@@ -222,6 +238,113 @@ class TlcoreMLP:
         return [p.numpy() for p in self.params]
 
 
+# ----------------------------------------------------------------------------- yardsticks
+
+
+class OpsMLP:
+    """tlcore's ops with no graph: each Function's forward and then its backward called
+    by hand on raw arrays, the upstream gradients passed along as backward would pass
+    them, then p -= lr * grad. What remains over numpy is the ops' own Python (their
+    checks, the Function objects) and their fresh outputs."""
+
+    name = "ops, no graph"
+
+    def __init__(self, params):
+        self.params = [p.copy() for p in params]
+
+    @staticmethod
+    def wrap(batches):
+        return batches
+
+    def step(self, x, y):
+        W1, b1, W2, b2, W3, b3 = self.params
+        layer1, relu1, layer2, relu2, layer3 = Linear(), ReLU(), Linear(), ReLU(), Linear()
+        loss = CrossEntropy()
+        layer1.needs_input_grad = (False, True, True)  # as the engine would set them
+        layer2.needs_input_grad = layer3.needs_input_grad = (True, True, True)
+        h1 = relu1.forward(layer1.forward(x, W1, b1))
+        h2 = relu2.forward(layer2.forward(h1, W2, b2))
+        loss.forward(layer3.forward(h2, W3, b3), y)
+        dh2, gW3, gb3 = layer3.backward(loss.backward(ONE)[0])
+        dh1, gW2, gb2 = layer2.backward(relu2.backward(dh2))
+        _, gW1, gb1 = layer1.backward(relu1.backward(dh1))
+        for p, g in zip(self.params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+            p -= LR * g
+
+    def weights(self):
+        return self.params
+
+
+ONE = np.ones((), DTYPE)  # dL/dL, the gradient a scalar loss starts from
+
+
+class BareTensor:
+    """An array, its gradient and the Function that made it: nothing else."""
+
+    __slots__ = ("data", "grad", "creator", "requires_grad")
+
+    def __init__(self, data, requires_grad=False, creator=None):
+        self.data, self.grad, self.creator = data, None, creator
+        self.requires_grad = requires_grad
+
+
+_creation = itertools.count()
+
+
+def bare_call(fn, *inputs):
+    """fn's forward on the inputs' arrays, recorded as a node of the graph."""
+    fn.inputs, fn.order = inputs, next(_creation)
+    fn.needs_input_grad = [x.requires_grad for x in inputs]
+    return BareTensor(fn.forward(*[x.data for x in inputs]), True, fn)
+
+
+def bare_backward(root):
+    """Walk the graph from a scalar root in reverse creation order, as tlcore's backward
+    does, summing each node's upstream gradients; leaves keep theirs in .grad."""
+    pending, heap = {root.creator: ONE}, [(-root.creator.order, root.creator)]
+    while heap:
+        fn = heappop(heap)[1]
+        grads = fn.backward(pending.pop(fn))
+        grads = grads if type(grads) is tuple else (grads,)
+        for x, g, need in zip(fn.inputs, grads, fn.needs_input_grad):
+            if not need:
+                continue
+            parent = x.creator
+            if parent is None:
+                x.grad = g if x.grad is None else x.grad + g
+            elif parent in pending:
+                pending[parent] = pending[parent] + g
+            else:
+                pending[parent] = g
+                heappush(heap, (-parent.order, parent))
+        fn.__dict__.clear()  # free what forward saved
+
+
+class BareMLP:
+    """The MLP under the bare engine: the tlcore step, without tlcore's engine."""
+
+    name = "bare engine"
+
+    def __init__(self, params):
+        self.params = [BareTensor(p.copy(), requires_grad=True) for p in params]
+
+    @staticmethod
+    def wrap(batches):
+        return [(BareTensor(x), BareTensor(y)) for x, y in batches]
+
+    def step(self, x, y):
+        W1, b1, W2, b2, W3, b3 = self.params
+        h = bare_call(ReLU(), bare_call(Linear(), x, W1, b1))
+        h = bare_call(ReLU(), bare_call(Linear(), h, W2, b2))
+        bare_backward(bare_call(CrossEntropy(), bare_call(Linear(), h, W3, b3), y))
+        for p in self.params:
+            p.data -= LR * p.grad
+            p.grad = None
+
+    def weights(self):
+        return [p.data for p in self.params]
+
+
 # ----------------------------------------------------------------------------- torch
 
 
@@ -315,7 +438,7 @@ def time_engine(rounds):
 
 
 def implementations():
-    impls = [NumpyMLP, TlcoreMLP]
+    impls = [NumpyMLP, OpsMLP, BareMLP, TlcoreMLP]
     if torch is not None:
         torch.set_num_threads(1)
         impls.append(TorchMLP)
@@ -415,7 +538,8 @@ def main(argv=None):
           f"= {steps} steps/epoch, float32; {args.repeats} timed epochs each")
     torch_state = ("1 thread (set)" if torch is not None else
                    "left out (--no-torch), not imported" if args.no_torch else "not installed")
-    print(f"BLAS threads (numpy and tlcore): {threads}; torch: {torch_state}")
+    print(f"BLAS threads (numpy and tlcore): {threads}; torch: {torch_state}; "
+          f"tlcore's engine: {tlcore.autograd.ENGINE}")
 
     diffs = check_agreement(impls, params, batches)
     times = time_all(impls, params, batches, args.repeats)
@@ -440,8 +564,18 @@ def main(argv=None):
         print(f"{row['implementation']:<16}{row['median_ms_per_epoch']:>16.2f}"
               f"{row['steps_per_second']:>10.0f}{row['ratio_vs_numpy']:>9.2f}x")
     ratio = medians["tlcore"] / medians["numpy"]
-    overhead_us = (medians["tlcore"] - medians["numpy"]) / steps * 1e6
-    print(f"\ntlcore's overhead over numpy: {overhead_us:.0f} us per step")
+    def gap_us(slower, faster):
+        return (medians[slower] - medians[faster]) / steps * 1e6
+
+    overhead_us = gap_us("tlcore", "numpy")
+    overhead_parts = {"ops": gap_us(OpsMLP.name, "numpy"),
+                      "bare_engine": gap_us(BareMLP.name, OpsMLP.name),
+                      "tlcore_engine_beyond_bare": gap_us("tlcore", BareMLP.name)}
+    print(f"\ntlcore's overhead over numpy: {overhead_us:.0f} us per step: "
+          f"{overhead_parts['ops']:.0f} in the ops themselves, "
+          f"{overhead_parts['bare_engine']:.0f} in a bare engine's graph, "
+          f"{overhead_parts['tlcore_engine_beyond_bare']:.0f} in what tlcore's engine does "
+          "besides (version counters, gradient checks, the update's checks)")
     print(f"goal: tlcore within 1.3x of numpy -> {ratio:.2f}x, "
           f"{'met' if ratio <= 1.3 else 'not met'}")
     warning = noise_warning({row["implementation"]: row["spread"] for row in rows},
@@ -462,11 +596,13 @@ def main(argv=None):
                      "repeats": args.repeats, "warmup_epochs": 1, "tolerance": TOLERANCE,
                      "blas_threads": threads,
                      "torch_threads": 1 if torch is not None else None,
-                     "torch_in_process": "torch" in sys.modules},
+                     "torch_in_process": "torch" in sys.modules,
+                     "engine": tlcore.autograd.ENGINE},
         "machine": dict(machine_info(), load_average_before=load_before,
                         load_average_after=os.getloadavg()),
         "rows": rows,
         "tlcore_overhead_us_per_step": overhead_us,
+        "tlcore_overhead_parts_us_per_step": overhead_parts,
         "engine": engine,
         "goal": {"tlcore_vs_numpy_max": 1.3, "tlcore_vs_numpy": ratio, "met": ratio <= 1.3},
     }

@@ -26,10 +26,14 @@ def test_mlp_benchmark_without_torch_times_numpy_and_tlcore(tmp_path):
     assert "torch: left out (--no-torch), not imported" in done.stdout
     result = json.loads(path.read_text())
     assert result["settings"]["torch_in_process"] is False
+    assert result["settings"]["engine"] in ("compiled", "python")
     rows = {row["implementation"]: row for row in result["rows"]}
-    assert set(rows) == {"numpy", "tlcore"}
+    assert set(rows) == {"numpy", "ops, no graph", "bare engine", "tlcore"}
     assert rows["numpy"]["ratio_vs_numpy"] == 1.0
-    assert rows["tlcore"]["max_weight_diff_vs_numpy"] <= result["settings"]["tolerance"]
+    for name in ("ops, no graph", "bare engine", "tlcore"):
+        assert rows[name]["max_weight_diff_vs_numpy"] <= result["settings"]["tolerance"]
+    parts = result["tlcore_overhead_parts_us_per_step"]
+    assert sum(parts.values()) == pytest.approx(result["tlcore_overhead_us_per_step"])
     assert len(rows["tlcore"]["epoch_ms"]) == 1
     assert result["goal"]["tlcore_vs_numpy"] == rows["tlcore"]["ratio_vs_numpy"]
     engine = result["engine"]

@@ -8,6 +8,34 @@
 
 __version__ = "0.1.0"
 
+
+def _choose_engine():
+    """The engine is autograd.py. Where setup.py compiled it with Cython, the build lies
+    beside it and Python imports the build first; TLCORE_ENGINE=python imports the
+    source instead (to step through it in a debugger, or to test it), and
+    TLCORE_ENGINE=compiled refuses to run without the build."""
+    import os
+    wanted = os.environ.get("TLCORE_ENGINE", "")
+    if wanted not in ("", "python", "compiled"):
+        raise ValueError(f"TLCORE_ENGINE must be 'python' or 'compiled' (or unset: the "
+                         f"compiled engine where it was built), got {wanted!r}")
+    if wanted == "python":
+        import importlib.util
+        import pathlib
+        import sys
+        source = pathlib.Path(__file__).with_name("autograd.py")
+        spec = importlib.util.spec_from_file_location("tlcore.autograd", source)
+        sys.modules["tlcore.autograd"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    from tlcore import autograd
+    if wanted == "compiled" and autograd.ENGINE != "compiled":
+        raise ImportError("TLCORE_ENGINE=compiled, but autograd.py was not compiled here "
+                          "(setup.py builds it where Cython and a C compiler are present)")
+    return autograd
+
+
+autograd = _choose_engine()
+
 from tlcore import ops  # noqa: E402,F401  (attaches operators and methods to Tensor)
 from tlcore.autograd import (Function, Tensor, enable_grad, is_grad_enabled,  # noqa: E402
                              no_grad, tensor)

@@ -32,6 +32,10 @@ import numpy as np
 
 from tlcore import backend
 
+# "compiled" where setup.py built this file with Cython (autograd.pxd gives its types),
+# "python" where it runs as source; tlcore/__init__.py explains TLCORE_ENGINE.
+ENGINE = "python" if __file__.endswith(".py") else "compiled"
+
 # ----------------------------------------------------------------------------- grad mode
 
 class _GradState(threading.local):
@@ -84,7 +88,16 @@ class enable_grad(_GradMode):  # noqa: N801
 # ----------------------------------------------------------------------------- Tensor
 
 
-class Tensor:
+class TensorFields:
+    """A Tensor's fields, without its methods. Where setup.py compiles this module
+    (autograd.pxd), they become a C struct, and Tensor stays a Python class, to which
+    tlcore.ops adds its operators."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_creator", "_index", "_version",
+                 "_retains_grad", "__weakref__")
+
+
+class Tensor(TensorFields):
     """An array with an optional gradient and a link to the Function that made it.
 
     ``data``: the numpy (or cupy) array. ``grad``: an array of the same shape and
@@ -92,8 +105,7 @@ class Tensor:
     require grad get ``.grad`` after backward, unless ``retain_grad()`` was called.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_creator", "_index", "_version",
-                 "_retains_grad", "__weakref__")
+    __slots__ = ()
     __array_ufunc__ = None  # `array * tensor` calls Tensor.__rmul__, not numpy's loop
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
@@ -375,50 +387,11 @@ class Function:
     """
 
     is_view = False
-    # Set on the instance by _record when it becomes a node; back to these class values
-    # when backward frees it (no sequence: never recorded; no inputs: freed).
-    _sequence = None
-    _inputs = None
+    # _record sets the node's fields (_sequence, _inputs, ...) on the instance; backward
+    # frees a node by clearing its __dict__ and setting _inputs to None.
 
     def __call__(self, *inputs):
-        # One pass over the inputs: the raw arrays for forward, which inputs need a
-        # gradient, and the version counters of the tensors among them.
-        arrays, watched, needs = [], [], []
-        for x in inputs:
-            if isinstance(x, Tensor):
-                arrays.append(x.data)
-                watched.append(x._version)
-                needs.append(x.requires_grad)
-            else:  # a raw array or number: tensors were checked when they were made
-                if type(x) not in _REAL_SCALARS and backend.is_complex(x):
-                    dtype = getattr(x, "dtype", np.dtype(complex))
-                    raise backend.complex_error(self.name, dtype)
-                arrays.append(x)
-                needs.append(False)
-        record = _state.grad_enabled and True in needs
-        outputs = self.forward(*arrays)
-        if type(outputs) is tuple:  # several outputs
-            results = tuple(self._output(data, index, record, inputs)
-                            for index, data in enumerate(outputs))
-            if record:
-                if not self.is_view:
-                    watched.extend(r._version for r in results)
-                self._record(inputs, watched, needs, len(results))
-                self._output_meta = [(data.shape, data.dtype) for data in outputs]
-            return results
-        # One output, the path of most ops: _output written out, for speed.
-        if isinstance(outputs, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
-            outputs = np.asarray(outputs)
-        if self.is_view and isinstance(inputs[0], Tensor):
-            version = inputs[0]._version  # watched already, as the input's
-        else:
-            version = _buffer_counter(outputs)
-            watched.append(version)
-        out = Tensor.__new__(Tensor)
-        _init_result(out, outputs, record, self if record else None, 0, version)
-        if record:
-            self._record(inputs, watched, needs, 1)
-        return out
+        return _call(self, inputs)
 
     def _output(self, data, index, record, inputs):
         """The Tensor for output ``index`` of forward."""
@@ -439,7 +412,7 @@ class Function:
         outputs (``watched``) and the sum of their values now. Counters only grow, so
         the sum moves if and only if one of them did: backward compares one number. (An
         output over a buffer that was changed before may start above 0.)"""
-        if self._sequence is not None:
+        if getattr(self, "_sequence", None) is not None:
             raise RuntimeError(f"{self.name} was called twice: a Function instance is one "
                                "node of the graph, so make a new one for each call")
         self._sequence = next(_sequence)
@@ -477,6 +450,49 @@ class Function:
                 f"an input or output of {self.name} was modified in place after the forward "
                 "pass (its version counter moved): the gradient would use the changed "
                 "values. Do the in-place change after backward, or on a copy.")
+
+
+def _call(fn, inputs):
+    """fn(*inputs): run fn.forward on the inputs' arrays, wrap its output(s) in Tensors,
+    and record fn as a node when grad mode is on and an input requires grad."""
+    # One pass over the inputs: the raw arrays for forward, which inputs need a
+    # gradient, and the version counters of the tensors among them.
+    arrays, watched, needs = [], [], []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x.data)
+            watched.append(x._version)
+            needs.append(x.requires_grad)
+        else:  # a raw array or number: tensors were checked when they were made
+            if type(x) not in _REAL_SCALARS and backend.is_complex(x):
+                dtype = getattr(x, "dtype", np.dtype(complex))
+                raise backend.complex_error(fn.name, dtype)
+            arrays.append(x)
+            needs.append(False)
+    record = _state.grad_enabled and True in needs
+    outputs = fn.forward(*arrays)
+    if type(outputs) is tuple:  # several outputs
+        results = tuple([fn._output(data, index, record, inputs)
+                         for index, data in enumerate(outputs)])
+        if record:
+            if not fn.is_view:
+                watched.extend([r._version for r in results])
+            fn._record(inputs, watched, needs, len(results))
+            fn._output_meta = [(data.shape, data.dtype) for data in outputs]
+        return results
+    # One output, the path of most ops: _output written out, for speed.
+    if isinstance(outputs, np.generic):  # numpy ufuncs turn 0-d arrays into scalars
+        outputs = np.asarray(outputs)
+    if fn.is_view and isinstance(inputs[0], Tensor):
+        version = inputs[0]._version  # watched already, as the input's
+    else:
+        version = _buffer_counter(outputs)
+        watched.append(version)
+    out = Tensor.__new__(Tensor)
+    _init_result(out, outputs, record, fn if record else None, 0, version)
+    if record:
+        fn._record(inputs, watched, needs, 1)
+    return out
 
 
 # ----------------------------------------------------------------------------- backward
@@ -538,6 +554,10 @@ def backward(root, grad=None, retain_graph=False):
     reaches every node after all of its consumers (PyTorch's ordering; iterative, so any
     depth works). ``pending[fn]`` gathers the gradients of fn's outputs, one slot each;
     a node is on the heap exactly when it has a pending entry."""
+    _backward(root, grad, retain_graph)
+
+
+def _backward(root, grad, retain_graph):
     grad = _seed_gradient(root, grad)
     if root._creator is None:  # backward on a leaf: d root / d root = grad
         _accumulate_leaf(root, grad, (grad,))
@@ -562,7 +582,8 @@ def backward(root, grad=None, retain_graph=False):
             else:
                 _send(x, g, pending, heap)
         if not retain_graph:  # free saved arrays and links to inputs
-            fn.__dict__.clear()
+            vars(fn).clear()
+            fn._inputs = None
 
 
 def _seed_gradient(root, grad):
@@ -590,7 +611,7 @@ def _run_backward(fn, grad_outputs):
     known unchanged: one gradient (or None) per input, to be checked by the caller
     against the input's shape and dtype."""
     fn._check_versions()
-    if fn._output_count > 1 and any(g is None for g in grad_outputs):
+    if fn._output_count > 1 and [g for g in grad_outputs if g is None]:
         _fill_unused_outputs(fn, grad_outputs)
     grads = fn.backward(*grad_outputs)
     if type(grads) is not tuple:

@@ -24,14 +24,26 @@ import sys
 import numpy as np
 
 import tlcore
-from tlcore import backend, kernels
+from tlcore import autograd, backend, kernels
 from tlcore.kernels.backends import threads
+
+
+def engine_description():
+    """Which build of the engine (autograd.py) this process runs, and how to get the
+    other."""
+    if autograd.ENGINE == "compiled":
+        return ("autograd.py compiled by Cython (setup.py, with autograd.pxd); "
+                "TLCORE_ENGINE=python runs its source")
+    if os.environ.get("TLCORE_ENGINE") == "python":
+        return "autograd.py as Python source (TLCORE_ENGINE=python)"
+    return "autograd.py as Python source (not compiled here: no Cython or C compiler at install)"
 
 
 def info_lines():
     lines = [f"tlcore {tlcore.__version__}",
              f"python {platform.python_version()} on {platform.machine()}, numpy {np.__version__}",
              f"BLAS: {backend.blas_description()}",
+             f"engine: {engine_description()}",
              "kernel backends:"]
     missing = kernels.unavailable()
     for name in kernels.BACKENDS:
