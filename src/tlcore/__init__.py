@@ -41,7 +41,15 @@ from tlcore.autograd import (Function, Tensor, enable_grad, is_grad_enabled,  # 
                              no_grad, tensor)
 from tlcore.gradcheck import GradcheckError, gradcheck  # noqa: E402
 from tlcore.random import manual_seed  # noqa: E402
-from tlcore.serialize import load, save  # noqa: E402
 
 __all__ = ["Function", "GradcheckError", "Tensor", "enable_grad", "gradcheck",
            "is_grad_enabled", "load", "manual_seed", "no_grad", "ops", "save", "tensor"]
+
+
+def __getattr__(name):
+    """tlcore.save and tlcore.load, imported on first use: their module brings zipfile,
+    hashlib and json, a seventh of ``import tlcore`` (bench/import_time.py)."""
+    if name in ("save", "load"):
+        from tlcore import serialize
+        return getattr(serialize, name)
+    raise AttributeError(f"module 'tlcore' has no attribute {name!r}")
