@@ -48,7 +48,7 @@ __all__ = ["Function", "GradcheckError", "Tensor", "enable_grad", "gradcheck",
 
 def __getattr__(name):
     """tlcore.save and tlcore.load, imported on first use: their module brings zipfile,
-    hashlib and json, a seventh of ``import tlcore`` (bench/import_time.py)."""
+    hashlib and json, about 10 ms of ``import tlcore`` (bench/import_time.py)."""
     if name in ("save", "load"):
         from tlcore import serialize
         return getattr(serialize, name)
