@@ -241,6 +241,9 @@ class TlcoreMLP:
 # ----------------------------------------------------------------------------- yardsticks
 
 
+ONE = np.ones((), DTYPE)  # dL/dL, the gradient a scalar loss starts from
+
+
 class OpsMLP:
     """tlcore's ops with no graph: each Function's forward and then its backward called
     by hand on raw arrays, the upstream gradients passed along as backward would pass
@@ -273,9 +276,6 @@ class OpsMLP:
 
     def weights(self):
         return self.params
-
-
-ONE = np.ones((), DTYPE)  # dL/dL, the gradient a scalar loss starts from
 
 
 class BareTensor:
