@@ -71,9 +71,10 @@ def extensions():
     # one kernel source (conv.c, winograd.c, hinge.c, hinge_backward.c, pool.c on tiles.h and
     # simd.h), which each route_*.c includes and builds for its vector width; routes.c
     # lists the routes
-    sources = ["csrc/_native.pyx", "csrc/routes.c", "csrc/team.c", "csrc/route_avx512.c",
+    sources = ["csrc/_native.pyx", "csrc/routes.c", "csrc/team.c", "csrc/axpy.c",
+               "csrc/route_avx512.c",
                "csrc/route_avx2.c", "csrc/route_base.c"]
-    headers = ["csrc/routes.h", "csrc/route.h", "csrc/team.h", "csrc/simd.h", "csrc/tiles.h", "csrc/conv.c",
+    headers = ["csrc/routes.h", "csrc/route.h", "csrc/team.h", "csrc/axpy.h", "csrc/simd.h", "csrc/tiles.h", "csrc/conv.c",
                "csrc/winograd.c", "csrc/hinge.c", "csrc/hinge_backward.c", "csrc/pool.c"]
     # the engine: autograd.py compiled as it is, its types from autograd.pxd beside it
     engine = Extension("tlcore.autograd", ["src/tlcore/autograd.py"],

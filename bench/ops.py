@@ -3,7 +3,7 @@
 bench/kernels.py times the kernels on raw arrays; this one times the ops a user writes,
 with everything the engine adds around the kernels (the graph, its checks, the
 gradient's accumulation into ``.grad``), each call making new outputs and gradients as
-a training step does. Two cases, each against a floor timed in the same run:
+a training step does. Three cases, each against a floor timed in the same run:
 
 * ``grad_reverse``: ``F.grad_reverse(x, 0.5).backward(g)`` on (4096, 1024) float32,
   against one numpy copy of g (``g.copy()``), the least a backward that makes a new
@@ -18,6 +18,12 @@ a training step does. Two cases, each against a floor timed in the same run:
   ops/scores.py's HingeGradient). Goal: within 1.2x of those three. Beside it: the fused op
   ``F.embedding_hinge_max_loss(f, g, y)`` (whose sparse backward needs no GEMM), and
   PyTorch's composition (matmul, gather, scatter of -inf, max, clamp, mean, backward).
+* ``update``: SGD's update as users write it, ``p.add_(g, alpha=-lr)`` under no_grad,
+  on (4096, 1024) float32 (``--update-shape``), against numpy's in-place
+  ``np.add(p, g, out=p)``: one pass that reads p and g and writes p, the least an
+  update that reads g can cost. Goal: within 1.2x of it. Beside it: numpy's
+  ``p -= lr * g`` (a temporary and three passes, what add_ ran before kernels.axpy),
+  tlcore's ``optim.SGD(...).step()``, and PyTorch's ``p.add_(g, alpha=-lr)``.
 
 How it works
 ------------
@@ -35,7 +41,7 @@ use their default pools). Run it from the repository root::
 
     python bench/ops.py                       # writes bench/results/ops.json
     python bench/ops.py --repeats 40 --json /tmp/ops.json
-    python bench/ops.py --reverse-shape 64x32 --hinge-shape 32,8,10 --repeats 3
+    python bench/ops.py --reverse-shape 64x32 --hinge-shape 32,8,10 --update-shape 64x32 --repeats 3
 """
 
 import os
@@ -49,6 +55,7 @@ from common import (argument_parser, machine_info, noise_warning, optional_torch
 import tlcore
 import tlcore.nn.functional as F
 from tlcore.benchmark import time_blocks
+from tlcore.optim import SGD
 
 torch = optional_torch()  # PyTorch is optional: the benchmark runs without it
 
@@ -58,7 +65,10 @@ MARGIN = 1.0
 BLOCK = 5         # timed calls of one runner in a row
 PAUSE = 0.2       # seconds before each block
 TOLERANCE = 1e-4  # max |difference| from tlcore's loss and gradients, float32
-GOALS = {"grad_reverse": 1.5, "hinge": 1.2}  # tlcore's time / the floor's, at most
+LR = 1e-3
+GOALS = {"grad_reverse": 1.5, "hinge": 1.2, "update": 1.2}  # tlcore / the floor, at most
+FLOORS = {"grad_reverse": "one numpy copy of g", "hinge": "3 score GEMMs",
+          "update": "numpy's one-pass np.add(p, g, out=p)"}
 
 
 # ----------------------------------------------------------------------- gradient reversal
@@ -148,6 +158,49 @@ def hinge_runners(n, d, c):
     return runners
 
 
+# ----------------------------------------------------------------------- SGD's update
+
+
+def update_runners(shape):
+    """{name: callable} for the update case; each updates its own copy of p by
+    -LR * g and returns [p]."""
+    rng = np.random.default_rng(SEED)
+    p0 = rng.standard_normal(shape, dtype=np.float32)
+    g = rng.standard_normal(shape, dtype=np.float32)
+    floor_p, numpy_p = p0.copy(), p0.copy()
+    p = tlcore.tensor(p0.copy(), requires_grad=True)
+    sgd_p = tlcore.tensor(p0.copy(), requires_grad=True)
+    sgd = SGD([sgd_p], lr=LR)
+
+    def numpy_update():
+        numpy_p.__isub__(LR * g)
+        return [numpy_p]
+
+    def tlcore_add_():
+        with tlcore.no_grad():
+            p.add_(g, alpha=-LR)
+        return [p.data]
+
+    def tlcore_sgd():
+        sgd_p.grad = g
+        sgd.step()
+        return [sgd_p.data]
+
+    runners = {"floor: np.add(p, g, out=p)": lambda: [np.add(floor_p, g, out=floor_p)],
+               "numpy p -= lr * g": numpy_update,
+               "tlcore p.add_(g, alpha=)": tlcore_add_,
+               "tlcore optim.SGD step": tlcore_sgd}
+    if torch is not None:
+        pt, gt = torch.tensor(p0), torch.from_numpy(g)
+
+        def torch_update():
+            with torch.no_grad():
+                pt.add_(gt, alpha=-LR)
+            return [pt.numpy()]
+        runners["torch p.add_(g, alpha=)"] = torch_update
+    return runners
+
+
 # ----------------------------------------------------------------------------- harness
 
 
@@ -219,9 +272,12 @@ def main(argv=None):
                         help="shape of x and g for grad_reverse, ROWSxCOLS (default 4096x1024)")
     parser.add_argument("--hinge-shape", default="4096,256,1000",
                         help="N,D,C of the hinge case (default 4096,256,1000)")
+    parser.add_argument("--update-shape", default="4096x1024",
+                        help="shape of p and g for the update, ROWSxCOLS (default 4096x1024)")
     args = parser.parse_args(argv)
     reverse_shape = parse_shape(parser, args.reverse_shape, "x", 2, "--reverse-shape")
     hinge_shape = parse_shape(parser, args.hinge_shape, ",", 3, "--hinge-shape")
+    update_shape = parse_shape(parser, args.update_shape, "x", 2, "--update-shape")
     if hinge_shape[2] < 2:
         parser.error(f"--hinge-shape needs C >= 2 classes, got {args.hinge_shape!r}")
     if torch is None:
@@ -242,29 +298,39 @@ def main(argv=None):
         "hinge", runners, "floor: score GEMM f @ g.T", 3, "tlcore composition",
         args.repeats, diffs)
 
-    rows = reverse_rows + hinge_rows
+    runners = update_runners(update_shape)
+    diffs = check(runners, "tlcore p.add_(g, alpha=)",
+                  [name for name in runners if not name.startswith(("floor", "tlcore p"))])
+    update_rows, update_floor = time_case(
+        "update", runners, "floor: np.add(p, g, out=p)", 1, "tlcore p.add_(g, alpha=)",
+        args.repeats, diffs)
+
+    rows = reverse_rows + hinge_rows + update_rows
     goals = [{"case": r["case"], "runner": r["runner"], "at_most": r["goal"],
               "ratio": r["x_floor"], "met": r["passed"],
-              "what": (f"{r['runner']} fwd+bwd within {r['goal']}x of "
-                       + ("one numpy copy of g" if r["case"] == "grad_reverse"
-                          else "3 score GEMMs"))}
+              "what": f"{r['runner']} within {r['goal']}x of " + FLOORS[r["case"]]}
              for r in rows if r["goal"] is not None]
     result = {
         "benchmark": "ops",
         "settings": {"reverse_shape": list(reverse_shape), "lambda_": LAMBDA,
                      "hinge_shape": dict(zip("NDC", hinge_shape)), "margin": MARGIN,
+                     "update_shape": list(update_shape), "lr": LR,
+                     "axpy_min_size": tlcore.autograd.AXPY_MIN_SIZE,
+                     "kernel_backend": tlcore.kernels.preferred(),
                      "dtype": "float32", "seed": SEED, "repeats": args.repeats,
                      "block": BLOCK, "pause_s": PAUSE, "tolerance": TOLERANCE,
                      "torch_threads": torch.get_num_threads() if torch else None},
         "machine": dict(machine_info(), load_average_before=load_before,
                         load_average_after=os.getloadavg()),
-        "floors_ms": {"grad_reverse": reverse_floor, "hinge": hinge_floor},
+        "floors_ms": {"grad_reverse": reverse_floor, "hinge": hinge_floor,
+                      "update": update_floor},
         "rows": rows,
         "goals": goals,
     }
     print(f"{args.repeats} calls per runner, float32, same-run medians; x floor = time / "
           f"floor (grad_reverse: one g.copy(), {reverse_floor:.3f} ms; hinge: 3 x the "
-          f"score GEMM, {hinge_floor:.3f} ms)")
+          f"score GEMM, {hinge_floor:.3f} ms; update: np.add(p, g, out=p), "
+          f"{update_floor:.3f} ms); kernels: {tlcore.kernels.preferred()} backend")
     print(format_table(result))
     warning = noise_warning({f"{r['case']} {r['runner']}": r["spread"] for r in rows},
                             load_before)

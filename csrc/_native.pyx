@@ -145,6 +145,30 @@ def scale(const real[::1] src, double factor, real[::1] dst):
         dst[i] = f * src[i]
 
 
+# ------------------------------------------------------------------ the update's axpy
+
+
+cdef extern from "axpy.h":
+    void tl_axpy_f32(Py_ssize_t n, float alpha, const float *x, float *y, int threads) nogil
+    void tl_axpy_f64(Py_ssize_t n, double alpha, const double *x, double *y,
+                     int threads) nogil
+
+
+def axpy(double alpha, const real[::1] x, real[::1] y):
+    """y[i] += alpha * x[i], alpha cast to y's dtype: one pass, no temporary (SGD's
+    theta -= lr * g is axpy(-lr, g, theta)), on tlcore's team (csrc/axpy.c). x and y
+    must not overlap."""
+    cdef Py_ssize_t n = y.shape[0]
+    _check(x.shape[0] == n, f"axpy: x has {x.shape[0]} elements, y has {n}")
+    if n == 0:
+        return
+    with nogil:
+        if real is float:
+            tl_axpy_f32(n, <float>alpha, &x[0], &y[0], _team_threads(n))
+        else:
+            tl_axpy_f64(n, alpha, &x[0], &y[0], _team_threads(n))
+
+
 # ------------------------------------------------------------- copies around the GEMMs
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tlcore
-from tlcore import Function, Tensor, ops
+from tlcore import Function, Tensor, autograd, ops
 
 
 def leaf(values, dtype=np.float64):
@@ -244,6 +244,29 @@ def test_in_place_change_of_a_saved_input_is_detected():
     w.add_(1.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         y.backward()
+
+
+@pytest.mark.parametrize("size", [5, autograd.AXPY_MIN_SIZE])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("other_kind", ["same", "broadcast", "other dtype", "strided"])
+def test_add_with_alpha_equals_numpy_on_both_paths(size, dtype, other_kind):
+    """add_(other, alpha=): numpy's data += alpha * other below AXPY_MIN_SIZE elements,
+    kernels.axpy from it (same shape and dtype only); the same values either way, and a
+    version bump, so that a graph that saved the tensor sees the change."""
+    rng = np.random.default_rng(size)
+    data = rng.standard_normal(size).astype(dtype)
+    other = {"same": rng.standard_normal(size).astype(dtype),
+             "broadcast": np.asarray(1.5, dtype),
+             "other dtype": rng.standard_normal(size),  # float64 into float32 data too
+             "strided": rng.standard_normal(2 * size).astype(dtype)[::2]}[other_kind]
+    expected = data.copy()
+    expected += -0.25 * other
+    t = tlcore.tensor(data)
+    before = t._version[0]
+    assert t.add_(tlcore.tensor(other), alpha=-0.25) is t
+    assert t._version[0] == before + 1 and t.data is data
+    tolerance = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(data, expected, rtol=tolerance, atol=tolerance)
 
 
 def test_in_place_change_through_a_view_is_detected():

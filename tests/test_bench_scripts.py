@@ -58,22 +58,26 @@ def test_numpy_baseline_computes_what_tlcore_computes():
         assert abs(a - b).max() <= 1e-6
 
 
-def test_ops_benchmark_writes_both_cases_their_floors_and_goals(tmp_path):
+def test_ops_benchmark_writes_its_cases_their_floors_and_goals(tmp_path):
     path = tmp_path / "ops.json"
-    done = run_bench("ops", "--reverse-shape", "6x5", "--hinge-shape", "9,4,5", "--repeats", "2",
-               "--json", str(path))
+    done = run_bench("ops", "--reverse-shape", "6x5", "--hinge-shape", "9,4,5",
+                     "--update-shape", "7x3", "--repeats", "2", "--json", str(path))
     assert done.returncode == 0, done.stderr
     result = json.loads(path.read_text())
     assert result["benchmark"] == "ops"
     assert result["settings"]["reverse_shape"] == [6, 5]
     assert result["settings"]["hinge_shape"] == {"N": 9, "D": 4, "C": 5}
+    assert result["settings"]["update_shape"] == [7, 3]
     rows = {(r["case"], r["runner"]): r for r in result["rows"]}
     torch = result["machine"]["torch"] is not None
     expected = {("grad_reverse", "floor: numpy g.copy()"), ("grad_reverse", "numpy -0.5 * g"),
                 ("grad_reverse", "tlcore grad_reverse"), ("hinge", "floor: score GEMM f @ g.T"),
-                ("hinge", "tlcore composition"), ("hinge", "tlcore fused")}
+                ("hinge", "tlcore composition"), ("hinge", "tlcore fused"),
+                ("update", "floor: np.add(p, g, out=p)"), ("update", "numpy p -= lr * g"),
+                ("update", "tlcore p.add_(g, alpha=)"), ("update", "tlcore optim.SGD step")}
     if torch:
-        expected |= {("grad_reverse", "torch GRL (view_as)"), ("hinge", "torch composition")}
+        expected |= {("grad_reverse", "torch GRL (view_as)"), ("hinge", "torch composition"),
+                     ("update", "torch p.add_(g, alpha=)")}
     assert set(rows) == expected
     assert rows[("grad_reverse", "floor: numpy g.copy()")]["x_floor"] == 1.0
     assert rows[("hinge", "floor: score GEMM f @ g.T")]["x_floor"] == pytest.approx(1 / 3)
@@ -82,22 +86,26 @@ def test_ops_benchmark_writes_both_cases_their_floors_and_goals(tmp_path):
         if row["max_diff_vs_tlcore"] is not None:  # every runner checked against tlcore's
             assert row["max_diff_vs_tlcore"] <= result["settings"]["tolerance"]
     assert rows[("hinge", "tlcore fused")]["max_diff_vs_tlcore"] is not None
+    assert rows[("update", "tlcore optim.SGD step")]["max_diff_vs_tlcore"] is not None
     goals = {g["case"]: g for g in result["goals"]}
     assert goals["grad_reverse"]["runner"] == "tlcore grad_reverse"
     assert goals["grad_reverse"]["at_most"] == 1.5 and goals["hinge"]["at_most"] == 1.2
     assert goals["hinge"]["runner"] == "tlcore composition"
+    assert goals["update"]["runner"] == "tlcore p.add_(g, alpha=)"
+    assert goals["update"]["at_most"] == 1.2
     for goal in goals.values():
         row = rows[(goal["case"], goal["runner"])]
         assert goal["ratio"] == row["x_floor"]
         assert goal["met"] is row["passed"] is (row["x_floor"] <= goal["at_most"])
     out = done.stdout
-    assert "x floor" in out and "pass" in out and "goal hinge:" in out
+    assert "x floor" in out and "pass" in out and "goal hinge:" in out and "goal update:" in out
     assert f"wrote {path}" in out
 
 
 @pytest.mark.parametrize("args, message", [
     (["--hinge-shape", "9,4"], "--hinge-shape must be 3 positive integers"),
     (["--reverse-shape", "6x0"], "--reverse-shape must be 2 positive integers"),
+    (["--update-shape", "6"], "--update-shape must be 2 positive integers"),
 ])
 def test_ops_benchmark_refuses_bad_arguments(args, message):
     done = run_bench("ops", *args)

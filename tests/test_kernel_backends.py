@@ -111,7 +111,7 @@ KERNELS = sorted(name for name, value in vars(entries).items()
 
 
 def test_every_kernel_has_a_plain_definition():
-    assert len(KERNELS) == 10
+    assert len(KERNELS) == 11
     for name in KERNELS:
         assert callable(getattr(reference, name, None)), name
     assert not hasattr(reference, "register")  # the definition is not a backend
@@ -429,6 +429,24 @@ def test_grad_reverse_backward_matches_reference(backend, dtype, rtol, n, m, non
     grad = strided(values(np.random.default_rng(seed), (n, m), dtype, False), noncontiguous)
     assert_matches(run(backend, "grad_reverse_backward", grad, lambda_),
                    flushed(reference.grad_reverse_backward(grad, lambda_), backend), rtol)
+
+
+# ------------------------------------------------------------------ the update's axpy
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@given(n=st.integers(1, 9), m=st.integers(1, 9), x_strided=st.booleans(),
+       y_strided=st.booleans(), alpha=st.floats(-2.0, 2.0), seed=st.integers(0, 2**16))
+def test_axpy_matches_reference(backend, dtype, rtol, n, m, x_strided, y_strided, alpha,
+                                seed):
+    rng = np.random.default_rng(seed)
+    x = strided(values(rng, (n, m), dtype, False), x_strided)
+    y = strided(values(rng, (n, m), dtype, False), y_strided)
+    expected = reference.axpy(alpha, x, y.copy())
+    scale = np.abs(alpha * x.astype(np.float64)) + np.abs(y)  # what y + alpha x rounds
+    assert_matches(run(backend, "axpy", alpha, x, y), flushed(expected, backend), rtol,
+                   scale)
 
 
 # ----------------------------------------------------------------------------- gradcheck

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 KERNELS = ("grad_reverse_backward", "embedding_scores", "hinge_max_forward",
            "embedding_hinge_max_forward", "hinge_max_backward", "maxpool2d_forward",
            "maxpool2d_backward", "conv2d_forward", "conv2d_backward_input",
-           "conv2d_backward_weight")
+           "conv2d_backward_weight", "axpy")
 CLEAN = (ValueError, TypeError, IndexError)
 CHILD_TIMEOUT = 120  # seconds for one child's cases
 LARGEST = 2**31 - 1  # validate.LARGEST: the largest stride, padding, dilation, groups
@@ -390,6 +390,35 @@ def invalid_conv2d_backward_input(draw):
 @st.composite
 def invalid_conv2d_backward_weight(draw):
     return broken_conv2d_backward(draw, "x", "weight_shape")
+
+
+@st.composite
+def invalid_axpy(draw):
+    shape = tuple(draw(st.lists(small(), min_size=1, max_size=3)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    args = {"alpha": -0.5, "x": values(shape, dtype), "y": values(shape, dtype)}
+    way = draw(st.sampled_from(["x size", "x shape", "x dtype", "y read-only", "alpha",
+                                "x", "y"]))
+    if way == "x size":
+        size = args["y"].size + draw(st.sampled_from([-1, 1, 3]))
+        return way, replace(args, "x", values(size, dtype) if size else values(0, dtype))
+    if way == "x shape":  # the same number of elements
+        size = args["y"].size
+        return way, replace(args, "x", values((1, size) if len(shape) == 1 else (size,),
+                                              dtype))
+    if way == "x dtype":
+        other = draw(st.sampled_from([np.float16, np.float32, np.float64, np.int32]))
+        other = np.float16 if other == dtype else other
+        return way, replace(args, "x", np.ones(shape, other))
+    if way == "y read-only":
+        y = values(shape, dtype)
+        y.flags.writeable = False
+        return way, replace(args, "y", y)
+    if way == "alpha":
+        return way, replace(args, "alpha", draw(st.sampled_from(
+            ["0.5", None, True, 1j, [0.5], np.ones(2)])))
+    label, bad = draw(broken_array(args[way], fixed_rank=False))
+    return f"{way}: {label}", replace(args, way, bad)
 
 
 INVALID = {kernel: globals()[f"invalid_{kernel}"] for kernel in KERNELS}

@@ -35,6 +35,39 @@ def test_grad_reverse_backward_matches_reference(backend, dtype, rtol, shape, no
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_axpy_updates_y_in_place(backend):
+    y, x = np.arange(6.0).reshape(2, 3), np.full((2, 3), 2.0)
+    with kernels.use(backend):
+        assert kernels.axpy(-0.5, x, y) is y
+    np.testing.assert_array_equal(y, np.arange(6.0).reshape(2, 3) - 1.0)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_axpy_in_float16_runs_the_numpy_backend(backend):
+    """The compiled loops take float32 and float64; float16 is numpy's (the registry's
+    floats=), with the reference's result."""
+    y, x = np.linspace(-1, 1, 7).astype(np.float16), np.ones(7, np.float16)
+    expected = reference.axpy(0.5, x, y.copy())
+    with kernels.use(backend):
+        assert kernels.axpy(0.5, x, y) is y
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("overlap", ["x is y", "x reversed y", "x shifted in y's buffer"])
+def test_axpy_with_x_in_y_memory_reads_x_before_writing(backend, overlap):
+    """As numpy's ``y += alpha * x``: x's values as they were, however x and y share
+    memory (a loop writing y as it reads x would see its own writes)."""
+    buffer = np.arange(8.0) + 1
+    y = buffer[1:7]
+    x = {"x is y": y, "x reversed y": y[::-1], "x shifted in y's buffer": buffer[:6]}[overlap]
+    expected = y + 0.5 * x.copy()
+    with kernels.use(backend):
+        kernels.axpy(0.5, x, y)
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_grad_reverse_backward_in_place(backend):
     grad = np.arange(6, dtype=np.float64).reshape(2, 3)
     with kernels.use(backend):

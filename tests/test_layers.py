@@ -20,7 +20,8 @@ SRC = ROOT / "src"
 # the version from.
 LAYERS = (
     ("foundations", ("tlcore.backend", "tlcore.random", "tlcore.arguments", "tlcore._native")),
-    ("kernels and autograd", ("tlcore.kernels", "tlcore.autograd")),
+    ("kernels", ("tlcore.kernels",)),
+    ("autograd", ("tlcore.autograd",)),
     ("ops", ("tlcore.ops", "tlcore.gradcheck", "tlcore.loading", "tlcore.serialize")),
     ("layers, optimizers, data", ("tlcore.nn", "tlcore.optim", "tlcore.datasets")),
     ("transfer methods", ("tlcore.transfer",)),
@@ -28,8 +29,10 @@ LAYERS = (
     ("the face", ("tlcore",)),
     ("the command", ("tlcore.cli",)),
 )
-# Kernels are reached through ops; the command and the benchmark report on them.
-KERNEL_USERS = ("tlcore.ops", "tlcore.kernels", "tlcore.benchmark", "tlcore.cli")
+# Kernels are reached through ops, and through Tensor.add_ (SGD's update, kernels.axpy);
+# the command and the benchmark report on them.
+KERNEL_USERS = ("tlcore.ops", "tlcore.autograd", "tlcore.kernels", "tlcore.benchmark",
+                "tlcore.cli")
 # Each optional library is imported in one place.
 OPTIONAL = {"numba": ("tlcore.kernels.backends.numba_cpu",),
             "cupy": ("tlcore.backend", "tlcore.kernels.backends.cupy_gpu"),

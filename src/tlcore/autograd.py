@@ -227,7 +227,7 @@ class Tensor(TensorFields):
         elif alpha == -1:
             self.data -= other
         else:
-            self.data += alpha * other
+            _add_scaled(self.data, other, alpha)
         return self
 
     def sub_(self, other, alpha=1):
@@ -281,6 +281,24 @@ class Tensor(TensorFields):
 
     # Operators and methods (+, @, sum, exp, ...) are attached by tlcore.ops, which
     # defines the Functions they call: see tlcore/ops/__init__.py.
+
+
+# add_(other, alpha=) on this many elements or more (1 MiB of float32) runs kernels.axpy:
+# one pass over memory, where ``data += alpha * other`` makes a temporary and three
+# passes. Below it, numpy's two calls cost less than the kernel's dispatch (about 8 us):
+# the two took the same time at 2**18 elements on 2 cores (bench/ops.py, case "update").
+AXPY_MIN_SIZE = 2**18
+
+
+def _add_scaled(data, other, alpha):
+    """data += alpha * other, in place."""
+    if (type(other) is type(data) and other.size >= AXPY_MIN_SIZE
+            and other.shape == data.shape and other.dtype == data.dtype
+            and data.dtype.kind == "f"):
+        from tlcore import kernels  # a layer below: imported by tlcore.ops already
+        kernels.axpy(alpha, other, data)
+    else:
+        data += alpha * other
 
 
 def raw(value):

@@ -15,7 +15,7 @@ import operator
 
 from tlcore.kernels.backends import numpy_fast  # noqa: F401  (registers the numpy kernels)
 from tlcore.kernels.backends import threads
-from tlcore.kernels.entries import (conv2d_backward_input, conv2d_backward_weight,
+from tlcore.kernels.entries import (axpy, conv2d_backward_input, conv2d_backward_weight,
                                     conv2d_forward, embedding_hinge_max_forward,
                                     embedding_scores, grad_reverse_backward,
                                     hinge_max_backward, hinge_max_forward,
@@ -29,7 +29,7 @@ __all__ = ["BACKENDS", "available", "forced", "get", "matmul", "native_route", "
            "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
            "maxpool2d_forward", "maxpool2d_backward", "embedding_scores",
            "hinge_max_forward", "embedding_hinge_max_forward", "hinge_max_backward",
-           "grad_reverse_backward"]
+           "grad_reverse_backward", "axpy"]
 
 
 def native_route():

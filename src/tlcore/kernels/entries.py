@@ -128,3 +128,15 @@ def grad_reverse_backward(grad, lambda_, out=None):
 
     Definition: ``reference.grad_reverse_backward``."""
     return registry.get("grad_reverse_backward", grad)(grad, lambda_, out=out)
+
+
+# ------------------------------------------------------------------ the update's axpy
+
+
+def axpy(alpha, x, y):
+    """y += alpha * x in place, for x and y of one shape and floating dtype, alpha a real
+    number cast to that dtype; returns y. One pass over x and y, with no temporary for
+    alpha * x: what Tensor.add_(other, alpha=) runs on large arrays (SGD's update).
+
+    Definition: ``reference.axpy``."""
+    return registry.get("axpy", x, y)(alpha, x, y)

@@ -26,6 +26,16 @@ def grad_reverse_backward(grad, lambda_, out=None):
     return out
 
 
+# ------------------------------------------------------------------ the update's axpy
+
+
+def axpy(alpha, x, y):
+    """y += alpha * x, in place (BLAS's axpy: y <- alpha x + y), alpha cast to y's dtype;
+    returns y. The update of plain SGD, theta <- theta - lr * g, is axpy(-lr, g, theta)."""
+    y += np.multiply(x, y.dtype.type(alpha), dtype=y.dtype)
+    return y
+
+
 # ------------------------------------------------------------------- embedding scores
 # Zero-shot learning scores an input x against a class description y by the dot product
 # f(x) . g(y) of their embeddings, and trains with a hinge on those scores.

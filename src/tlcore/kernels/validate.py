@@ -189,6 +189,24 @@ def _check_grad_out(op, grad_out, n, c_out, out_size):
 
 
 @_validates
+def axpy(alpha, x, y):
+    op = "axpy"
+    _check_number(op, "alpha", alpha)
+    _check_array(op, "x", x, FLOATING)
+    _check_array(op, "y", y, FLOATING)
+    if tuple(x.shape) != tuple(y.shape):
+        raise ValueError(f"{op}: x must have y's shape {tuple(y.shape)}, got {tuple(x.shape)}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"{op}: x must have y's dtype {y.dtype}, got {x.dtype}")
+    if type(x) is not type(y):
+        raise TypeError(f"{op}: x and y must be on one device, got {type(x).__name__} and "
+                        f"{type(y).__name__}")
+    if not getattr(y.flags, "writeable", True):
+        raise ValueError(f"{op}: y must be writeable (it is updated in place)")
+    return alpha, x, y
+
+
+@_validates
 def grad_reverse_backward(grad, lambda_, out=None):
     op = "grad_reverse_backward"
     _check_array(op, "grad", grad, FLOATING)

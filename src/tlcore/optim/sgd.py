@@ -54,9 +54,9 @@ class SGD(Optimizer):
         for param in params:
             theta = param.data
             xp = array_module(theta)
-            scratch = xp.empty_like(theta)  # holds products, so nothing else is allocated
             grad = l2_gradient(param, weight_decay, xp)
             if momentum != 0:
+                scratch = xp.empty_like(theta)  # holds products: nothing else is allocated
                 state = self.state.setdefault(param, {})
                 buffer = state.get("momentum_buffer")
                 if buffer is None:
@@ -69,4 +69,4 @@ class SGD(Optimizer):
                     grad = xp.add(grad, xp.multiply(buffer, momentum, out=scratch), out=scratch)
                 else:
                     grad = buffer
-            param.sub_(xp.multiply(grad, lr, out=scratch))
+            param.add_(grad, alpha=-lr)  # theta -= lr * g, in one pass on large arrays

@@ -276,9 +276,11 @@ __global__ void tlcore_hinge_max_backward_g(
 }
 """
 
-# grad_in = -lambda * grad_out: cupy.ElementwiseKernel(in_params, out_params, operation, name)
+# grad_in = -lambda * grad_out, and the update's axpy: cupy.ElementwiseKernel(in_params, out_params, operation, name)
 ELEMENTWISE = {
     "grad_reverse": ("T grad, T scale", "T y", "y = grad * scale", "tlcore_grad_reverse"),
+    # y += alpha * x in place: y is passed as the output, and read there
+    "axpy": ("T x, T alpha", "T y", "y += alpha * x", "tlcore_axpy"),
 }
 
 # sum(f * g, axis=1): cupy.ReductionKernel(in_params, out_params, map_expr, reduce_expr,

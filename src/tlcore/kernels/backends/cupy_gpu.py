@@ -32,6 +32,7 @@ Where the work goes, per op (see cuda_sources.py for the kernels themselves):
   per class by cupy.searchsorted, and one thread per element of grad_g sums its class's
   contributions in sample order. Same bits at every run, O(N log N + (N + C) * D).
 * grad_reverse: an ElementwiseKernel, -lambda * grad, in place when ``out`` is ``grad``.
+* axpy: an ElementwiseKernel, y += alpha * x in place.
 
 Arguments: every kernel here is registered behind its validator (validate.py), as on
 the CPU: shapes, dtypes, geometry, and the range of an index array (argmax, target,
@@ -122,6 +123,16 @@ def grad_reverse_backward(grad, lambda_, out=None):
         return kernel(grad, scale)
     kernel(grad, scale, out)  # out has grad's shape and dtype (validate.py)
     return out
+
+
+# ------------------------------------------------------------------ the update's axpy
+
+
+@register("axpy", "cupy")
+def axpy(alpha, x, y):
+    """y += alpha * x in place, one elementwise kernel (alpha cast to y's dtype)."""
+    _elementwise("axpy")(x, y.dtype.type(alpha), y)
+    return y
 
 
 # -------------------------------------------------------------------- embedding scores

@@ -28,6 +28,16 @@ def finish(result, out):
     return out
 
 
+def flat_pair(x, y):
+    """(flat x, flat y) for a loop that updates y in place from x, or None where it cannot
+    run: y not C-contiguous, or x overlapping y without being y (numpy buffers such a
+    case; an in-place loop would read what it has just written). A non-contiguous x is
+    copied once."""
+    if not y.flags.c_contiguous or (x is not y and np.may_share_memory(x, y)):
+        return None
+    return np.ascontiguousarray(x).reshape(-1), y.reshape(-1)
+
+
 _scratch = threading.local()
 
 

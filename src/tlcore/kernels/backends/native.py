@@ -28,8 +28,8 @@ trust them, run.
 
 import numpy as np
 
-from tlcore.kernels.backends import threads
-from tlcore.kernels.backends.layout import finish, flat_in_out, workspace
+from tlcore.kernels.backends import numpy_fast, threads
+from tlcore.kernels.backends.layout import finish, flat_in_out, flat_pair, workspace
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
 from tlcore.kernels.registry import register
 
@@ -63,6 +63,20 @@ def grad_reverse_backward(grad, lambda_, out=None):
     flat, dst, result = flat_in_out(grad, out)
     _native.scale(flat, -lambda_, dst)
     return finish(result, out)
+
+
+# ------------------------------------------------------------------ the update's axpy
+
+
+@register("axpy", "native", floats=(1, 2))
+def axpy(alpha, x, y):
+    """y += alpha * x in one pass over flat buffers (OpenMP prange); where y is not
+    contiguous, or x overlaps it, the numpy backend (layout.flat_pair)."""
+    pair = flat_pair(x, y)
+    if pair is None:
+        return numpy_fast.axpy.unchecked(alpha, x, y)
+    _native.axpy(alpha, *pair)
+    return y
 
 
 # ----------------------------------------------------------------------------- pooling

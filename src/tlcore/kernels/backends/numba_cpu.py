@@ -32,7 +32,7 @@ import numpy as np
 from tlcore.kernels.backends import numpy_fast
 from tlcore.kernels.backends import threads
 from tlcore.kernels.geometry import conv2d_chunks, pool2d_output_size
-from tlcore.kernels.backends.layout import finish, flat_in_out, workspace
+from tlcore.kernels.backends.layout import finish, flat_in_out, flat_pair, workspace
 from tlcore.kernels.registry import register
 
 threads.apply()  # before numba starts its OpenMP threading layer, however this is imported
@@ -87,6 +87,26 @@ def grad_reverse_backward(grad, lambda_, out=None):
     flat, dst, result = flat_in_out(grad, out)
     _scale(flat, flat.dtype.type(-lambda_), dst)
     return finish(result, out)
+
+
+# ------------------------------------------------------------------ the update's axpy
+
+
+@jit
+def _axpy(alpha, x, y):
+    for i in prange(y.size):
+        y[i] += alpha * x[i]
+
+
+@register_sized("axpy", floats=(1, 2))
+def axpy(alpha, x, y):
+    """y += alpha * x in one pass over flat buffers; where y is not contiguous, or x
+    overlaps it, the numpy backend (layout.flat_pair)."""
+    pair = flat_pair(x, y)
+    if pair is None:
+        return numpy_fast.axpy.unchecked(alpha, x, y)
+    _axpy(y.dtype.type(alpha), *pair)
+    return y
 
 
 # -------------------------------------------------------------------- embedding scores

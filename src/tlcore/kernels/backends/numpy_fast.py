@@ -23,6 +23,17 @@ def grad_reverse_backward(grad, lambda_, out=None):
 
 
 
+# ------------------------------------------------------------------ the update's axpy
+
+
+@register("axpy", "numpy")
+def axpy(alpha, x, y):
+    """y += alpha * x: numpy makes alpha * x as a temporary, then adds it (three passes
+    over memory where the compiled backends make one)."""
+    y += np.multiply(x, y.dtype.type(alpha), dtype=y.dtype)
+    return y
+
+
 # -------------------------------------------------------------------- embedding scores
 # Zero-shot learning by attribute embedding scores an input x against a class description
 # y by the dot product f(x) . g(y) of their embeddings. Contracts for every backend:
