@@ -284,28 +284,24 @@ def main(argv=None):
         print("PyTorch is not installed: no peer rows", file=sys.stderr)
     load_before = os.getloadavg()
 
-    runners = reverse_runners(reverse_shape)
-    diffs = check(runners, "tlcore grad_reverse",
-                  [name for name in runners if not name.startswith(("floor", "tlcore"))])
-    reverse_rows, reverse_floor = time_case(
-        "grad_reverse", runners, "floor: numpy g.copy()", 1, "tlcore grad_reverse",
-        args.repeats, diffs)
-
-    runners = hinge_runners(*hinge_shape)
-    diffs = check(runners, "tlcore composition",
-                  [name for name in runners if not name.startswith(("floor", "tlcore c"))])
-    hinge_rows, hinge_floor = time_case(
-        "hinge", runners, "floor: score GEMM f @ g.T", 3, "tlcore composition",
-        args.repeats, diffs)
-
-    runners = update_runners(update_shape)
-    diffs = check(runners, "tlcore p.add_(g, alpha=)",
-                  [name for name in runners if not name.startswith(("floor", "tlcore p"))])
-    update_rows, update_floor = time_case(
-        "update", runners, "floor: np.add(p, g, out=p)", 1, "tlcore p.add_(g, alpha=)",
-        args.repeats, diffs)
-
-    rows = reverse_rows + hinge_rows + update_rows
+    # (case, its runners, the goal's runner whose results the others must match, the
+    # runners left out of that check, the floor, how many floors the goal counts)
+    cases = [
+        ("grad_reverse", lambda: reverse_runners(reverse_shape), "tlcore grad_reverse",
+         ("floor", "tlcore"), "floor: numpy g.copy()", 1),
+        ("hinge", lambda: hinge_runners(*hinge_shape), "tlcore composition",
+         ("floor", "tlcore c"), "floor: score GEMM f @ g.T", 3),
+        ("update", lambda: update_runners(update_shape), "tlcore p.add_(g, alpha=)",
+         ("floor", "tlcore p"), "floor: np.add(p, g, out=p)", 1),
+    ]
+    rows, floors = [], {}
+    for case, make_runners, goal_runner, unchecked, floor_name, floor_factor in cases:
+        runners = make_runners()  # each case's arrays, made when it runs
+        diffs = check(runners, goal_runner,
+                      [name for name in runners if not name.startswith(unchecked)])
+        case_rows, floors[case] = time_case(case, runners, floor_name, floor_factor,
+                                            goal_runner, args.repeats, diffs)
+        rows += case_rows
     goals = [{"case": r["case"], "runner": r["runner"], "at_most": r["goal"],
               "ratio": r["x_floor"], "met": r["passed"],
               "what": f"{r['runner']} within {r['goal']}x of " + FLOORS[r["case"]]}
@@ -322,15 +318,14 @@ def main(argv=None):
                      "torch_threads": torch.get_num_threads() if torch else None},
         "machine": dict(machine_info(), load_average_before=load_before,
                         load_average_after=os.getloadavg()),
-        "floors_ms": {"grad_reverse": reverse_floor, "hinge": hinge_floor,
-                      "update": update_floor},
+        "floors_ms": floors,
         "rows": rows,
         "goals": goals,
     }
     print(f"{args.repeats} calls per runner, float32, same-run medians; x floor = time / "
-          f"floor (grad_reverse: one g.copy(), {reverse_floor:.3f} ms; hinge: 3 x the "
-          f"score GEMM, {hinge_floor:.3f} ms; update: np.add(p, g, out=p), "
-          f"{update_floor:.3f} ms); kernels: {tlcore.kernels.preferred()} backend")
+          f"floor (grad_reverse: one g.copy(), {floors['grad_reverse']:.3f} ms; hinge: 3 x "
+          f"the score GEMM, {floors['hinge']:.3f} ms; update: np.add(p, g, out=p), "
+          f"{floors['update']:.3f} ms); kernels: {tlcore.kernels.preferred()} backend")
     print(format_table(result))
     warning = noise_warning({f"{r['case']} {r['runner']}": r["spread"] for r in rows},
                             load_before)
