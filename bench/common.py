@@ -5,6 +5,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 
 import numpy as np
 
@@ -52,6 +53,7 @@ def machine_info():
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
+        "python_build": f"{sys.executable}: {sys.version}",
         "numpy": np.__version__,
         "tlcore": tlcore.__version__,
         "torch": installed_version("torch"),

@@ -540,6 +540,9 @@ def main(argv=None):
                    "left out (--no-torch), not imported" if args.no_torch else "not installed")
     print(f"BLAS threads (numpy and tlcore): {threads}; torch: {torch_state}; "
           f"tlcore's engine: {tlcore.autograd.ENGINE}")
+    # The engine's overhead is interpreter time, so the interpreter's own build moves it
+    # (README: an optimized build ran the engine chain about a quarter faster).
+    print(f"Python: {sys.version.split()[0]} ({sys.executable})")
 
     diffs = check_agreement(impls, params, batches)
     times = time_all(impls, params, batches, args.repeats)

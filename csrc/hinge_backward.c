@@ -7,15 +7,14 @@ classes):
     grad_g[c] = the sum, in sample order, of +w f[n] over the samples whose m is c and
                 of -w f[n] over those whose y is c
 
-grad_f: one task per block of samples. grad_g: the samples with w != 0 are first put in
-buckets by the class they touch (a counting sort, O(N + C), on the calling thread, in
-sample order), then one task per class sums its bucket into its row: no two threads
-write one row, no atomics, and the same bits at any number of threads. O(N*D).
+grad_f: one task per sample. grad_g: the samples with w != 0 are first put in buckets
+by the class they touch (a counting sort, O(N + C), on the calling thread, in sample
+order), then one task per class sums its bucket into its row: no two threads write one
+row, no atomics, and the same bits at any number of threads. O(N*D). Both loops claim
+their tasks in chunks (tl_chunk: a row of D elements is small work for a claim).
 Included twice by csrc/route.h, with REAL float and SPARSE(name) name##_f32, then double
 and _f64; the compiler vectorizes the loops along D for the route.
 */
-
-#define SPARSE_ROWS 16  /* samples of grad_f per task */
 
 struct SPARSE(hinge_backward_job) {
     const REAL *f, *g, *weight;
@@ -23,25 +22,26 @@ struct SPARSE(hinge_backward_job) {
     const int64_t *start, *bucket;  /* class c's bucket: bucket[start[c]:start[c + 1]] */
     long rows, dim, classes;
     REAL *grad_f, *grad_g;
-    long next;  /* the next task of a loop, shared out one at a time */
+    long next;  /* the next chunk of a loop's tasks, shared out one at a time */
 };
 
 static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
 {
     struct SPARSE(hinge_backward_job) *job = arg;
-    long dim = job->dim, blocks = (job->rows + SPARSE_ROWS - 1) / SPARSE_ROWS;
-    for (long b; (b = tl_claim(&job->next)) < blocks;) {
-        long end = (b + 1) * SPARSE_ROWS < job->rows ? (b + 1) * SPARSE_ROWS : job->rows;
-        for (long n = b * SPARSE_ROWS; n < end; n++) {
+    long dim = job->dim, rows = job->rows, classes = job->classes;
+    long chunk = tl_chunk(rows, rows * dim);  /* samples per claim */
+    for (long first; (first = tl_claim(&job->next) * chunk) < rows;)
+        for (long n = first; n < first + chunk && n < rows; n++) {
             const REAL *plus = job->g + job->negative[n] * dim;
             const REAL *minus = job->g + job->target[n] * dim;
             REAL w = job->weight[n], *out = job->grad_f + n * dim;
             for (long d = 0; d < dim; d++)
                 out[d] = w * (plus[d] - minus[d]);
         }
-    }
     tl_end_loop(me, &job->next);
-    for (long c; (c = tl_claim(&job->next)) < job->classes;) {
+    chunk = tl_chunk(classes, (classes + 2 * rows) * dim);  /* rows cleared, buckets added */
+    for (long first; (first = tl_claim(&job->next) * chunk) < classes;)
+    for (long c = first; c < first + chunk && c < classes; c++) {
         REAL *row = job->grad_g + c * dim;
         memset(row, 0, dim * sizeof(REAL));
         for (long k = job->start[c]; k < job->start[c + 1]; k++) {
@@ -87,4 +87,3 @@ static int SPARSE(hinge_backward)(const REAL *f, const REAL *g, long rows, long 
     return 0;
 }
 
-#undef SPARSE_ROWS

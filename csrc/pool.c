@@ -1,7 +1,8 @@
 /* Max pooling's common window, 2x2 at stride 2 without padding, and the backward of any
-max pooling, for tlcore._native: loops over whole planes shared out to tlcore's own team
-(csrc/team.h), so that they run in parallel whatever the OpenMP runtime's policy (the
-Cython loops of csrc/_native.pyx run on the calling thread where its workers spin).
+max pooling, for tlcore._native: loops over chunks of whole planes shared out to
+tlcore's own team (csrc/team.h), so that they run in parallel whatever the OpenMP
+runtime's policy (the Cython loops of csrc/_native.pyx run on the calling thread where
+its workers spin).
 Included twice by csrc/route.h, with REAL float and POOL(name) name##_f32, then double
 and _f64; the compiler vectorizes the forward's loop for the route.
 
@@ -18,15 +19,18 @@ struct POOL(pool_job) {
     long planes, height, width, out_h, out_w;
     REAL *dst;
     int64_t *argmax_out;
-    long next;  /* the next plane, shared out one at a time */
+    long chunk;  /* planes per claim (tl_chunk) */
+    long next;   /* the next chunk of planes, shared out one at a time */
 };
+
 
 static void POOL(forward_team)(void *arg, const tl_member *me)
 {
     struct POOL(pool_job) *job = arg;
     long height = job->height, width = job->width, out_h = job->out_h, out_w = job->out_w;
     (void)me;
-    for (long p; (p = tl_claim(&job->next)) < job->planes;)
+    for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
+    for (long p = first; p < first + job->chunk && p < job->planes; p++)
         for (long i = 0; i < out_h; i++) {
             const REAL *top = job->src + (p * height + 2 * i) * width, *bottom = top + width;
             REAL *out = job->dst + (p * out_h + i) * out_w;
@@ -54,7 +58,8 @@ static void POOL(maxpool2x2_forward)(const REAL *x, long planes, long height, lo
                                      long out_h, long out_w, REAL *out, int64_t *argmax,
                                      int threads)
 {
-    struct POOL(pool_job) job = {x, NULL, planes, height, width, out_h, out_w, out, argmax, 0};
+    struct POOL(pool_job) job = {x, NULL, planes, height, width, out_h, out_w, out, argmax,
+                                 tl_chunk(planes, planes * height * width), 0};
     tl_team_run(threads, POOL(forward_team), &job);
 }
 
@@ -63,7 +68,8 @@ static void POOL(backward_team)(void *arg, const tl_member *me)
     struct POOL(pool_job) *job = arg;
     long size = job->height * job->width, outputs = job->out_h * job->out_w;
     (void)me;
-    for (long p; (p = tl_claim(&job->next)) < job->planes;) {
+    for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
+    for (long p = first; p < first + job->chunk && p < job->planes; p++) {
         const REAL *g = job->src + p * outputs;
         const int64_t *at = job->argmax_in + p * outputs;
         REAL *plane = job->dst + p * size;
@@ -78,6 +84,6 @@ static void POOL(maxpool_backward)(const REAL *grad_out, const int64_t *argmax, 
                                    REAL *grad_x, int threads)
 {
     struct POOL(pool_job) job = {grad_out, argmax, planes, height, width, out_h, out_w,
-                                 grad_x, NULL, 0};
+                                 grad_x, NULL, tl_chunk(planes, planes * height * width), 0};
     tl_team_run(threads, POOL(backward_team), &job);
 }

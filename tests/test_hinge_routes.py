@@ -87,11 +87,12 @@ def test_sparse_backward_matches_reference(every_call_on_tiles, dtype, rtol):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sparse_backward_gives_the_same_bits_on_a_team_of_threads(every_call_on_tiles,
                                                                  dtype):
-    """Blocks of samples and classes shared out to two threads, sizes that leave a
-    partial block, classes that no sample touches: the bits of one thread."""
+    """Chunks of samples and of classes shared out to two threads (tl_chunk: 701 samples
+    of 13 in two claims, 351 and 350; 3,000 classes in 13 claims, the last one short),
+    classes that no sample touches: the bits of one thread."""
     from tlcore import _native
     rng = np.random.default_rng(2)
-    f, g, target, negative, weight = _sparse_case(rng, 37, 50, 13, dtype)
+    f, g, target, negative, weight = _sparse_case(rng, 701, 3000, 13, dtype)
     index = every_call_on_tiles["index"]
     outputs = []
     for threads in (1, 2):
