@@ -41,17 +41,18 @@ static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
     tl_end_loop(me, &job->next);
     chunk = tl_chunk(classes, (classes + 2 * rows) * dim);  /* rows cleared, buckets added */
     for (long first; (first = tl_claim(&job->next) * chunk) < classes;)
-    for (long c = first; c < first + chunk && c < classes; c++) {
-        REAL *row = job->grad_g + c * dim;
-        memset(row, 0, dim * sizeof(REAL));
-        for (long k = job->start[c]; k < job->start[c + 1]; k++) {
-            long e = job->bucket[k], n = e >> 1;  /* 2n: sample n adds; 2n + 1: subtracts */
-            REAL s = (e & 1) ? -job->weight[n] : job->weight[n];
-            const REAL *from = job->f + n * dim;
-            for (long d = 0; d < dim; d++)
-                row[d] += s * from[d];
+        for (long c = first; c < first + chunk && c < classes; c++) {
+            REAL *row = job->grad_g + c * dim;
+            memset(row, 0, dim * sizeof(REAL));
+            for (long k = job->start[c]; k < job->start[c + 1]; k++) {
+                /* 2n: sample n adds; 2n + 1: subtracts */
+                long e = job->bucket[k], n = e >> 1;
+                REAL s = (e & 1) ? -job->weight[n] : job->weight[n];
+                const REAL *from = job->f + n * dim;
+                for (long d = 0; d < dim; d++)
+                    row[d] += s * from[d];
+            }
         }
-    }
 }
 
 static int SPARSE(hinge_backward)(const REAL *f, const REAL *g, long rows, long classes,

@@ -23,35 +23,35 @@ struct POOL(pool_job) {
     long next;   /* the next chunk of planes, shared out one at a time */
 };
 
-
 static void POOL(forward_team)(void *arg, const tl_member *me)
 {
     struct POOL(pool_job) *job = arg;
     long height = job->height, width = job->width, out_h = job->out_h, out_w = job->out_w;
     (void)me;
     for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
-    for (long p = first; p < first + job->chunk && p < job->planes; p++)
-        for (long i = 0; i < out_h; i++) {
-            const REAL *top = job->src + (p * height + 2 * i) * width, *bottom = top + width;
-            REAL *out = job->dst + (p * out_h + i) * out_w;
-            int64_t *at = job->argmax_out + (p * out_h + i) * out_w, row = 2 * i * width;
-            for (long j = 0; j < out_w; j++) {
-                REAL best = top[2 * j], b = top[2 * j + 1], c = bottom[2 * j];
-                REAL d = bottom[2 * j + 1];
-                int64_t where = 0, up;
-                up = (b > best) | (b != b);
-                best = up ? b : best;
-                where = up ? 1 : where;
-                up = (c > best) | (c != c);
-                best = up ? c : best;
-                where = up ? width : where;
-                up = (d > best) | (d != d);
-                best = up ? d : best;
-                where = up ? width + 1 : where;
-                out[j] = best;
-                at[j] = row + 2 * j + where;
+        for (long p = first; p < first + job->chunk && p < job->planes; p++)
+            for (long i = 0; i < out_h; i++) {
+                const REAL *top = job->src + (p * height + 2 * i) * width;
+                const REAL *bottom = top + width;
+                REAL *out = job->dst + (p * out_h + i) * out_w;
+                int64_t *at = job->argmax_out + (p * out_h + i) * out_w, row = 2 * i * width;
+                for (long j = 0; j < out_w; j++) {
+                    REAL best = top[2 * j], b = top[2 * j + 1], c = bottom[2 * j];
+                    REAL d = bottom[2 * j + 1];
+                    int64_t where = 0, up;
+                    up = (b > best) | (b != b);
+                    best = up ? b : best;
+                    where = up ? 1 : where;
+                    up = (c > best) | (c != c);
+                    best = up ? c : best;
+                    where = up ? width : where;
+                    up = (d > best) | (d != d);
+                    best = up ? d : best;
+                    where = up ? width + 1 : where;
+                    out[j] = best;
+                    at[j] = row + 2 * j + where;
+                }
             }
-        }
 }
 
 static void POOL(maxpool2x2_forward)(const REAL *x, long planes, long height, long width,
@@ -69,14 +69,14 @@ static void POOL(backward_team)(void *arg, const tl_member *me)
     long size = job->height * job->width, outputs = job->out_h * job->out_w;
     (void)me;
     for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
-    for (long p = first; p < first + job->chunk && p < job->planes; p++) {
-        const REAL *g = job->src + p * outputs;
-        const int64_t *at = job->argmax_in + p * outputs;
-        REAL *plane = job->dst + p * size;
-        memset(plane, 0, size * sizeof(REAL));
-        for (long k = 0; k < outputs; k++)
-            plane[at[k]] += g[k];
-    }
+        for (long p = first; p < first + job->chunk && p < job->planes; p++) {
+            const REAL *g = job->src + p * outputs;
+            const int64_t *at = job->argmax_in + p * outputs;
+            REAL *plane = job->dst + p * size;
+            memset(plane, 0, size * sizeof(REAL));
+            for (long k = 0; k < outputs; k++)
+                plane[at[k]] += g[k];
+        }
 }
 
 static void POOL(maxpool_backward)(const REAL *grad_out, const int64_t *argmax, long planes,
