@@ -113,6 +113,26 @@ def test_ops_benchmark_refuses_bad_arguments(args, message):
     assert message in done.stderr
 
 
+def _no_route():
+    from tlcore.kernels import native_route
+    route = native_route()
+    return None if route and route["key"] else "no compiled route runs here: no fused kernel"
+
+
+@pytest.mark.skipif(_no_route() is not None, reason=str(_no_route()))
+def test_hinge_fused_benchmark_writes_its_grid_both_ways(tmp_path):
+    path = tmp_path / "hinge_fused.json"
+    done = run_bench("hinge_fused", "--n", "5,40", "--d", "3", "--c", "2,33",
+                     "--repeats", "1", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(path.read_text())
+    assert result["benchmark"] == "hinge_fused"
+    grid = {(r["timing"], r["n"], r["d"], r["c"]) for r in result["rows"]}
+    assert grid == {(t, n, 3, c) for t in ("alternate", "blocks") for n in (5, 40)
+                    for c in (2, 33)}
+    assert all(r["ratio"] > 0 for r in result["rows"])
+
+
 def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path):
     script = tmp_path / "show.py"
     script.write_text("import os, sys\n"

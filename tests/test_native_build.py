@@ -279,6 +279,29 @@ NO_ROUTE = _no_route()
 needs_a_route = pytest.mark.skipif(NO_ROUTE is not None, reason=str(NO_ROUTE))
 
 
+@needs_a_route
+def test_few_classes_leave_the_fused_hinge_to_the_score_gemm(native, monkeypatch):
+    """Below routes.MIN_HINGE_CLASSES classes the hinge forward from embeddings is the
+    score GEMM and the scan; from it, the fused kernel (csrc/hinge.c). Both give the
+    reference's values."""
+    from tlcore import _native
+    from tlcore.kernels.backends import routes
+    fused, compiled = [], _native.hinge_fused_forward
+    monkeypatch.setattr(_native, "hinge_fused_forward",
+                        lambda *args: fused.append(1) or compiled(*args))
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 31, 40)
+    for classes in (routes.MIN_HINGE_CLASSES - 1, routes.MIN_HINGE_CLASSES):
+        f = rng.standard_normal((40, 8)).astype(np.float32)
+        g = rng.standard_normal((classes, 8)).astype(np.float32)
+        loss, negative = native.embedding_hinge_max_forward(f, g, target, 1.0)
+        expected_loss, expected_negative = reference.embedding_hinge_max_forward(
+            f, g, target, 1.0)
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(negative, expected_negative)
+        assert len(fused) == (classes >= routes.MIN_HINGE_CLASSES)
+
+
 @pytest.fixture
 def team_of_two(native):
     """The routes' kernels on tlcore's own team of two threads from the first element."""

@@ -358,11 +358,11 @@ def hinge_max_forward(scores, target, margin):
 
 @register("embedding_hinge_max_forward", "native", floats=(0, 1))
 def embedding_hinge_max_forward(f, g, target, margin):
-    """(loss, negative) from the embeddings. Float32 on a compiled route: fused with the
-    score GEMM (csrc/hinge.c), each register tile of S folded into running maxima as it
-    is computed, S never formed (bench/hinge_memory.py: 0 MB of peak growth against 314
-    MB for numba's composition at N 4096 D 64 C 20000, and half its time). Else BLAS's
-    GEMM, then the scan."""
+    """(loss, negative) from the embeddings. Float32 on a compiled route, with
+    routes.MIN_HINGE_CLASSES classes or more: fused with the score GEMM (csrc/hinge.c),
+    each register tile of S folded into running maxima as it is computed, S never formed
+    (bench/hinge_memory.py: 0 MB of peak growth against 314 MB for numba's composition
+    at N 4096 D 64 C 20000, and half its time). Else BLAS's GEMM, then the scan."""
     dtype = np.result_type(f, g)
     n, classes, dim = f.shape[0], g.shape[0], f.shape[1]
     target = np.ascontiguousarray(target, np.int64)

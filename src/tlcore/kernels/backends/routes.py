@@ -139,6 +139,13 @@ SAMPLE_BYTES = 8 * 2**20
 # The forward splits the batch between threads: with fewer samples than this (None: the
 # number of threads) the others would idle, so im2col and BLAS, which use them all, run.
 MIN_SAMPLES = None
+# The fused hinge forward takes this many classes at least. Its register tile spans 32
+# classes on AVX-512 (16 on AVX2), so with fewer most of every tile is padding, and the
+# score GEMM and the scan run faster: `python bench/hinge_fused.py` (N 32 to 4096, D 16
+# to 300, calls timed alternately and in blocks; on AVX-512 and through bench/narrow.py
+# on AVX2, 2-core AMD EPYC) timed the fused forward at 1.3 to 3.6x their time at 10
+# classes (80 shapes and timings of 80) and 0.87 to 2.7x at 20 (79 of 80 above 1).
+MIN_HINGE_CLASSES = 32
 
 
 def takes_tiles(dtype, groups, x_shape, weight_shape, out_size, padding):
@@ -167,10 +174,11 @@ def takes_winograd(kernel, stride, dilation):
 
 def takes_fused_hinge(dtype, n, classes, dim):
     """True if the hinge-max forward from embeddings runs fused with its GEMM on ROUTE
-    (csrc/hinge.c): a route taken, float32, no empty axis, and 32-bit offsets and
-    classes."""
-    return (ROUTE is not None and dtype == np.float32 and n > 0 and classes >= 2
-            and dim > 0 and 16 * dim < 2**31 and classes < 2**31)
+    (csrc/hinge.c): a route taken, float32, no empty axis, MIN_HINGE_CLASSES classes at
+    least, and 32-bit offsets and classes."""
+    return (ROUTE is not None and dtype == np.float32 and n > 0
+            and classes >= max(2, MIN_HINGE_CLASSES) and dim > 0 and 16 * dim < 2**31
+            and classes < 2**31)
 
 
 ForwardPlan = namedtuple("ForwardPlan", "winograd floats")
