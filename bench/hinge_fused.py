@@ -98,6 +98,12 @@ def main(argv=None):
                     rows.append({"timing": timing, "n": n, "d": d, "c": c, "ratio": ratio})
                     line.append(ratio)
                 print(f"{n:<5d} {d:<4d} " + " ".join(f"{r:8.2f}" for r in line), flush=True)
+    print("\nper C, both timings: the range of the ratio, and how many cells the fused "
+          "kernel won")
+    for c in args.c:
+        ratios = [row["ratio"] for row in rows if row["c"] == c]
+        print(f"C={c:<6d} {min(ratios):5.2f} to {max(ratios):5.2f}, below 1 in "
+              f"{sum(r < 1 for r in ratios)} of {len(ratios)}")
     write_json({"benchmark": "hinge_fused", "route": route["name"], "rows": rows,
                 "machine": machine_info()}, args.json)
 
