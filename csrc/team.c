@@ -60,14 +60,16 @@ struct tl_team {
     unsigned long generation;  /* one more for each team that runs */
     unsigned long phase;       /* one more each time every thread passes a barrier */
     unsigned long finished;    /* workers done with the current team */
+    unsigned long joined;      /* workers that started on the current team */
     int threads, arrived;
+    int open;                  /* whether a worker may still join the current team */
     tl_body body;
     void *ctx;
 };
 
 static struct tl_team pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
                               PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                              0, 0, 0, 0, 0, 0, 0};
+                              0, 0, 0, 0, 0, 0, 0, 0, 0};
 static pthread_mutex_t one_team = PTHREAD_MUTEX_INITIALIZER;
 static int workers;  /* started, numbered 1..workers */
 static unsigned long started_at[MOST_THREADS];  /* the generation each worker saw last */
@@ -80,8 +82,9 @@ static void *worker(void *arg)
     for (;;) {
         wait_change(&pool.generation, seen, SPINS, &pool.lock, &pool.wake);
         seen = pool.generation;
-        if (number >= pool.threads)
-            continue;  /* a smaller team than the pool */
+        if (number >= pool.threads || !pool.open)
+            continue;  /* a smaller team than the pool, or one that ended without us */
+        pool.joined++;
         tl_member me = {number, pool.threads, &pool};
         tl_body body = pool.body;
         void *ctx = pool.ctx;
@@ -89,8 +92,7 @@ static void *worker(void *arg)
         body(ctx, &me);
         pthread_mutex_lock(&pool.lock);
         __atomic_store_n(&pool.finished, pool.finished + 1, __ATOMIC_RELEASE);
-        if (pool.finished == (unsigned long)me.threads - 1)
-            pthread_cond_signal(&pool.done);
+        pthread_cond_signal(&pool.done);  /* the caller waits for a count: check it */
     }
     return NULL;
 }
@@ -129,33 +131,64 @@ static int grow(int threads)
     return threads < workers + 1 ? threads : workers + 1;
 }
 
-void tl_team_run(int threads, tl_body body, void *ctx)
+/* Starts a team: its workers wake, and join it until the caller closes it. Returns the
+   team's size: 1 where the caller runs alone (one thread asked for, or another team
+   running). */
+static int open_team(int threads, tl_body body, void *ctx)
 {
-    tl_member alone = {0, 1, &pool};
     if (threads > MOST_THREADS)
         threads = MOST_THREADS;
-    if (threads <= 1 || pthread_mutex_trylock(&one_team) != 0) {
-        body(ctx, &alone);
-        return;
-    }
+    if (threads <= 1 || pthread_mutex_trylock(&one_team) != 0)
+        return 1;
     pthread_mutex_lock(&pool.lock);
     threads = grow(threads);
     pool.threads = threads;
     pool.body = body;
     pool.ctx = ctx;
     pool.finished = 0;
+    pool.joined = 0;
     pool.arrived = 0;
+    pool.open = 1;
     __atomic_store_n(&pool.generation, pool.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    tl_member me = {0, threads, &pool};
-    body(ctx, &me);
+    return threads;
+}
+
+/* Waits until `workers` workers are done, and closes the team. With workers < 0 it
+   closes the team first, so that a worker waking from now on skips it, and waits for
+   the workers that joined before. */
+static void close_team(long workers)
+{
     pthread_mutex_lock(&pool.lock);
-    for (unsigned long done = pool.finished; done < (unsigned long)threads - 1;
+    if (workers < 0) {
+        pool.open = 0;
+        workers = (long)pool.joined;
+    }
+    for (unsigned long done = pool.finished; done < (unsigned long)workers;
          done = pool.finished)
         wait_change(&pool.finished, done, SPINS, &pool.lock, &pool.done);
+    pool.open = 0;
     pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&one_team);
+}
+
+void tl_team_run(int threads, tl_body body, void *ctx)
+{
+    threads = open_team(threads, body, ctx);
+    tl_member me = {0, threads, &pool};
+    body(ctx, &me);
+    if (threads > 1)
+        close_team(threads - 1);
+}
+
+void tl_team_run_any(int threads, tl_body body, void *ctx)
+{
+    threads = open_team(threads, body, ctx);
+    tl_member me = {0, threads, &pool};
+    body(ctx, &me);
+    if (threads > 1)
+        close_team(-1);
 }
 
 void tl_barrier(const tl_member *me)
@@ -187,6 +220,11 @@ void tl_team_run(int threads, tl_body body, void *ctx)
     tl_member alone = {0, 1, 0};
     (void)threads;
     body(ctx, &alone);
+}
+
+void tl_team_run_any(int threads, tl_body body, void *ctx)
+{
+    tl_team_run(threads, body, ctx);
 }
 
 void tl_barrier(const tl_member *me) { (void)me; }

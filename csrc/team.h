@@ -11,7 +11,14 @@ instead of 0.05 ms); a PASSIVE runtime makes PyTorch 2 to 3x slower. This pool i
 tlcore's alone: its workers wait on a condition variable, and wake when a kernel calls.
 
     tl_team_run(threads, body, ctx)   runs body(ctx, &me) on `threads` threads, the caller
-                                      as thread 0, and returns when every one has
+                                      as thread 0, and returns when every one has run it
+    tl_team_run_any(threads, body, ctx)
+                                      the same on the workers that start before the
+                                      caller's own body returns: for a body that shares
+                                      its work by tl_claim alone (no tl_barrier, nothing
+                                      by thread number), so that a worker held off its
+                                      core (a neighbour's spinning thread on it) costs
+                                      the team its help, not a wait
     tl_barrier(&me)                   waits until every thread of the team gets there
     tl_claim(&counter)                the next task of a loop shared out one at a time
                                       (OpenMP's schedule(dynamic)): counter starts at 0
@@ -35,6 +42,7 @@ typedef struct {
 typedef void (*tl_body)(void *ctx, const tl_member *me);
 
 void tl_team_run(int threads, tl_body body, void *ctx);
+void tl_team_run_any(int threads, tl_body body, void *ctx);
 void tl_barrier(const tl_member *me);
 
 /* The next task number of a shared loop (counter starts at 0, is reset by one thread

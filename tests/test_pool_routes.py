@@ -35,3 +35,23 @@ def test_pool_on_a_team_of_threads(every_call_on_tiles, dtype):
             np.testing.assert_array_equal(
                 run("native", "maxpool2d_backward", g, argmax, x.shape),
                 reference.maxpool2d_backward(g, argmax, x.shape))
+
+
+def test_pool_with_workers_that_start_late(every_call_on_tiles):
+    """A team of six on fewer cores, 8 chunks of 16 planes a call: some workers wake after
+    the others have claimed every chunk, and the team (tl_team_run_any) returns without
+    them. Every call still gives the reference's bits, and the next team starts clean (a
+    late worker never touches a finished call's arrays)."""
+    rng = np.random.default_rng(9)
+    with parallel_from(1, size=6):
+        for _ in range(40):
+            x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+            out, argmax = reference.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+            got_out, got_argmax = run("native", "maxpool2d_forward", x, (2, 2), (2, 2),
+                                      (0, 0))
+            np.testing.assert_array_equal(got_out, out)
+            np.testing.assert_array_equal(got_argmax, argmax)
+            g = rng.standard_normal(out.shape).astype(np.float32)
+            np.testing.assert_array_equal(
+                run("native", "maxpool2d_backward", g, argmax, x.shape),
+                reference.maxpool2d_backward(g, argmax, x.shape))
