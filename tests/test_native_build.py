@@ -311,6 +311,27 @@ def team_of_two(native):
     _native.set_team(*before)
 
 
+@pytest.mark.parametrize("size", [2, 6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_axpy_blocks_on_a_team_give_the_reference(native, size, dtype):
+    """axpy's blocks of 32,768 elements (csrc/axpy.c) claimed by a team of 2, and of 6
+    on fewer cores (workers that start late are left out), over 3 blocks and 5 elements:
+    every element updated once."""
+    from tlcore import _native
+    rng = np.random.default_rng(4)
+    before = _native.set_team(size, 1)
+    try:
+        for _ in range(10):
+            x = rng.standard_normal(3 * 32768 + 5).astype(dtype)
+            y = rng.standard_normal(3 * 32768 + 5).astype(dtype)
+            expected = reference.axpy(-0.25, x, y.copy())
+            rtol = 1e-6 if dtype == np.float32 else 1e-14  # a compiler may fuse a*x + y
+            np.testing.assert_allclose(native.axpy(-0.25, x, y), expected, rtol=rtol,
+                                       atol=rtol)
+    finally:
+        _native.set_team(*before)
+
+
 @needs_a_route
 def test_the_team_serves_two_python_threads_at_once(native, team_of_two):
     """Kernels called from two Python threads together: one gets the team, the other runs
