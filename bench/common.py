@@ -87,11 +87,11 @@ def _at_least_one(text):
     return value
 
 
-def argument_parser(doc, name, what):
+def argument_parser(doc, name, what, repeats=30):
     """The flags every benchmark takes: --repeats (timed ``what``) and --json PATH."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    parser.add_argument("--repeats", type=_at_least_one, default=30,
-                        help=f"timed {what} (default 30)")
+    parser.add_argument("--repeats", type=_at_least_one, default=repeats,
+                        help=f"timed {what} (default {repeats})")
     default = os.path.join("bench", "results", f"{name}.json")
     parser.add_argument("--json", default=default,
                         help=f"where to write the results (default {default})")

@@ -3,8 +3,9 @@
 
 #include "team.h"
 
-/* Elements per claim: 128 KB of float32, some microseconds of work, against a claim's
-   fraction of one. */
+/* Elements per claim: 128 KB of float32, some microseconds of work against a claim's
+   fraction of one. Larger than tl_chunk's 4,096 elements, since a streaming loop's
+   blocks should be long: the claims of 2**22 elements are 128, not 1,024. */
 #define AXPY_BLOCK 32768
 
 typedef struct {

@@ -155,18 +155,16 @@ static int open_team(int threads, tl_body body, void *ctx)
     return threads;
 }
 
-/* Waits until `workers` workers are done, and closes the team. With workers < 0 it
-   closes the team first, so that a worker waking from now on skips it, and waits for
-   the workers that joined before. */
-static void close_team(long workers)
+/* Waits for the team's workers and closes it: for all threads - 1 of them where
+   every_worker, else for those that joined while the caller ran its own part (the team
+   is closed first, so that a worker waking from now on skips it). */
+static void close_team(int threads, int every_worker)
 {
     pthread_mutex_lock(&pool.lock);
-    if (workers < 0) {
+    if (!every_worker)
         pool.open = 0;
-        workers = (long)pool.joined;
-    }
-    for (unsigned long done = pool.finished; done < (unsigned long)workers;
-         done = pool.finished)
+    unsigned long awaited = every_worker ? (unsigned long)threads - 1 : pool.joined;
+    for (unsigned long done = pool.finished; done < awaited; done = pool.finished)
         wait_change(&pool.finished, done, SPINS, &pool.lock, &pool.done);
     pool.open = 0;
     pthread_mutex_unlock(&pool.lock);
@@ -179,7 +177,7 @@ void tl_team_run(int threads, tl_body body, void *ctx)
     tl_member me = {0, threads, &pool};
     body(ctx, &me);
     if (threads > 1)
-        close_team(threads - 1);
+        close_team(threads, 1);
 }
 
 void tl_team_run_any(int threads, tl_body body, void *ctx)
@@ -188,7 +186,7 @@ void tl_team_run_any(int threads, tl_body body, void *ctx)
     tl_member me = {0, threads, &pool};
     body(ctx, &me);
     if (threads > 1)
-        close_team(-1);
+        close_team(threads, 0);
 }
 
 void tl_barrier(const tl_member *me)

@@ -133,6 +133,23 @@ def test_hinge_fused_benchmark_writes_its_grid_both_ways(tmp_path):
     assert all(r["ratio"] > 0 for r in result["rows"])
 
 
+def test_team_stalls_benchmark_writes_a_row_per_kernel(tmp_path):
+    from tlcore import kernels
+    if "native" not in kernels.available():
+        pytest.skip(f"the native backend is not built here: {kernels.unavailable()['native']}")
+    path = tmp_path / "team_stalls.json"
+    done = run_bench("team_stalls", "--scale", "8", "--repeats", "3", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(path.read_text())
+    assert result["benchmark"] == "team_stalls"
+    assert [row["kernel"] for row in result["rows"]] == [
+        "max-pool forward 32x32 planes of 8x8", "max-pool forward N8 C32 28x28",
+        "axpy 65536 float32"]
+    for row in result["rows"]:
+        assert row["calls"] == 3 and 0 <= row["stalls"] <= 3
+        assert 0 < row["median_ms"] <= row["p90_ms"] <= row["worst_ms"]
+
+
 def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path):
     script = tmp_path / "show.py"
     script.write_text("import os, sys\n"

@@ -57,9 +57,9 @@ _MODULES = {
 #   conv2d (on AVX-512, 2.0 to 3.5x numba's speed at conv2 and conv3, and even with it
 #   at conv1), gradient reversal, the paired scores and the small hinge loss, ahead of
 #   numba at the large hinge loss (10.6 to 12.7 ms against 14.2 to 17.0), and, since its
-#   planes are claimed in chunks, for max pooling too (0.99 to 1.39 ms against 1.31 to
-#   2.40, in six of eight runs of --cases maxpool; the other two 2.1 and 2.4 ms, its
-#   second thread kept waiting: README).
+#   planes are claimed in chunks, for max pooling too (0.98 to 1.39 ms in 11 of 16 runs
+#   of --cases maxpool, numba 1.24 to 2.40 ms over the 16; the other five 2.0 to 2.5 ms,
+#   its second thread held off its core: README).
 # - numba compiles each kernel on first use (tens of seconds with a cold cache) and its
 #   import costs about half a second.
 # - numpy is always there.
