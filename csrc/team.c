@@ -171,22 +171,24 @@ static void close_team(int threads, int every_worker)
     pthread_mutex_unlock(&one_team);
 }
 
-void tl_team_run(int threads, tl_body body, void *ctx)
+/* The caller is member 0: it runs its own part, then closes the team. */
+static void run_team(int threads, tl_body body, void *ctx, int every_worker)
 {
     threads = open_team(threads, body, ctx);
     tl_member me = {0, threads, &pool};
     body(ctx, &me);
     if (threads > 1)
-        close_team(threads, 1);
+        close_team(threads, every_worker);
+}
+
+void tl_team_run(int threads, tl_body body, void *ctx)
+{
+    run_team(threads, body, ctx, 1);
 }
 
 void tl_team_run_any(int threads, tl_body body, void *ctx)
 {
-    threads = open_team(threads, body, ctx);
-    tl_member me = {0, threads, &pool};
-    body(ctx, &me);
-    if (threads > 1)
-        close_team(threads, 0);
+    run_team(threads, body, ctx, 0);
 }
 
 void tl_barrier(const tl_member *me)
