@@ -60,7 +60,8 @@ def machine_info():
         "cpu_count": os.cpu_count(),
         "numpy_blas": blas_description(),
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                  "MKL_NUM_THREADS", "TLCORE_KERNELS")
+                                                  "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS",
+                                                  "TLCORE_KERNELS")
                        if k in os.environ},
         # the switches bench/narrow.py sets to run every library on a narrower route
         "cpu_switches": {k: os.environ[k] for k in sorted({k for route in ROUTES.values()

@@ -144,10 +144,12 @@ def test_team_stalls_benchmark_writes_a_row_per_kernel(tmp_path):
     assert result["benchmark"] == "team_stalls"
     assert [row["kernel"] for row in result["rows"]] == [
         "max-pool forward 32x32 planes of 8x8", "max-pool forward N8 C32 28x28",
-        "axpy 65536 float32"]
+        "axpy 65536 float32", "fused hinge forward N128 D128 C200",
+        "conv2d forward N8 32->64 14x14"]
     for row in result["rows"]:
         assert row["calls"] == 3 and 0 <= row["stalls"] <= 3
         assert 0 < row["median_ms"] <= row["p90_ms"] <= row["worst_ms"]
+        assert row["ratio"] == pytest.approx(row["median_ms"] / row["alone_median_ms"])
 
 
 def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path):

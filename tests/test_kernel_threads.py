@@ -245,6 +245,25 @@ def test_describe_names_every_loaded_pool_through_threadpoolctl():
     assert threads.blas_threads() >= 1
 
 
+@pytest.mark.parametrize("value", [None, "4"])
+def test_describe_says_how_long_openblas_spins_after_a_call(monkeypatch, value):
+    pool = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
+            "num_threads": 2, "filepath": "/lib/libopenblas.so"}
+    monkeypatch.setattr(threads, "pools", lambda: [pool])
+    if value is None:
+        monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", value)
+    lines = threads.describe()
+    spin = lines[lines.index("blas pool: openblas 0.3.31, 2 threads, /lib/libopenblas.so") + 1]
+    if value is None:
+        assert "OPENBLAS_THREAD_TIMEOUT unset" in spin and "OPENBLAS_THREAD_TIMEOUT=4 " in spin
+    else:
+        assert spin.endswith("spin 2**4 cycles after a call (OPENBLAS_THREAD_TIMEOUT=4)")
+    pool["num_threads"] = 1  # one thread: nothing spins
+    assert len(threads.describe()) == len(lines) - 1
+
+
 def test_without_threadpoolctl_the_pools_are_unknown(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
     assert threads.pools() is None

@@ -332,4 +332,22 @@ def describe():
         lines.append(f"{pool['user_api']} pool: {name}" + (f" {version}" if version else "")
                      + (f" ({layer})" if layer else "")
                      + f", {pool['num_threads']} threads, {pool['filepath']}")
+        if name == "openblas" and pool["num_threads"] > 1:
+            lines.append(openblas_spin())
     return lines
+
+
+def openblas_spin():
+    """What OpenBLAS's idle threads do after a call. OpenBLAS reads OPENBLAS_THREAD_TIMEOUT
+    when it loads: the log2 of the cycles they spin before they sleep (4 to 30; 28 in its
+    sources where unset, about 0.1 s). A team kernel of tlcore's called while one spins
+    may find a core taken: on 2 cores, right after a GEMM, the conv2d forward and the
+    fused hinge forward took 1.9x their time alone, and 1.1x with the variable at 4
+    (bench/team_stalls.py, README)."""
+    value = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if value:
+        return (f"  its idle threads spin 2**{value} cycles after a call "
+                f"(OPENBLAS_THREAD_TIMEOUT={value})")
+    return ("  its idle threads spin about 0.1 s after a call (OPENBLAS_THREAD_TIMEOUT unset), "
+            "holding cores tlcore's kernels could use: set OPENBLAS_THREAD_TIMEOUT=4 before "
+            "Python starts to make them sleep at once (README)")
