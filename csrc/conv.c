@@ -120,6 +120,7 @@ struct direct_forward_job {
     const tl_conv_geometry *g;
     float *out, *scratch;
     const int *taps, *columns;
+    long next_panel, packed;  /* W^T's panels: the next chunk to pack, and those packed */
     long next;  /* the next sample, shared out one at a time */
 };
 
@@ -133,11 +134,16 @@ static void direct_forward_team(void *arg, const tl_member *me)
     float *w_panels = job->scratch;
     float *xp = job->scratch + wide * depth + me->thread * forward_per_thread(c_out, g);
     float *block = xp + padded_room(g);
-    for (long p = me->thread; p < wide / NR; p += me->threads)  /* W^T: step r is W's column r */
-        pack_b_panel(job->weight, job->transposed ? g->kh * g->kw : depth, job->columns, c_out,
-                     depth, p, w_panels);
+    long count = wide / NR, chunk = tl_chunk(count, wide * depth);  /* W^T: step r is W's column r */
+    for (long first; (first = tl_claim(&job->next_panel) * chunk) < count;) {
+        long last = first + chunk < count ? first + chunk : count;
+        for (long p = first; p < last; p++)
+            pack_b_panel(job->weight, job->transposed ? g->kh * g->kw : depth, job->columns,
+                         c_out, depth, p, w_panels);
+        tl_done(&job->packed, last - first);
+    }
     memset(xp, 0, padded_room(g) * sizeof(float));
-    tl_barrier(me);
+    tl_wait_done(&job->packed, count);
     for (long s; (s = tl_claim(&job->next)) < job->n;) {
         pad_sample(job->x + s * sample, g, xp);
         for (long r0 = 0; r0 < depth; r0 += SLICE)
@@ -164,8 +170,8 @@ static int direct_forward(const float *x, long n, const float *weight, long c_ou
         return -1;
     }
     struct direct_forward_job job = {x, weight, n, c_out, transposed, g, out, scratch, taps,
-                                     columns, 0};
-    tl_team_run(threads, direct_forward_team, &job);
+                                     columns, 0, 0, 0};
+    tl_team_run_any(threads, direct_forward_team, &job);
     free(taps);
     free(columns);
     return 0;

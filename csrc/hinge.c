@@ -143,6 +143,7 @@ struct hinge_job {
     float *loss;
     int64_t *negative;
     float *scratch;
+    long next_panel, packed;  /* g's panels: the next chunk to pack, and those packed */
     long next;  /* the next block of rows, shared out one at a time */
 };
 
@@ -157,9 +158,14 @@ static void hinge_team(void *arg, const tl_member *me)
     float *s = a + ROWS * dim;
     struct running run;
     float tile_scores[MR * NR];
-    for (long p = me->thread; p < wide / NR; p += me->threads)  /* g^T in panels of NR */
-        pack_b_panel(job->g, dim, NULL, classes, dim, p, g_panels);
-    tl_barrier(me);
+    long count = wide / NR, chunk = tl_chunk(count, wide * dim);  /* g^T in panels of NR */
+    for (long first; (first = tl_claim(&job->next_panel) * chunk) < count;) {
+        long last = first + chunk < count ? first + chunk : count;
+        for (long p = first; p < last; p++)
+            pack_b_panel(job->g, dim, NULL, classes, dim, p, g_panels);
+        tl_done(&job->packed, last - first);
+    }
+    tl_wait_done(&job->packed, count);
     /* Blocks one at a time, to whichever thread is free. While its tiles compute, a
        thread prefetches into L2 the rows of f of the block it will likely take next
        (b + threads: a guess, which costs only bandwidth when wrong), a slice of them
@@ -215,7 +221,8 @@ static int hinge_forward_f32(const float *f, const float *g, long n, long classe
                              const int64_t *target, float margin, float *loss,
                              int64_t *negative, float *scratch, int threads)
 {
-    struct hinge_job job = {f, g, n, classes, dim, target, margin, loss, negative, scratch, 0};
-    tl_team_run(threads, hinge_team, &job);
+    struct hinge_job job = {f, g, n, classes, dim, target, margin, loss, negative, scratch,
+                            0, 0, 0};
+    tl_team_run_any(threads, hinge_team, &job);
     return 0;
 }

@@ -22,15 +22,16 @@ struct SPARSE(hinge_backward_job) {
     const int64_t *start, *bucket;  /* class c's bucket: bucket[start[c]:start[c + 1]] */
     long rows, dim, classes;
     REAL *grad_f, *grad_g;
-    long next;  /* the next chunk of a loop's tasks, shared out one at a time */
+    long next_row, next_class;  /* the next chunk of each loop, shared out one at a time */
 };
 
 static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
 {
     struct SPARSE(hinge_backward_job) *job = arg;
+    (void)me;  /* both loops are claimed: no barrier, nothing by thread number */
     long dim = job->dim, rows = job->rows, classes = job->classes;
     long chunk = tl_chunk(rows, rows * dim);  /* samples per claim */
-    for (long first; (first = tl_claim(&job->next) * chunk) < rows;)
+    for (long first; (first = tl_claim(&job->next_row) * chunk) < rows;)
         for (long n = first; n < first + chunk && n < rows; n++) {
             const REAL *plus = job->g + job->negative[n] * dim;
             const REAL *minus = job->g + job->target[n] * dim;
@@ -38,9 +39,9 @@ static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
             for (long d = 0; d < dim; d++)
                 out[d] = w * (plus[d] - minus[d]);
         }
-    tl_end_loop(me, &job->next);
+    /* grad_g's rows read f and the weights only: no wait for grad_f's */
     chunk = tl_chunk(classes, (classes + 2 * rows) * dim);  /* rows cleared, buckets added */
-    for (long first; (first = tl_claim(&job->next) * chunk) < classes;)
+    for (long first; (first = tl_claim(&job->next_class) * chunk) < classes;)
         for (long c = first; c < first + chunk && c < classes; c++) {
             REAL *row = job->grad_g + c * dim;
             memset(row, 0, dim * sizeof(REAL));
@@ -81,8 +82,8 @@ static int SPARSE(hinge_backward)(const REAL *f, const REAL *g, long rows, long 
             bucket[start[target[n] + 1]++] = 2 * n + 1;
         }
     struct SPARSE(hinge_backward_job) job = {f, g, weight, target, negative, start, bucket,
-                                             rows, dim, classes, grad_f, grad_g, 0};
-    tl_team_run(threads, SPARSE(hinge_backward_team), &job);
+                                             rows, dim, classes, grad_f, grad_g, 0, 0};
+    tl_team_run_any(threads, SPARSE(hinge_backward_team), &job);
     free(start);
     free(bucket);
     return 0;

@@ -208,6 +208,17 @@ void tl_barrier(const tl_member *me)
     pthread_mutex_unlock(&team->lock);
 }
 
+/* A teammate that claimed the last tasks finishes them within one task's time, unless
+   it is kept off its core; so this waits awake, offering the core now and then. */
+void tl_wait_done(const long *done, long tasks)
+{
+    for (int i = 1; __atomic_load_n(done, __ATOMIC_ACQUIRE) < tasks; i++) {
+        relax();
+        if (i % YIELD_EVERY == 0)
+            sched_yield();
+    }
+}
+
 int tl_team_workers(void)
 {
     return workers;
@@ -228,6 +239,8 @@ void tl_team_run_any(int threads, tl_body body, void *ctx)
 }
 
 void tl_barrier(const tl_member *me) { (void)me; }
+
+void tl_wait_done(const long *done, long tasks) { (void)done; (void)tasks; }
 
 int tl_team_workers(void) { return 0; }
 

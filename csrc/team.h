@@ -15,13 +15,18 @@ tlcore's alone: its workers wait on a condition variable, and wake when a kernel
     tl_team_run_any(threads, body, ctx)
                                       the same on the workers that start before the
                                       caller's own body returns: for a body that shares
-                                      its work by tl_claim alone (no tl_barrier, nothing
+                                      its work by tl_claim alone (no tl_barrier, no work
                                       by thread number), so that a worker held off its
                                       core (a neighbour's spinning thread on it) costs
                                       the team its help, not a wait
     tl_barrier(&me)                   waits until every thread of the team gets there
     tl_claim(&counter)                the next task of a loop shared out one at a time
                                       (OpenMP's schedule(dynamic)): counter starts at 0
+    tl_done(&done, count)             count tasks of such a loop finished by this thread
+    tl_wait_done(&done, tasks)        waits until all its tasks are finished: the end of
+                                      a loop whose results every thread reads next (a
+                                      packed operand), without a barrier, so that the
+                                      body can run under tl_team_run_any
     tl_chunk(tasks, work)             how many small tasks one claim should take
     tl_end_loop(&me, &counter)        waits for the loop's end, the counter back at 0
 
@@ -44,12 +49,19 @@ typedef void (*tl_body)(void *ctx, const tl_member *me);
 void tl_team_run(int threads, tl_body body, void *ctx);
 void tl_team_run_any(int threads, tl_body body, void *ctx);
 void tl_barrier(const tl_member *me);
+void tl_wait_done(const long *done, long tasks);
 
 /* The next task number of a shared loop (counter starts at 0, is reset by one thread
    between two barriers to use it again). */
 static inline long tl_claim(long *counter)
 {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+/* Adds count to the tasks of a claimed loop that are finished (tl_wait_done reads it). */
+static inline void tl_done(long *done, long count)
+{
+    __atomic_fetch_add(done, count, __ATOMIC_RELEASE);
 }
 
 /* A claim moves the counter's cache line from one core to another: on the 2-core AMD

@@ -263,6 +263,7 @@ struct winograd_forward_job {
     const tl_conv_geometry *g;
     float *out, *scratch;
     const int *corner, *steps;
+    long next_kernel, transformed;  /* U's pieces: the next chunk to make, and those made */
     long next;  /* the next sample, shared out one at a time */
 };
 
@@ -278,11 +279,16 @@ static void winograd_forward_team(void *arg, const tl_member *me)
     float *xp = u + POSITIONS * c_in * wide + me->thread * per_thread(c_out, g);
     float *v = xp + c_in * plane(g), *mt = v + POSITIONS * forward_v_stride(g);
     float *block = mt + tiles * POSITIONS * wide;
-    for (long k = me->thread; k < c_in * vectors; k += me->threads)
-        transform_kernel(job->weight, c_out, c_in, job->transposed, k / vectors,
-                         k % vectors * LANES, u);
+    long count = c_in * vectors, chunk = tl_chunk(count, POSITIONS * c_in * wide);
+    for (long first; (first = tl_claim(&job->next_kernel) * chunk) < count;) {
+        long last = first + chunk < count ? first + chunk : count;
+        for (long k = first; k < last; k++)
+            transform_kernel(job->weight, c_out, c_in, job->transposed, k / vectors,
+                             k % vectors * LANES, u);
+        tl_done(&job->transformed, last - first);
+    }
     memset(xp, 0, (c_in * plane(g) + POSITIONS * forward_v_stride(g)) * sizeof(float));
-    tl_barrier(me);
+    tl_wait_done(&job->transformed, count);
     for (long s; (s = tl_claim(&job->next)) < job->n;) {
         pad_planes(job->x + s * sample, c_in, g->height, g->width, g->ph, g->pw,
                    plane_height(g), wb, xp);
@@ -318,8 +324,8 @@ static int winograd_forward(const float *x, long n, const float *weight, long c_
     for (long c = 0; c < c_in; c++)
         steps[c] = (int)(c * ld);
     struct winograd_forward_job job = {x, weight, n, c_out, transposed, g, out, scratch,
-                                       corner, steps, 0};
-    tl_team_run(threads, winograd_forward_team, &job);
+                                       corner, steps, 0, 0, 0};
+    tl_team_run_any(threads, winograd_forward_team, &job);
     free(corner);
     free(steps);
     return 0;

@@ -275,3 +275,29 @@ def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch
     expected = reference.hinge_max_backward(f, e, target, negative, weight)
     for got_grad, expected_grad in zip(got, expected):
         np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+def test_forward_with_workers_that_start_late(every_call_on_tiles, monkeypatch, tile_calls,
+                                              winograd):
+    """A team of six on fewer cores: the forward packs W's panels (the direct tiles; on
+    AVX-512, 7 panels in 4 claims) or makes Winograd's transform of the kernel in claimed
+    chunks, waits for the last one (tl_wait_done), then claims samples. Some workers
+    wake after the others have claimed everything, and the team (tl_team_run_any)
+    returns without them: every call gives one thread's bits."""
+    monkeypatch.setattr(routes, "WINOGRAD", winograd)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 12, 9, 11)).astype(np.float32)
+    w = rng.standard_normal((200, 12, 3, 3)).astype(np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    with parallel_from(1, size=1):
+        alone = run("native", "conv2d_forward", x, w, *geometry)
+    assert_matches(alone, reference.conv2d_forward(x, w, *geometry), 1e-4,
+                   reference.conv2d_forward(np.abs(x), np.abs(w), *geometry))
+    with parallel_from(1, size=6):
+        for _ in range(30):
+            np.testing.assert_array_equal(run("native", "conv2d_forward", x, w, *geometry),
+                                          alone)
+    kernel = "winograd_tiles_forward" if winograd else "conv_tiles_forward"
+    assert tile_calls == {kernel: 31}

@@ -118,3 +118,32 @@ def test_sparse_backward_without_samples_or_dimensions_gives_zeros(every_call_on
     _native.hinge_max_backward_route(every_call_on_tiles["index"], f, g, target, negative,
                                      np.ones(n, np.float32), grad_f, grad_g)
     np.testing.assert_array_equal(grad_g, np.zeros_like(g))
+
+
+@pytest.mark.parametrize("n, c, d", [(300, 200, 128), (96, 20000, 32)])
+def test_hinge_with_workers_that_start_late(every_call_on_tiles, n, c, d):
+    """A team of six on fewer cores. The fused forward packs g's panels in claimed
+    chunks (on AVX-512, 7 claims of one panel; 125 of five, for a few blocks of rows,
+    where a thread done packing soon needs a panel another is packing) and waits for the last one
+    (tl_wait_done), then claims blocks of rows; the backward claims chunks of samples and
+    then of classes, with no barrier between. Some workers wake after the others have
+    claimed everything, and the team (tl_team_run_any) returns without them: every call
+    still gives one thread's bits."""
+    rng = np.random.default_rng(11)
+    f = rng.standard_normal((n, d)).astype(np.float32)
+    g = rng.standard_normal((c, d)).astype(np.float32)
+    target = rng.integers(0, c, n)
+    weight = (rng.standard_normal(n) * (rng.random(n) < 0.7)).astype(np.float32)
+
+    def both():
+        loss, negative = run("native", "embedding_hinge_max_forward", f, g, target, 1.0)
+        return (loss, negative) + run("native", "hinge_max_backward", f, g, target,
+                                      negative, weight)
+    with parallel_from(1, size=1):
+        alone = both()
+    expected_loss, _ = reference.embedding_hinge_max_forward(f, g, target, 1.0)
+    np.testing.assert_allclose(alone[0], expected_loss, rtol=1e-4, atol=1e-4)
+    with parallel_from(1, size=6):
+        for _ in range(30):
+            for got, one_thread in zip(both(), alone):
+                np.testing.assert_array_equal(got, one_thread)
