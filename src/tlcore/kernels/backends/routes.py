@@ -141,12 +141,14 @@ SAMPLE_BYTES = 8 * 2**20
 # number of threads) the others would idle, so im2col and BLAS, which use them all, run.
 MIN_SAMPLES = None
 # The fused hinge forward takes this many classes at least. Its register tile spans 32
-# classes on AVX-512 (16 on AVX2), so with fewer most of every tile is padding, and the
-# score GEMM and the scan run faster: `python bench/hinge_fused.py` (N 32 to 4096, D 16
-# to 300, calls timed alternately and in blocks; on AVX-512 and through bench/narrow.py
-# on AVX2, 2-core AMD EPYC) timed the fused forward at 1.3 to 3.6x their time at 10
-# classes (80 shapes and timings of 80) and 0.87 to 2.7x at 20 (79 of 80 above 1).
-MIN_HINGE_CLASSES = 32
+# classes on AVX-512 (16 on AVX2), so with few classes much of every tile is padding, and
+# the score GEMM and the scan run faster. `python bench/hinge_fused.py` (N 256 to 4096,
+# D 32 to 300, calls timed alternately and in blocks, AVX-512 and, through
+# bench/narrow.py, AVX2; 2-core AMD EPYC, OPENBLAS_THREAD_TIMEOUT=4 so that OpenBLAS's
+# spinning threads leave the team its cores: README) found the fused forward faster in
+# 5 of 24 cells at 20 classes, 16 of 42 at 40, 41 of 48 at 64, 44 of 66 at 100 (losing
+# mostly at D 300, past one pass of KC) and in all 132 from 128 to 1,000.
+MIN_HINGE_CLASSES = 64
 
 
 def takes_tiles(dtype, groups, x_shape, weight_shape, out_size, padding):
