@@ -5,6 +5,7 @@ condition variable between teams. */
 #if !defined(_WIN32)
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #define MOST_THREADS 256
 
@@ -209,10 +210,17 @@ void tl_barrier(const tl_member *me)
 }
 
 /* A teammate that claimed the last tasks finishes them within one task's time, unless
-   it is kept off its core; so this waits awake, offering the core now and then. */
+   it is kept off its core; so this waits awake for SPINS pauses, offering the core now
+   and then, and after that naps: an idle core is one the scheduler may move the
+   teammate to. */
 void tl_wait_done(const long *done, long tasks)
 {
-    for (int i = 1; __atomic_load_n(done, __ATOMIC_ACQUIRE) < tasks; i++) {
+    struct timespec nap = {0, 20000};  /* 20 us */
+    for (long i = 1; __atomic_load_n(done, __ATOMIC_ACQUIRE) < tasks; i++) {
+        if (i > SPINS) {
+            nanosleep(&nap, NULL);
+            continue;
+        }
         relax();
         if (i % YIELD_EVERY == 0)
             sched_yield();
