@@ -280,7 +280,7 @@ cdef extern from "routes.h":
     ctypedef struct tl_route:
         const char *key
         const char *name
-        int built, lanes, tile_rows, tile_columns
+        int built, lanes, tile_rows, tile_columns, gemm_rows
         long (*conv_forward_scratch)(long c_out, const tl_conv_geometry *g, int winograd,
                                      int threads) nogil
         int (*conv_forward_f32)(const float *x, long n, const float *weight, long c_out,
@@ -330,7 +330,7 @@ def routes():
     """The compiled routes, widest first (csrc/routes.h): for each, a dict with its
     index (the ``route`` argument of the kernels below), key (TLCORE_SIMD's word for
     it), name, whether this build has it and whether this CPU runs it, its floats per
-    vector and its register tile."""
+    vector, the convolutions' register tile and the packed GEMM's (the fused hinge's)."""
     found = []
     cdef const tl_route *r
     for i in range(TL_ROUTES):
@@ -338,7 +338,8 @@ def routes():
         found.append({"index": i, "key": r.key.decode(), "name": r.name.decode(),
                       "built": bool(r.built),
                       "supported": bool(tl_route_supported(i)), "lanes": r.lanes,
-                      "tile": (r.tile_rows, r.tile_columns)})
+                      "tile": (r.tile_rows, r.tile_columns),
+                      "gemm_tile": (r.gemm_rows, r.tile_columns)})
     return found
 
 

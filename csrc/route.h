@@ -36,7 +36,7 @@ where this compiler can build it, and switches the target on before including th
 #undef SPARSE
 
 const tl_route TL_ROUTE_TABLE = {
-    TL_ROUTE_KEY, TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR,
+    TL_ROUTE_KEY, TL_ROUTE_NAME, 1, LANES, TILE_ROWS, NR, MR,
     conv_forward_scratch, conv_forward_f32,
     conv_backward_weight_scratch, conv_backward_weight_f32,
     hinge_forward_scratch, hinge_forward_f32,
@@ -47,7 +47,7 @@ const tl_route TL_ROUTE_TABLE = {
 
 #else
 
-const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                                  NULL, NULL, NULL, NULL, NULL, NULL};
 
 #endif

@@ -48,8 +48,9 @@ typedef struct {
     const char *name;  /* the instructions: "AVX-512F", "AVX2+FMA", "NEON", "SSE2" */
     int built;         /* 0 where this compiler or CPU family cannot build the route */
     int lanes;         /* floats per vector */
-    int tile_rows;     /* the register tile: tile_rows x tile_columns floats */
+    int tile_rows;     /* the convolutions' register tile: tile_rows x tile_columns floats */
     int tile_columns;
+    int gemm_rows;     /* the packed GEMM's (the fused hinge's): gemm_rows x tile_columns */
     long (*conv_forward_scratch)(long c_out, const tl_conv_geometry *g, int winograd,
                                  int threads);
     int (*conv_forward_f32)(const float *x, long n, const float *weight, long c_out,

@@ -280,6 +280,20 @@ needs_a_route = pytest.mark.skipif(NO_ROUTE is not None, reason=str(NO_ROUTE))
 
 
 @needs_a_route
+def test_info_names_each_kernels_register_tile(native):
+    """The convolutions' tile (TILE_ROWS x NR in csrc/simd.h) and the fused hinge's, the
+    packed GEMM's (MR x NR): two sizes on AVX-512, where MR is 12 and TILE_ROWS 14."""
+    from tlcore import _native
+    from tlcore.kernels.backends import routes
+    tiles = {r["key"]: (r["tile"], r["gemm_tile"]) for r in _native.routes() if r["built"]}
+    assert tiles.get("avx512", ((14, 32), (12, 32))) == ((14, 32), (12, 32))
+    assert tiles.get("avx2", ((6, 16), (6, 16))) == ((6, 16), (6, 16))
+    conv, hinge = routes.describe()[:2]
+    tile, gemm_tile = ("x".join(map(str, t)) for t in tiles[routes.ROUTE["key"]])
+    assert f"({tile} tile)" in conv and f"({gemm_tile} tile)" in hinge
+
+
+@needs_a_route
 def test_few_classes_leave_the_fused_hinge_to_the_score_gemm(native, monkeypatch):
     """Below routes.MIN_HINGE_CLASSES classes the hinge forward from embeddings is the
     score GEMM and the scan; from it, the fused kernel (csrc/hinge.c). Both give the

@@ -82,8 +82,9 @@ def describe():
         tile = "x".join(map(str, ROUTE["tile"]))
         conv = (f"register tiles{' + Winograd' if WINOGRAD else ''}, {ROUTE['name']} "
                 f"({tile} tile), im2col and BLAS for thin products")
+        gemm_tile = "x".join(map(str, ROUTE["gemm_tile"]))
         hinge = (f"fused with its GEMM from {MIN_HINGE_CLASSES} classes, {ROUTE['name']} "
-                 f"({tile} tile), BLAS's GEMM and the scan below; the sparse backward "
+                 f"({gemm_tile} tile), BLAS's GEMM and the scan below; the sparse backward "
                  "(float32 and float64) on the route's team")
     pool = ("Cython loops" if ROUTE is None
             else f"2x2 window and every backward on the route's team, {ROUTE['name']}")
