@@ -134,7 +134,8 @@ static void direct_forward_team(void *arg, const tl_member *me)
     float *w_panels = job->scratch;
     float *xp = job->scratch + wide * depth + me->thread * forward_per_thread(c_out, g);
     float *block = xp + padded_room(g);
-    long count = wide / NR, chunk = tl_chunk(count, wide * depth);  /* W^T: step r is W's column r */
+    /* W^T, packed: step r is W's column r */
+    long count = wide / NR, chunk = tl_chunk(count, wide * depth);
     for (long first; (first = tl_claim(&job->next_panel) * chunk) < count;) {
         long last = first + chunk < count ? first + chunk : count;
         for (long p = first; p < last; p++)

@@ -47,7 +47,8 @@ const tl_route TL_ROUTE_TABLE = {
 
 #else
 
-const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+const tl_route TL_ROUTE_TABLE = {TL_ROUTE_KEY, TL_ROUTE_NAME, 0, 0, 0, 0, 0,
+                                 NULL, NULL, NULL, NULL, NULL, NULL,
                                  NULL, NULL, NULL, NULL, NULL, NULL};
 
 #endif

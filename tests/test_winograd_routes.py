@@ -231,4 +231,3 @@ def test_winograd_weight_gradient_on_more_threads_than_it_splits_positions_for(
     import sys
     env = dict(os.environ, OMP_NUM_THREADS="3", TLCORE_SIMD=every_call_on_tiles["key"])
     subprocess.run([sys.executable, "-c", SHARED_SCHEME], check=True, timeout=120, env=env)
-
