@@ -245,8 +245,11 @@ def test_describe_names_every_loaded_pool_through_threadpoolctl():
     assert threads.blas_threads() >= 1
 
 
-@pytest.mark.parametrize("value", [None, "4"])
-def test_describe_says_how_long_openblas_spins_after_a_call(monkeypatch, value):
+@pytest.mark.parametrize("value, spin", [(None, None), ("4", 4), ("1", 4), ("99", 30),
+                                         ("12 cycles", 12), ("0", None), ("soon", None)])
+def test_describe_says_how_long_openblas_spins_after_a_call(monkeypatch, value, spin):
+    """As OpenBLAS reads the variable: 0 or no number keeps its default spin (2**28
+    cycles), other values are clamped to 4 to 30."""
     pool = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.31",
             "num_threads": 2, "filepath": "/lib/libopenblas.so"}
     monkeypatch.setattr(threads, "pools", lambda: [pool])
@@ -255,11 +258,14 @@ def test_describe_says_how_long_openblas_spins_after_a_call(monkeypatch, value):
     else:
         monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", value)
     lines = threads.describe()
-    spin = lines[lines.index("blas pool: openblas 0.3.31, 2 threads, /lib/libopenblas.so") + 1]
-    if value is None:
-        assert "OPENBLAS_THREAD_TIMEOUT unset" in spin and "OPENBLAS_THREAD_TIMEOUT=4 " in spin
+    line = lines[lines.index("blas pool: openblas 0.3.31, 2 threads, /lib/libopenblas.so") + 1]
+    if spin is None:
+        assert "about 0.1 s after a call" in line and "README" in line
+        assert ("OPENBLAS_THREAD_TIMEOUT unset" in line if value is None
+                else f"OPENBLAS_THREAD_TIMEOUT={value!r}, read as unset" in line)
     else:
-        assert spin.endswith("spin 2**4 cycles after a call (OPENBLAS_THREAD_TIMEOUT=4)")
+        assert line.endswith(f"spin 2**{spin} cycles after a call "
+                             f"(OPENBLAS_THREAD_TIMEOUT={value})")
     pool["num_threads"] = 1  # one thread: nothing spins
     assert len(threads.describe()) == len(lines) - 1
 

@@ -74,6 +74,7 @@ nothing, and the pools are reported as unknown.
 
 import functools
 import os
+import re
 import sys
 import threading
 from contextlib import contextmanager
@@ -345,9 +346,14 @@ def openblas_spin():
     fused hinge forward took 1.9x their time alone, and 1.1x with the variable at 4
     (bench/team_stalls.py, README)."""
     value = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
-    if value:
-        return (f"  its idle threads spin 2**{value} cycles after a call "
+    # as OpenBLAS reads it (C's atoi): 0 or no number keeps its default, others are clamped
+    number = re.match(r"\s*[+-]?\d+", value or "")
+    log2 = int(number.group()) if number else 0
+    if log2 > 0:
+        return (f"  its idle threads spin 2**{min(max(log2, 4), 30)} cycles after a call "
                 f"(OPENBLAS_THREAD_TIMEOUT={value})")
-    return ("  its idle threads spin about 0.1 s after a call (OPENBLAS_THREAD_TIMEOUT unset), "
-            "holding cores tlcore's kernels could use: set OPENBLAS_THREAD_TIMEOUT=4 before "
-            "Python starts to make them sleep at once (README)")
+    setting = "unset" if value is None else f"={value!r}, read as unset"
+    return (f"  its idle threads spin about 0.1 s after a call (OPENBLAS_THREAD_TIMEOUT"
+            f"{' ' if value is None else ''}{setting}), holding cores tlcore's team kernels "
+            "could use right after a GEMM: README, \"OpenBLAS's spin\", says what setting it "
+            "before Python starts gains and costs")
