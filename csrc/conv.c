@@ -237,7 +237,8 @@ struct direct_backward_weight_job {
     const tl_conv_geometry *g;
     float *grad_w, *scratch;
     const int *steps;
-    long next;  /* the next sample or tile of a loop, shared out one at a time */
+    long *loops;  /* per chunk of samples: samples claimed and packed, tiles claimed and summed */
+    long next_move;  /* the next LANES output channels moved into grad_w */
 };
 
 static void direct_backward_weight_team(void *arg, const tl_member *me)
@@ -250,25 +251,28 @@ static void direct_backward_weight_team(void *arg, const tl_member *me)
     long block = channel_block(c_in), row_tiles = panels(c_in, block);
     long col_tiles = panels(c_out, NR), tiles = taps * row_tiles * col_tiles;
     float *sums = job->scratch, *b = sums + taps * c_in * c_out, *xh = b + col_tiles * NR * span;
-    for (long s0 = 0; s0 < n; s0 += chunk) {
+    (void)me;  /* every loop is claimed, and each waits for its last task, not at a barrier */
+    for (long s0 = 0, *loop = job->loops; s0 < n; s0 += chunk, loop += 4) {
         long count = n - s0 < chunk ? n - s0 : chunk;
-        for (long s; (s = tl_claim(&job->next)) < count;) {  /* steps s*P.. of b and of a */
+        for (long s; (s = tl_claim(&loop[0])) < count;) {  /* steps s*P.. of b and of a */
             pad_sample_channels_last(job->x + (s0 + s) * sample, g, xh + s * padded_room(g));
             pack_gradient_panels(job->grad_out + (s0 + s) * c_out * pixels, c_out, pixels, span,
                                  b + s * pixels * NR);
+            tl_done(&loop[1], 1);
         }
-        tl_end_loop(me, &job->next);
-        for (long t; (t = tl_claim(&job->next)) < tiles;) {  /* a tap, input channels, NR outputs */
+        tl_wait_done(&loop[1], count);
+        for (long t; (t = tl_claim(&loop[2])) < tiles;) {  /* a tap, input channels, NR outputs */
             long tap = t / (row_tiles * col_tiles), c0 = t / col_tiles % row_tiles * block;
             long o0 = t % col_tiles * NR;
             long shift = (tap / g->kw * g->dh * padded_width(g) + tap % g->kw * g->dw) * c_in;
             tile(count * pixels, xh + shift + c0, job->steps, b + o0 * span,
                  c_in - c0 < block ? c_in - c0 : block, c_out - o0 < NR ? c_out - o0 : NR,
                  sums + (tap * c_in + c0) * c_out + o0, c_out, 1);
+            tl_done(&loop[3], 1);
         }
-        tl_end_loop(me, &job->next);
+        tl_wait_done(&loop[3], tiles);  /* the next chunk's packing overwrites xh and b */
     }
-    for (long o = me->thread * LANES; o < c_out; o += me->threads * LANES)
+    for (long o; (o = tl_claim(&job->next_move) * LANES) < c_out;)
         move_output_channels(sums, c_out, c_in * taps, taps, o, job->grad_w);  /* [o, c, tap] */
 }
 
@@ -280,14 +284,18 @@ static int direct_backward_weight(const float *x, const float *grad_out, long n,
     long span = chunk * pixels;
     float *sums = scratch, *xh = sums + taps * c_in * c_out + panels(c_out, NR) * NR * span;
     int *steps = sample_pixel_steps(g, chunk);
-    if (!steps)
+    long *loops = calloc(4 * panels(n, chunk) + 1, sizeof(long));
+    if (!steps || !loops) {
+        free(steps); free(loops);
         return -1;
+    }
     memset(sums, 0, taps * c_in * c_out * sizeof(float));  /* (kh, kw, C, C_out) */
     memset(xh, 0, (n < chunk ? n : chunk) * padded_room(g) * sizeof(float));
     struct direct_backward_weight_job job = {x, grad_out, n, c_out, chunk, g, grad_w, scratch,
-                                             steps, 0};
-    tl_team_run(threads, direct_backward_weight_team, &job);
+                                             steps, loops, 0};
+    tl_team_run_any(threads, direct_backward_weight_team, &job);
     free(steps);
+    free(loops);
     return 0;
 }
 

@@ -450,7 +450,8 @@ struct winograd_backward_weight_job {
     const tl_conv_geometry *g;
     float *grad_w, *scratch;
     const int *steps;
-    long next;  /* the next sample or tile of a loop, shared out one at a time */
+    long *loops;  /* per chunk of samples: samples claimed and prepared, tasks claimed and done */
+    long next_kernel;  /* the next chunk of grad_w's transforms back */
 };
 
 static void winograd_backward_weight_team(void *arg, const tl_member *me)
@@ -466,13 +467,15 @@ static void winograd_backward_weight_team(void *arg, const tl_member *me)
     float *sums = job->scratch, *xh = sums + POSITIONS * c_in * c_out;
     float *dyt = xh + chunk * room, *v = dyt + chunk * pixels * c_out;
     float *z = v + POSITIONS * backward_v_stride(span, c_in);
+    /* by positions: a task is a group of positions, as many groups as threads, each
+       transforming every sample; else a task is one GEMM tile of one position */
     int by_positions = me->threads <= POSITION_THREADS;
-    long xi0 = POSITIONS * me->thread / me->threads;  /* this thread's positions */
-    long xi1 = POSITIONS * (me->thread + 1) / me->threads;
-    for (long s0 = 0; s0 < n; s0 += chunk) {
+    long group = panels(POSITIONS, me->threads), groups = panels(POSITIONS, group);
+    long count_tasks = by_positions ? groups : POSITIONS * tasks;
+    for (long s0 = 0, *loop = job->loops; s0 < n; s0 += chunk, loop += 4) {
         long count = n - s0 < chunk ? n - s0 : chunk;
         const float *dy = job->grad_out + s0 * c_out * pixels;
-        for (long l; (l = tl_claim(&job->next)) < count;) {
+        for (long l; (l = tl_claim(&loop[0])) < count;) {
             pad_channels_last(job->x + (s0 + l) * sample, c_in, g->height, g->width, g->ph,
                               g->pw, wb, xh + l * room);
             transpose_floats(dy + l * c_out * pixels, pixels, pixels, c_out,
@@ -480,25 +483,30 @@ static void winograd_backward_weight_team(void *arg, const tl_member *me)
             if (!by_positions)  /* every position of this sample */
                 transform_sample(xh + l * room, dyt + l * pixels * c_out, c_out, g, l, span, 0,
                                  POSITIONS, v, z);
+            tl_done(&loop[1], 1);
         }
-        tl_end_loop(me, &job->next);
-        if (by_positions) {  /* every sample, this thread's positions */
-            for (long l = 0; l < count; l++)
-                transform_sample(xh + l * room, dyt + l * pixels * c_out, c_out, g, l, span, xi0,
-                                 xi1, v, z);
-            for (long t = xi0 * tasks; t < xi1 * tasks; t++)
-                sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block, t / tasks,
-                         t % tasks / cols, t % cols, sums);
-            tl_barrier(me);
-        } else {
-            for (long t; (t = tl_claim(&job->next)) < POSITIONS * tasks;)
-                sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block, t / tasks,
-                         t % tasks / cols, t % cols, sums);
-            tl_end_loop(me, &job->next);
+        tl_wait_done(&loop[1], count);
+        for (long task; (task = tl_claim(&loop[2])) < count_tasks;) {
+            if (by_positions) {  /* every sample, then the tiles, of positions xi0..xi1-1 */
+                long xi0 = task * group, xi1 = xi0 + group < POSITIONS ? xi0 + group : POSITIONS;
+                for (long l = 0; l < count; l++)
+                    transform_sample(xh + l * room, dyt + l * pixels * c_out, c_out, g, l, span,
+                                     xi0, xi1, v, z);
+                for (long t = xi0 * tasks; t < xi1 * tasks; t++)
+                    sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block,
+                             t / tasks, t % tasks / cols, t % cols, sums);
+            } else {
+                sum_tile(v, z, job->steps, count * tiles, span, c_in, c_out, block,
+                         task / tasks, task % tasks / cols, task % cols, sums);
+            }
+            tl_done(&loop[3], 1);
         }
+        tl_wait_done(&loop[3], count_tasks);  /* the next chunk overwrites xh, dyt, V and Z */
     }
-    for (long k = me->thread; k < c_in * vectors; k += me->threads)
-        transform_sums(sums, c_in, c_out, k / vectors, k % vectors * LANES, job->grad_w);
+    long kernels = c_in * vectors, each = tl_chunk(kernels, POSITIONS * c_in * c_out);
+    for (long first; (first = tl_claim(&job->next_kernel) * each) < kernels;)
+        for (long k = first; k < first + each && k < kernels; k++)
+            transform_sums(sums, c_in, c_out, k / vectors, k % vectors * LANES, job->grad_w);
 }
 
 static int winograd_backward_weight(const float *x, const float *grad_out, long n,
@@ -508,15 +516,19 @@ static int winograd_backward_weight(const float *x, const float *grad_out, long 
     long c_in = g->channels, span = chunk * tile_rows(g) * tile_columns(g);
     float *sums = scratch, *xh = sums + POSITIONS * c_in * c_out;
     int *steps = malloc((span > 0 ? span : 1) * sizeof(int));
-    if (!steps)
+    long *loops = calloc(4 * panels(n, chunk) + 1, sizeof(long));
+    if (!steps || !loops) {
+        free(steps); free(loops);
         return -1;
+    }
     for (long t = 0; t < span; t++)
         steps[t] = (int)(t * c_in);
     memset(sums, 0, POSITIONS * c_in * c_out * sizeof(float));
     memset(xh, 0, (n < chunk ? n : chunk) * channels_last_room(g) * sizeof(float));
     struct winograd_backward_weight_job job = {x, grad_out, n, c_out, chunk, g, grad_w,
-                                               scratch, steps, 0};
-    tl_team_run(threads, winograd_backward_weight_team, &job);
+                                               scratch, steps, loops, 0};
+    tl_team_run_any(threads, winograd_backward_weight_team, &job);
     free(steps);
+    free(loops);
     return 0;
 }

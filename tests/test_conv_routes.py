@@ -278,26 +278,42 @@ def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch
 
 
 
+
 @pytest.mark.parametrize("winograd", [False, True])
-def test_forward_with_workers_that_start_late(every_call_on_tiles, monkeypatch, tile_calls,
-                                              winograd):
-    """A team of six on fewer cores: the forward packs W's panels (the direct tiles; on
-    AVX-512, 7 panels in 4 claims) or makes Winograd's transform of the kernel in claimed
-    chunks, waits for the last one (tl_wait_done), then claims samples. Some workers
-    wake after the others have claimed everything, and the team (tl_team_run_any)
-    returns without them: every call gives one thread's bits."""
+def test_convolution_with_workers_that_start_late(every_call_on_tiles, monkeypatch,
+                                                  tile_calls, winograd):
+    """A team of six on fewer cores, every loop claimed. The forward (and the input
+    gradient, the same kernel) packs W's panels (the direct tiles; on AVX-512, 7 panels
+    in 4 claims) or makes Winograd's transform of the kernel in claimed chunks, waits for
+    the last one (tl_wait_done), then claims samples; the weight gradient, one sample a
+    chunk here, claims each chunk's samples and then its tiles (or Winograd's positions),
+    waits for the last of each, and claims grad_w's pieces at the end. Some workers wake
+    after the others have claimed everything, and the team (tl_team_run_any) returns
+    without them: every call gives one thread's bits."""
     monkeypatch.setattr(routes, "WINOGRAD", winograd)
+    one_sample = routes.sample_bytes(((6, 12, 9, 11), 200, (3, 3), (1, 1), (1, 1), (1, 1),
+                                      (9, 11)), True)
+    monkeypatch.setattr(routes, "CHUNK_BYTES", 1)  # the direct tiles take at least one
+    monkeypatch.setattr(routes, "WINOGRAD_CHUNK_BYTES", one_sample)
     rng = np.random.default_rng(12)
     x = rng.standard_normal((6, 12, 9, 11)).astype(np.float32)
     w = rng.standard_normal((200, 12, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((6, 200, 9, 11)).astype(np.float32)
     geometry = ((1, 1), (1, 1), (1, 1), 1)
+
+    def three():
+        return (run("native", "conv2d_forward", x, w, *geometry),
+                run("native", "conv2d_backward_input", g, w, x.shape, *geometry),
+                run("native", "conv2d_backward_weight", g, x, w.shape, *geometry))
     with parallel_from(1, size=1):
-        alone = run("native", "conv2d_forward", x, w, *geometry)
-    assert_matches(alone, reference.conv2d_forward(x, w, *geometry), 1e-4,
+        alone = three()
+    assert_matches(alone[0], reference.conv2d_forward(x, w, *geometry), 1e-4,
                    reference.conv2d_forward(np.abs(x), np.abs(w), *geometry))
+    assert_matches(alone[2], reference.conv2d_backward_weight(g, x, w.shape, *geometry), 1e-4,
+                   reference.conv2d_backward_weight(np.abs(g), np.abs(x), w.shape, *geometry))
     with parallel_from(1, size=6):
         for _ in range(30):
-            np.testing.assert_array_equal(run("native", "conv2d_forward", x, w, *geometry),
-                                          alone)
-    kernel = "winograd_tiles_forward" if winograd else "conv_tiles_forward"
-    assert tile_calls == {kernel: 31}
+            for got, one_thread in zip(three(), alone):
+                np.testing.assert_array_equal(got, one_thread)
+    kernel = "winograd" if winograd else "conv"
+    assert tile_calls == {f"{kernel}_tiles_forward": 62, f"{kernel}_tiles_backward_weight": 31}
