@@ -8,7 +8,7 @@ runs at one thread's speed. This script times each kernel ``--repeats`` times al
 ``--repeats`` times each right after a numpy GEMM on OpenBLAS's threads (fresh outputs,
 through tlcore.kernels, the native backend), and prints the two medians, their ratio,
 and after the GEMM the p90, the worst time and how many calls took over 2 ms: the
-stalls. The kernels, each sharing its work by claims alone (tl_team_run_any): max
+stalls. The kernels, each sharing its work by claims alone (tl_team_run): max
 pooling's forward (the digits CNN's first pooling and bench/kernels.py's), SGD's update
 (axpy), the fused hinge-max forward and the conv2d forward (Winograd's at this shape).
 

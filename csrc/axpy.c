@@ -19,7 +19,7 @@ typedef struct {
 
 /* The blocks are claimed (tl_claim), not given by thread number, so that the team can
    run without a worker that a neighbour's spinning thread keeps off its core
-   (tl_team_run_any). */
+   (csrc/team.h). */
 static void axpy_blocks(void *ctx, const tl_member *me)
 {
     axpy_job *job = ctx;
@@ -45,11 +45,11 @@ static void axpy_blocks(void *ctx, const tl_member *me)
 void tl_axpy_f32(ptrdiff_t n, float alpha, const float *x, float *y, int threads)
 {
     axpy_job job = {n, x, y, alpha, 0, 0};
-    tl_team_run_any(threads, axpy_blocks, &job);
+    tl_team_run(threads, axpy_blocks, &job);
 }
 
 void tl_axpy_f64(ptrdiff_t n, double alpha, const double *x, double *y, int threads)
 {
     axpy_job job = {n, x, y, alpha, 1, 0};
-    tl_team_run_any(threads, axpy_blocks, &job);
+    tl_team_run(threads, axpy_blocks, &job);
 }

@@ -31,10 +31,10 @@ output is summed pixel-major in the thread's scratch, SLICE steps of W^T at a ti
 transposed into NCHW (P*C_out floats, against the P*K that packing the columns would
 write). It needs column stride 1, so that a tile's pixels are consecutive.
 
-Threads (tlcore's own team, csrc/team.h): the forward gives each thread whole samples;
-the weight gradient gives each thread whole tiles of dW and sums the samples into them in
-order. So no two threads
-write one element, and the result is the same at any number of threads.
+Threads (tlcore's own team, csrc/team.h), every task claimed: the forward's tasks are
+whole samples; the weight gradient's, per chunk of samples, whole tiles of dW, each
+summing the chunk's samples in order, chunk after chunk. So no two threads write one
+element at once, and the result is the same at any number of threads.
 
 */
 #include <stdlib.h>
@@ -172,7 +172,7 @@ static int direct_forward(const float *x, long n, const float *weight, long c_ou
     }
     struct direct_forward_job job = {x, weight, n, c_out, transposed, g, out, scratch, taps,
                                      columns, 0, 0, 0};
-    tl_team_run_any(threads, direct_forward_team, &job);
+    tl_team_run(threads, direct_forward_team, &job);
     free(taps);
     free(columns);
     return 0;
@@ -251,7 +251,7 @@ static void direct_backward_weight_team(void *arg, const tl_member *me)
     long block = channel_block(c_in), row_tiles = panels(c_in, block);
     long col_tiles = panels(c_out, NR), tiles = taps * row_tiles * col_tiles;
     float *sums = job->scratch, *b = sums + taps * c_in * c_out, *xh = b + col_tiles * NR * span;
-    (void)me;  /* every loop is claimed, and each waits for its last task, not at a barrier */
+    (void)me;  /* every loop is claimed, and waited for with tl_wait_done (csrc/team.h) */
     for (long s0 = 0, *loop = job->loops; s0 < n; s0 += chunk, loop += 4) {
         long count = n - s0 < chunk ? n - s0 : chunk;
         for (long s; (s = tl_claim(&loop[0])) < count;) {  /* steps s*P.. of b and of a */
@@ -293,7 +293,7 @@ static int direct_backward_weight(const float *x, const float *grad_out, long n,
     memset(xh, 0, (n < chunk ? n : chunk) * padded_room(g) * sizeof(float));
     struct direct_backward_weight_job job = {x, grad_out, n, c_out, chunk, g, grad_w, scratch,
                                              steps, loops, 0};
-    tl_team_run_any(threads, direct_backward_weight_team, &job);
+    tl_team_run(threads, direct_backward_weight_team, &job);
     free(steps);
     free(loops);
     return 0;

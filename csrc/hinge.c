@@ -223,6 +223,6 @@ static int hinge_forward_f32(const float *f, const float *g, long n, long classe
 {
     struct hinge_job job = {f, g, n, classes, dim, target, margin, loss, negative, scratch,
                             0, 0, 0};
-    tl_team_run_any(threads, hinge_team, &job);
+    tl_team_run(threads, hinge_team, &job);
     return 0;
 }

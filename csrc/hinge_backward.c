@@ -28,7 +28,7 @@ struct SPARSE(hinge_backward_job) {
 static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
 {
     struct SPARSE(hinge_backward_job) *job = arg;
-    (void)me;  /* both loops are claimed: no barrier, nothing by thread number */
+    (void)me;  /* both loops are claimed (csrc/team.h) */
     long dim = job->dim, rows = job->rows, classes = job->classes;
     long chunk = tl_chunk(rows, rows * dim);  /* samples per claim */
     for (long first; (first = tl_claim(&job->next_row) * chunk) < rows;)
@@ -83,7 +83,7 @@ static int SPARSE(hinge_backward)(const REAL *f, const REAL *g, long rows, long 
         }
     struct SPARSE(hinge_backward_job) job = {f, g, weight, target, negative, start, bucket,
                                              rows, dim, classes, grad_f, grad_g, 0, 0};
-    tl_team_run_any(threads, SPARSE(hinge_backward_team), &job);
+    tl_team_run(threads, SPARSE(hinge_backward_team), &job);
     free(start);
     free(bucket);
     return 0;

@@ -60,7 +60,7 @@ static void POOL(maxpool2x2_forward)(const REAL *x, long planes, long height, lo
 {
     struct POOL(pool_job) job = {x, NULL, planes, height, width, out_h, out_w, out, argmax,
                                  tl_chunk(planes, planes * height * width), 0};
-    tl_team_run_any(threads, POOL(forward_team), &job);
+    tl_team_run(threads, POOL(forward_team), &job);
 }
 
 static void POOL(backward_team)(void *arg, const tl_member *me)
@@ -85,5 +85,5 @@ static void POOL(maxpool_backward)(const REAL *grad_out, const int64_t *argmax, 
 {
     struct POOL(pool_job) job = {grad_out, argmax, planes, height, width, out_h, out_w,
                                  grad_x, NULL, tl_chunk(planes, planes * height * width), 0};
-    tl_team_run_any(threads, POOL(backward_team), &job);
+    tl_team_run(threads, POOL(backward_team), &job);
 }

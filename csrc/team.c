@@ -10,11 +10,11 @@ condition variable between teams. */
 #define MOST_THREADS 256
 
 /* Before it sleeps, a waiting thread checks again and again, a pause apart (25 ns each
-   on the 2-core AMD EPYC): inside a team (at a barrier, or the caller waiting for the
-   workers to finish) and between teams alike, for up to SPINS pauses, about a
+   on the 2-core AMD EPYC): inside a team (for a loop's last task, or the caller waiting
+   for the workers to finish) and between teams alike, for up to SPINS pauses, about a
    millisecond. Waking a thread that slept costs more than its work here: in this 2-core
-   virtual machine, with threads that slept at once, conv2's weight gradient (33
-   barriers) took 8.5 ms instead of 3.9, and its forward 3.7 ms instead of 2.5, when
+   virtual machine, with threads that slept at once, conv2's weight gradient (then with
+   33 barriers) took 8.5 ms instead of 3.9, and its forward 3.7 ms instead of 2.5, when
    called in a training step's rhythm (after a pause, one call after another). An OpenMP
    runtime's default spin is some 7 ms after every parallel region (GOMP_SPINCOUNT
    300,000); this one frees the cores a millisecond after the kernels stop. Measured at
@@ -57,20 +57,18 @@ static void wait_change(const volatile unsigned long *value, unsigned long seen,
 
 struct tl_team {
     pthread_mutex_t lock;
-    pthread_cond_t wake, done, barrier;
+    pthread_cond_t wake, done;
     unsigned long generation;  /* one more for each team that runs */
-    unsigned long phase;       /* one more each time every thread passes a barrier */
     unsigned long finished;    /* workers done with the current team */
     unsigned long joined;      /* workers that started on the current team */
-    int threads, arrived;
+    int threads;
     int open;                  /* whether a worker may still join the current team */
     tl_body body;
     void *ctx;
 };
 
 static struct tl_team pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                              PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                              0, 0, 0, 0, 0, 0, 0, 0, 0};
+                              PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL};
 static pthread_mutex_t one_team = PTHREAD_MUTEX_INITIALIZER;
 static int workers;  /* started, numbered 1..workers */
 static unsigned long started_at[MOST_THREADS];  /* the generation each worker saw last */
@@ -86,7 +84,7 @@ static void *worker(void *arg)
         if (number >= pool.threads || !pool.open)
             continue;  /* a smaller team than the pool, or one that ended without us */
         pool.joined++;
-        tl_member me = {number, pool.threads, &pool};
+        tl_member me = {number, pool.threads};
         tl_body body = pool.body;
         void *ctx = pool.ctx;
         pthread_mutex_unlock(&pool.lock);
@@ -105,7 +103,6 @@ static void forget_workers(void)
     pthread_mutex_init(&one_team, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
-    pthread_cond_init(&pool.barrier, NULL);
     workers = 0;
 }
 
@@ -148,7 +145,6 @@ static int open_team(int threads, tl_body body, void *ctx)
     pool.ctx = ctx;
     pool.finished = 0;
     pool.joined = 0;
-    pool.arrived = 0;
     pool.open = 1;
     __atomic_store_n(&pool.generation, pool.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool.wake);
@@ -156,57 +152,25 @@ static int open_team(int threads, tl_body body, void *ctx)
     return threads;
 }
 
-/* Waits for the team's workers and closes it: for all threads - 1 of them where
-   every_worker, else for those that joined while the caller ran its own part (the team
-   is closed first, so that a worker waking from now on skips it). */
-static void close_team(int threads, int every_worker)
+/* Closes the team, so that a worker waking from now on skips it, and waits for the
+   workers that joined while the caller ran its own part. */
+static void close_team(void)
 {
     pthread_mutex_lock(&pool.lock);
-    if (!every_worker)
-        pool.open = 0;
-    unsigned long awaited = every_worker ? (unsigned long)threads - 1 : pool.joined;
-    for (unsigned long done = pool.finished; done < awaited; done = pool.finished)
-        wait_change(&pool.finished, done, SPINS, &pool.lock, &pool.done);
     pool.open = 0;
+    for (unsigned long done = pool.finished; done < pool.joined; done = pool.finished)
+        wait_change(&pool.finished, done, SPINS, &pool.lock, &pool.done);
     pthread_mutex_unlock(&pool.lock);
     pthread_mutex_unlock(&one_team);
 }
 
-/* The caller is member 0: it runs its own part, then closes the team. */
-static void run_team(int threads, tl_body body, void *ctx, int every_worker)
-{
-    threads = open_team(threads, body, ctx);
-    tl_member me = {0, threads, &pool};
-    body(ctx, &me);
-    if (threads > 1)
-        close_team(threads, every_worker);
-}
-
 void tl_team_run(int threads, tl_body body, void *ctx)
 {
-    run_team(threads, body, ctx, 1);
-}
-
-void tl_team_run_any(int threads, tl_body body, void *ctx)
-{
-    run_team(threads, body, ctx, 0);
-}
-
-void tl_barrier(const tl_member *me)
-{
-    if (me->threads <= 1)
-        return;
-    struct tl_team *team = me->team;
-    pthread_mutex_lock(&team->lock);
-    unsigned long phase = team->phase;
-    if (++team->arrived == me->threads) {
-        team->arrived = 0;
-        __atomic_store_n(&team->phase, phase + 1, __ATOMIC_RELEASE);
-        pthread_cond_broadcast(&team->barrier);
-    } else {
-        wait_change(&team->phase, phase, SPINS, &team->lock, &team->barrier);
-    }
-    pthread_mutex_unlock(&team->lock);
+    threads = open_team(threads, body, ctx);
+    tl_member me = {0, threads};
+    body(ctx, &me);  /* the caller is member 0 */
+    if (threads > 1)
+        close_team();
 }
 
 /* A teammate that claimed the last tasks finishes them within one task's time, unless
@@ -236,17 +200,10 @@ int tl_team_workers(void)
 
 void tl_team_run(int threads, tl_body body, void *ctx)
 {
-    tl_member alone = {0, 1, 0};
+    tl_member alone = {0, 1};
     (void)threads;
     body(ctx, &alone);
 }
-
-void tl_team_run_any(int threads, tl_body body, void *ctx)
-{
-    tl_team_run(threads, body, ctx);
-}
-
-void tl_barrier(const tl_member *me) { (void)me; }
 
 void tl_wait_done(const long *done, long tasks) { (void)done; (void)tasks; }
 

@@ -10,25 +10,25 @@ the next GEMM needs (measured on 2 cores: a small GEMM after an OpenMP kernel 8 
 instead of 0.05 ms); a PASSIVE runtime makes PyTorch 2 to 3x slower. This pool is
 tlcore's alone: its workers wait on a condition variable, and wake when a kernel calls.
 
-    tl_team_run(threads, body, ctx)   runs body(ctx, &me) on `threads` threads, the caller
-                                      as thread 0, and returns when every one has run it
-    tl_team_run_any(threads, body, ctx)
-                                      the same on the workers that start before the
-                                      caller's own body returns: for a body that shares
-                                      its work by tl_claim alone (no tl_barrier, no work
-                                      by thread number), so that a worker held off its
-                                      core (a neighbour's spinning thread on it) costs
-                                      the team its help, not a wait
-    tl_barrier(&me)                   waits until every thread of the team gets there
+    tl_team_run(threads, body, ctx)   runs body(ctx, &me) on the caller, as thread 0, and
+                                      on the workers (up to threads - 1) that start
+                                      before the caller's own body returns; returns when
+                                      those are done
     tl_claim(&counter)                the next task of a loop shared out one at a time
                                       (OpenMP's schedule(dynamic)): counter starts at 0
+    tl_chunk(tasks, work)             how many small tasks one claim should take
     tl_done(&done, count)             count tasks of such a loop finished by this thread
     tl_wait_done(&done, tasks)        waits until all its tasks are finished: the end of
                                       a loop whose results every thread reads next (a
-                                      packed operand), without a barrier, so that the
-                                      body can run under tl_team_run_any
-    tl_chunk(tasks, work)             how many small tasks one claim should take
-    tl_end_loop(&me, &counter)        waits for the loop's end, the counter back at 0
+                                      packed operand, a chunk's sums)
+
+So a body shares its work by claims alone: no barrier, no work given by thread number
+(me->thread only picks the thread's own scratch). A worker kept off its core (a
+neighbour's spinning thread on it: OpenBLAS's after a GEMM) then costs the team its
+help, not a wait: the caller claims what no worker has, and a worker that starts late
+finds the loops done and goes on, or finds the team closed and skips it. Every loop has
+its own counters (a loop run once per chunk, one pair per chunk), since without a
+barrier no thread could set one back to 0 safely.
 
 One team runs at a time: a call while another runs (from another Python thread) runs
 its body on the calling thread alone. Where POSIX threads are missing, every team has
@@ -37,22 +37,17 @@ one thread.
 #ifndef TL_TEAM_H
 #define TL_TEAM_H
 
-typedef struct tl_team tl_team;
-
 typedef struct {
     int thread, threads;  /* this thread's number, and the team's size */
-    tl_team *team;
 } tl_member;
 
 typedef void (*tl_body)(void *ctx, const tl_member *me);
 
 void tl_team_run(int threads, tl_body body, void *ctx);
-void tl_team_run_any(int threads, tl_body body, void *ctx);
-void tl_barrier(const tl_member *me);
 void tl_wait_done(const long *done, long tasks);
 
-/* The next task number of a shared loop (counter starts at 0, is reset by one thread
-   between two barriers to use it again). */
+/* The next task number of a shared loop (its counter starts at 0, and serves that loop
+   alone). */
 static inline long tl_claim(long *counter)
 {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
@@ -82,16 +77,6 @@ static inline long tl_chunk(long tasks, long work)
     if (claims < 1)
         return tasks > 0 ? tasks : 1;
     return (tasks + claims - 1) / claims;
-}
-
-/* Ends a loop shared out by tl_claim: waits for every thread, sets the counter back to
-   0 for the next loop, and waits again, so that no thread claims before that. */
-static inline void tl_end_loop(const tl_member *me, long *counter)
-{
-    tl_barrier(me);
-    if (me->thread == 0)
-        *counter = 0;
-    tl_barrier(me);
 }
 
 /* The workers the pool has started so far (0 until a team of 2 or more runs). */

@@ -40,19 +40,20 @@ every tile of every sample:
 
     Z_xi[t, o] = (A dy[o, t] A^T)_xi,   S_xi[c, o] = sum_(s, t) V_xi[t, c] Z_xi[t, o]
 
-Threads: the forward shares the kernel's transform between them; then each thread takes
-whole samples. The weight gradient pads a chunk of samples channels-last and turns their
-output gradients pixel-major, a sample per thread (so that the transforms read rows of
-channels, without gathers), then:
-- on up to POSITION_THREADS threads, each thread transforms every sample of the chunk,
-  keeps only its own positions' V and Z (16 / threads positions), and sums the chunk's
-  steps into its positions' S itself, so that its transformed data stay in its own
-  core's cache (measured on 2 threads at conv2 and conv3 of the bench: 10 to 15% faster
-  than the other way);
+Threads (csrc/team.h), every task claimed: the forward shares the kernel's transform
+between them; then each takes whole samples. The weight gradient pads a chunk of samples
+channels-last and turns their output gradients pixel-major, a sample a task (so that the
+transforms read rows of channels, without gathers), then:
+- on a team of up to POSITION_THREADS threads, a task is a group of 16 / threads
+  positions: its thread transforms every sample of the chunk, keeps only those
+  positions' V and Z, and sums the chunk's steps into their S itself, so that its
+  transformed data stay in its own core's cache (measured on 2 threads at conv2 and
+  conv3 of the bench: 10 to 15% faster than the other way);
 - on more threads, where each one transforming every sample would cost more than it
-  saves, the threads transform a sample each, then share out the GEMM tiles of S.
+  saves, the samples' tasks transform every position, then the GEMM tiles of S are
+  tasks.
 Either way each tile of S sums the chunk's steps in one call, chunk after chunk, and no
-two threads write one element: the same bits at any number of threads.
+two threads write one element at once: the same bits at any number of threads.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -325,7 +326,7 @@ static int winograd_forward(const float *x, long n, const float *weight, long c_
         steps[c] = (int)(c * ld);
     struct winograd_forward_job job = {x, weight, n, c_out, transposed, g, out, scratch,
                                        corner, steps, 0, 0, 0};
-    tl_team_run_any(threads, winograd_forward_team, &job);
+    tl_team_run(threads, winograd_forward_team, &job);
     free(corner);
     free(steps);
     return 0;
@@ -527,7 +528,7 @@ static int winograd_backward_weight(const float *x, const float *grad_out, long 
     memset(xh, 0, (n < chunk ? n : chunk) * channels_last_room(g) * sizeof(float));
     struct winograd_backward_weight_job job = {x, grad_out, n, c_out, chunk, g, grad_w,
                                                scratch, steps, loops, 0};
-    tl_team_run_any(threads, winograd_backward_weight_team, &job);
+    tl_team_run(threads, winograd_backward_weight_team, &job);
     free(steps);
     free(loops);
     return 0;

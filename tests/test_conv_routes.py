@@ -288,7 +288,7 @@ def test_convolution_with_workers_that_start_late(every_call_on_tiles, monkeypat
     the last one (tl_wait_done), then claims samples; the weight gradient, one sample a
     chunk here, claims each chunk's samples and then its tiles (or Winograd's positions),
     waits for the last of each, and claims grad_w's pieces at the end. Some workers wake
-    after the others have claimed everything, and the team (tl_team_run_any) returns
+    after the others have claimed everything, and the team (tl_team_run) returns
     without them: every call gives one thread's bits."""
     monkeypatch.setattr(routes, "WINOGRAD", winograd)
     one_sample = routes.sample_bytes(((6, 12, 9, 11), 200, (3, 3), (1, 1), (1, 1), (1, 1),

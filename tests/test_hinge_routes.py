@@ -127,7 +127,7 @@ def test_hinge_with_workers_that_start_late(every_call_on_tiles, n, c, d):
     where a thread done packing soon needs a panel another is packing) and waits for the last one
     (tl_wait_done), then claims blocks of rows; the backward claims chunks of samples and
     then of classes, with no barrier between. Some workers wake after the others have
-    claimed everything, and the team (tl_team_run_any) returns without them: every call
+    claimed everything, and the team (tl_team_run) returns without them: every call
     still gives one thread's bits."""
     rng = np.random.default_rng(11)
     f = rng.standard_normal((n, d)).astype(np.float32)

@@ -39,7 +39,7 @@ def test_pool_on_a_team_of_threads(every_call_on_tiles, dtype):
 
 def test_pool_with_workers_that_start_late(every_call_on_tiles):
     """A team of six on fewer cores, 8 chunks of 16 planes a call: some workers wake after
-    the others have claimed every chunk, and the team (tl_team_run_any) returns without
+    the others have claimed every chunk, and the team (tl_team_run) returns without
     them. Every call still gives the reference's bits, and the next team starts clean (a
     late worker never touches a finished call's arrays)."""
     rng = np.random.default_rng(9)
