@@ -136,8 +136,7 @@ static void direct_forward_team(void *arg, const tl_member *me)
     float *block = xp + padded_room(g);
     /* W^T, packed: step r is W's column r */
     long count = wide / NR, chunk = tl_chunk(count, wide * depth);
-    for (long first; (first = tl_claim(&job->next_panel) * chunk) < count;) {
-        long last = first + chunk < count ? first + chunk : count;
+    for (long first, last; tl_claim_chunk(&job->next_panel, count, chunk, &first, &last);) {
         for (long p = first; p < last; p++)
             pack_b_panel(job->weight, job->transposed ? g->kh * g->kw : depth, job->columns,
                          c_out, depth, p, w_panels);

@@ -159,8 +159,7 @@ static void hinge_team(void *arg, const tl_member *me)
     struct running run;
     float tile_scores[MR * NR];
     long count = wide / NR, chunk = tl_chunk(count, wide * dim);  /* g^T in panels of NR */
-    for (long first; (first = tl_claim(&job->next_panel) * chunk) < count;) {
-        long last = first + chunk < count ? first + chunk : count;
+    for (long first, last; tl_claim_chunk(&job->next_panel, count, chunk, &first, &last);) {
         for (long p = first; p < last; p++)
             pack_b_panel(job->g, dim, NULL, classes, dim, p, g_panels);
         tl_done(&job->packed, last - first);

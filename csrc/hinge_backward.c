@@ -31,8 +31,8 @@ static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
     (void)me;  /* both loops are claimed (csrc/team.h) */
     long dim = job->dim, rows = job->rows, classes = job->classes;
     long chunk = tl_chunk(rows, rows * dim);  /* samples per claim */
-    for (long first; (first = tl_claim(&job->next_row) * chunk) < rows;)
-        for (long n = first; n < first + chunk && n < rows; n++) {
+    for (long first, last; tl_claim_chunk(&job->next_row, rows, chunk, &first, &last);)
+        for (long n = first; n < last; n++) {
             const REAL *plus = job->g + job->negative[n] * dim;
             const REAL *minus = job->g + job->target[n] * dim;
             REAL w = job->weight[n], *out = job->grad_f + n * dim;
@@ -41,8 +41,8 @@ static void SPARSE(hinge_backward_team)(void *arg, const tl_member *me)
         }
     /* grad_g's rows read f and the weights only: no wait for grad_f's */
     chunk = tl_chunk(classes, (classes + 2 * rows) * dim);  /* rows cleared, buckets added */
-    for (long first; (first = tl_claim(&job->next_class) * chunk) < classes;)
-        for (long c = first; c < first + chunk && c < classes; c++) {
+    for (long first, last; tl_claim_chunk(&job->next_class, classes, chunk, &first, &last);)
+        for (long c = first; c < last; c++) {
             REAL *row = job->grad_g + c * dim;
             memset(row, 0, dim * sizeof(REAL));
             for (long k = job->start[c]; k < job->start[c + 1]; k++) {

@@ -28,8 +28,8 @@ static void POOL(forward_team)(void *arg, const tl_member *me)
     struct POOL(pool_job) *job = arg;
     long height = job->height, width = job->width, out_h = job->out_h, out_w = job->out_w;
     (void)me;
-    for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
-        for (long p = first; p < first + job->chunk && p < job->planes; p++)
+    for (long first, last; tl_claim_chunk(&job->next, job->planes, job->chunk, &first, &last);)
+        for (long p = first; p < last; p++)
             for (long i = 0; i < out_h; i++) {
                 const REAL *top = job->src + (p * height + 2 * i) * width;
                 const REAL *bottom = top + width;
@@ -68,8 +68,8 @@ static void POOL(backward_team)(void *arg, const tl_member *me)
     struct POOL(pool_job) *job = arg;
     long size = job->height * job->width, outputs = job->out_h * job->out_w;
     (void)me;
-    for (long first; (first = tl_claim(&job->next) * job->chunk) < job->planes;)
-        for (long p = first; p < first + job->chunk && p < job->planes; p++) {
+    for (long first, last; tl_claim_chunk(&job->next, job->planes, job->chunk, &first, &last);)
+        for (long p = first; p < last; p++) {
             const REAL *g = job->src + p * outputs;
             const int64_t *at = job->argmax_in + p * outputs;
             REAL *plane = job->dst + p * size;

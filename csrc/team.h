@@ -17,6 +17,8 @@ tlcore's alone: its workers wait on a condition variable, and wake when a kernel
     tl_claim(&counter)                the next task of a loop shared out one at a time
                                       (OpenMP's schedule(dynamic)): counter starts at 0
     tl_chunk(tasks, work)             how many small tasks one claim should take
+    tl_claim_chunk(&counter, tasks, chunk, &first, &last)
+                                      the next chunk of such a loop: tasks first..last-1
     tl_done(&done, count)             count tasks of such a loop finished by this thread
     tl_wait_done(&done, tasks)        waits until all its tasks are finished: the end of
                                       a loop whose results every thread reads next (a
@@ -51,6 +53,16 @@ void tl_wait_done(const long *done, long tasks);
 static inline long tl_claim(long *counter)
 {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+/* Claims the next `chunk` tasks of a loop of `tasks`: sets [*first, *last) and returns
+   1, or returns 0 once none is left. */
+static inline int tl_claim_chunk(long *counter, long tasks, long chunk, long *first,
+                                 long *last)
+{
+    *first = tl_claim(counter) * chunk;
+    *last = *first + chunk < tasks ? *first + chunk : tasks;
+    return *first < tasks;
 }
 
 /* Adds count to the tasks of a claimed loop that are finished (tl_wait_done reads it). */

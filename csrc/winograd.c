@@ -281,8 +281,7 @@ static void winograd_forward_team(void *arg, const tl_member *me)
     float *v = xp + c_in * plane(g), *mt = v + POSITIONS * forward_v_stride(g);
     float *block = mt + tiles * POSITIONS * wide;
     long count = c_in * vectors, chunk = tl_chunk(count, POSITIONS * c_in * wide);
-    for (long first; (first = tl_claim(&job->next_kernel) * chunk) < count;) {
-        long last = first + chunk < count ? first + chunk : count;
+    for (long first, last; tl_claim_chunk(&job->next_kernel, count, chunk, &first, &last);) {
         for (long k = first; k < last; k++)
             transform_kernel(job->weight, c_out, c_in, job->transposed, k / vectors,
                              k % vectors * LANES, u);
@@ -505,8 +504,8 @@ static void winograd_backward_weight_team(void *arg, const tl_member *me)
         tl_wait_done(&loop[3], count_tasks);  /* the next chunk overwrites xh, dyt, V and Z */
     }
     long kernels = c_in * vectors, each = tl_chunk(kernels, POSITIONS * c_in * c_out);
-    for (long first; (first = tl_claim(&job->next_kernel) * each) < kernels;)
-        for (long k = first; k < first + each && k < kernels; k++)
+    for (long first, last; tl_claim_chunk(&job->next_kernel, kernels, each, &first, &last);)
+        for (long k = first; k < last; k++)
             transform_sums(sums, c_in, c_out, k / vectors, k % vectors * LANES, job->grad_w);
 }
 
