@@ -76,17 +76,16 @@ static void scan_row(const float *s, long classes, long y, float margin, float *
 }
 
 /* Folds a tile of scores (rows i < rows of the block from row r0, classes j0 to
-   j0 + NR - 1, at c + i*ldc) into the block's running maxima: a lane takes a score
+   j0 + LANES*nv - 1, at c + i*ldc) into the block's running maxima: a lane takes a score
    strictly above its best, so that, the tiles going by in class order, each lane keeps
-   its first arg-max. The true class and the padding past C are left out. Not inlined:
-   its constants would otherwise stay in registers through the tile's loop, which needs
-   nearly all of them. */
-__attribute__((noinline))
-static void fold_tile(const float *c, long ldc, long r0, long rows, long j0, long classes,
-                      const int64_t *target, struct running *run)
+   its first arg-max. The true class and the padding past C are left out. */
+__attribute__((always_inline))
+static inline void fold_vectors(const int nv, const float *c, long ldc, long r0, long rows,
+                                long j0, long classes, const int64_t *target,
+                                struct running *run)
 {
     vi class_of[NV], inside[NV];
-    for (int v = 0; v < NV; v++) {
+    for (int v = 0; v < nv; v++) {
         class_of[v] = v_iota() + (int)(j0 + LANES * v);
         inside[v] = class_of[v] < (int)classes;
     }
@@ -96,7 +95,7 @@ static void fold_tile(const float *c, long ldc, long r0, long rows, long j0, lon
         vi class = run->class[r], nan = run->nan[r];
         if (y >= 0 && y < NR)
             run->true_score[r] = c[i * ldc + y];
-        for (int v = 0; v < NV; v++) {
+        for (int v = 0; v < nv; v++) {
             vf s = v_load(c + i * ldc + LANES * v);
             vi m = inside[v] & (class_of[v] != (int)target[i]);
             vi up = m & (s > best);
@@ -108,6 +107,20 @@ static void fold_tile(const float *c, long ldc, long r0, long rows, long j0, lon
         run->class[r] = class;
         run->nan[r] = nan;
     }
+}
+
+/* fold_vectors over the vectors of the tile that hold classes: all NV, or, in the last
+   panel, as many as its tile computed. Not inlined: its constants would otherwise stay
+   in registers through the tile's loop, which needs nearly all of them. */
+__attribute__((noinline))
+static void fold_tile(const float *c, long ldc, long r0, long rows, long j0, long classes,
+                      const int64_t *target, struct running *run)
+{
+    long nv = panels(classes - j0, LANES);
+    if (nv >= NV)
+        fold_vectors(NV, c, ldc, r0, rows, j0, classes, target, run);
+    else
+        fold_vectors(nv, c, ldc, r0, rows, j0, classes, target, run);
 }
 
 /* Asks for bytes lo <= l < min(hi, end) of p in L2, a cache line at a time. */
@@ -185,6 +198,9 @@ static void hinge_team(void *arg, const tl_member *me)
         for (long k0 = 0; k0 < dim; k0 += KC) {  /* as gemm, KC steps of D at a time */
             long depth = dim - k0 < KC ? dim - k0 : KC, last = k0 + KC >= dim;
             for (long j0 = 0; j0 < wide; j0 += NR) {
+                /* the panel's vectors that hold classes: in the last panel, where C is
+                   not a multiple of NR, the tile leaves out those of padding alone */
+                long cols = classes - j0 < NR ? panels(classes - j0, LANES) * LANES : NR;
                 if (k0 == 0)
                     prefetch_l2(ahead, j0 / NR * slice, j0 / NR * slice + slice, ahead_bytes);
                 for (long i0 = 0; i0 < rows; i0 += MR) {
@@ -193,7 +209,7 @@ static void hinge_team(void *arg, const tl_member *me)
                     float *c = dim > KC ? s + i0 * wide + j0 : tile_scores;
                     long ldc = dim > KC ? wide : NR;
                     tile(depth, a + i0 * dim + k0 * MR, NULL, g_panels + j0 * dim + k0 * NR,
-                         tile_rows, NR, c, ldc, k0 > 0);
+                         tile_rows, cols, c, ldc, k0 > 0);
                     if (last)
                         fold_tile(c, ldc, i0, tile_rows, j0, classes, job->target + n0 + i0,
                                   &run);
