@@ -36,7 +36,8 @@ BLAS threads go to sleep), so that a busy machine weighs on every configuration 
 The table gives each task's median (and 10th percentile) over ``--repeats`` rounds after
 a warm-up; "worst/alone" is the slower of the two neighbour configurations over alone.
 The environment is the caller's, as it was before this script loaded tlcore: run it as
-is, and once with e.g. OMP_WAIT_POLICY=PASSIVE set, to compare.
+is, and once with e.g. OMP_WAIT_POLICY=PASSIVE or OPENBLAS_THREAD_TIMEOUT=4 set, to
+compare (the header and the JSON name the variables that were set).
 
 Run it from the repository root::
 
@@ -55,6 +56,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # The caller's environment, as it was before common.py loaded tlcore's kernels in this
 # (parent) process: every worker starts from it.
 ENVIRONMENT = dict(os.environ)
+# the variables that change how the libraries' threads wait or share the cores: the
+# header prints the first three, the JSON records every one that is set
+WATCHED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS",
+           "OPENBLAS_NUM_THREADS", "NUMBA_THREADING_LAYER", "TLCORE_KERNELS")
 
 CONFIGS = {  # name: (what is imported, in order)
     "torch alone": ("torch",),
@@ -66,7 +71,9 @@ TORCH_TASKS = ("torch mlp epoch", "torch conv2 step")
 TLCORE_TASKS = ("tlcore mlp epoch", "tlcore mlp, scoped", "tlcore conv2 step",
                 "tlcore hinge step")
 WARMUP = 3
-PAUSE = 0.1  # longer than a libgomp worker's default spin (about 15 ms) and OpenBLAS's wait
+# longer than a libgomp worker's default spin (about 15 ms) and OpenBLAS's (2**28 cycles
+# where OPENBLAS_THREAD_TIMEOUT is unset: about 0.1 s)
+PAUSE = 0.2
 
 SIZES = (64, 128, 128, 10)
 N_SAMPLES, BATCH, LR = 1797, 64, 0.05
@@ -275,13 +282,14 @@ def main(argv=None):
             samples = results[config]["times"][task]
             key = config if config in ("tlcore first", "torch first") else "alone"
             row[key] = statistics.median(samples) * 1e3
-            row[key + " p10"] = statistics.quantiles(samples, n=10)[0] * 1e3
+            # the 10th percentile (of one round: that round)
+            row[key + " p10"] = (statistics.quantiles(samples, n=10)[0]
+                                 if len(samples) > 1 else samples[0]) * 1e3
             spreads[f"{task} ({config})"] = spread(samples)
         row["worst / alone"] = max(row["tlcore first"], row["torch first"]) / row["alone"]
         rows.append(row)
-    print(f"median ms over {args.repeats} rounds; OMP_WAIT_POLICY="
-          f"{ENVIRONMENT.get('OMP_WAIT_POLICY', '(unset)')}, GOMP_SPINCOUNT="
-          f"{ENVIRONMENT.get('GOMP_SPINCOUNT', '(unset)')}")
+    print(f"median ms over {args.repeats} rounds; "
+          + ", ".join(f"{k}={ENVIRONMENT.get(k, '(unset)')}" for k in WATCHED[:3]))
     print("(p10 in brackets; every configuration in its own process, turn by turn)")
     print(f"{'task':<19}{'alone':>16}{'tlcore first':>16}{'torch first':>16}{'worst/alone':>12}")
     for row in rows:
@@ -295,10 +303,7 @@ def main(argv=None):
     if warning:
         print(warning)
     write_json({"benchmark": "neighbours", "repeats": args.repeats,
-                "environment": {k: ENVIRONMENT[k] for k in
-                                ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
-                                 "NUMBA_THREADING_LAYER", "TLCORE_KERNELS")
-                                if k in ENVIRONMENT},
+                "environment": {k: ENVIRONMENT[k] for k in WATCHED if k in ENVIRONMENT},
                 "rows": rows, "spreads": spreads,
                 "configs": {name: results[name]["info"] for name in results},
                 "machine": machine_info(), "load_average_before": load_before},

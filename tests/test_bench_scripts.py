@@ -4,6 +4,7 @@ arguments. bench/mlp.py with --no-torch runs without PyTorch in the process; ben
 times both op-level cases against their floors and goals. No timing is asserted."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -150,6 +151,29 @@ def test_team_stalls_benchmark_writes_a_row_per_kernel(tmp_path):
         assert row["calls"] == 3 and 0 <= row["stalls"] <= 3
         assert 0 < row["median_ms"] <= row["p90_ms"] <= row["worst_ms"]
         assert row["ratio"] == pytest.approx(row["median_ms"] / row["alone_median_ms"])
+
+
+def test_neighbours_benchmark_names_the_thread_settings_it_ran_under(tmp_path):
+    """Both libraries in four processes, one round: the header and the JSON name the
+    environment's thread settings, OpenBLAS's spin among them, and every task has its
+    three configurations."""
+    from strategies import torch_or_skip
+    torch_or_skip()
+    path = tmp_path / "neighbours.json"
+    done = subprocess.run([sys.executable, str(BENCH / "neighbours.py"), "--repeats", "1",
+                           "--pause", "0", "--json", str(path)], cwd=BENCH.parent,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OPENBLAS_THREAD_TIMEOUT": "4"})
+    assert done.returncode == 0, done.stderr
+    assert "OPENBLAS_THREAD_TIMEOUT=4" in done.stdout
+    result = json.loads(path.read_text())
+    assert result["environment"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    tasks = [row["task"] for row in result["rows"]]
+    assert tasks[:2] == ["torch mlp epoch", "torch conv2 step"]
+    assert "tlcore mlp epoch" in tasks and "tlcore hinge step" in tasks
+    for row in result["rows"]:
+        assert row["worst / alone"] == pytest.approx(
+            max(row["tlcore first"], row["torch first"]) / row["alone"])
 
 
 def test_narrow_runs_a_script_with_every_library_switched_to_the_route(tmp_path):
