@@ -147,8 +147,9 @@ MIN_SAMPLES = None
 # D 32 to 300, calls timed alternately and in blocks, AVX-512 and, through
 # bench/narrow.py, AVX2; 2-core AMD EPYC, OPENBLAS_THREAD_TIMEOUT=4 so that OpenBLAS's
 # spinning threads leave the team its cores: README) found the fused forward faster in
-# 5 of 24 cells at 20 classes, 16 of 42 at 40, 41 of 48 at 64, 44 of 66 at 100 (losing
-# mostly at D 300, past one pass of KC) and in all 132 from 128 to 1,000.
+# 5 of 24 cells at 20 classes, 16 of 42 at 40, 41 of 48 at 64, 44 of 66 at 100 and all
+# 132 from 128 to 1,000. (Its losses at 100 classes came from the last panel's padding,
+# which the tile no longer computes: README, "Kernels and threads".)
 MIN_HINGE_CLASSES = 64
 
 
