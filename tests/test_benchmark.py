@@ -15,7 +15,7 @@ from tlcore import benchmark
 def tiny(monkeypatch):
     """The benchmark's cases at tiny shapes, without pauses."""
     monkeypatch.setattr(benchmark, "PAUSE", 0.0)
-    monkeypatch.setattr(benchmark, "cases", lambda: [
+    monkeypatch.setattr(benchmark, "cases", lambda gpu=False: [
         benchmark._hinge_case(9, 4, 5), benchmark._paired_case(6, 3),
         benchmark._reverse_case((4, 3)), benchmark._maxpool_case((2, 3, 4, 4), 2),
         benchmark._conv_case("conv1", 2, 3, 5, 5, 4, 3, 1)])
@@ -120,3 +120,26 @@ def test_bench_refuses_bad_arguments(argv, message, capsys):
         cli.main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_gpu_scale_cases_come_with_the_gpu_alone(monkeypatch):
+    """cases() makes the GPU-scale hinge only when asked for (when cupy is timed): its
+    arrays are made when the case is."""
+    monkeypatch.setattr(benchmark, "GPU_HINGE_SHAPES", ((9, 4, 5),))
+    plain, with_gpu = benchmark.cases(), benchmark.cases(gpu=True)
+    assert not any(case.gpu_only for case in plain)
+    assert [case.name for case in with_gpu] == [case.name for case in plain] + ["hinge N9 D4 C5"]
+    assert with_gpu[-1].gpu_only and with_gpu[-1].arrays["f"].shape == (9, 4)
+
+
+def test_a_gpu_scale_case_is_left_to_cupy(monkeypatch):
+    """Without cupy among the backends timed, a GPU-scale case gets a skipped row per
+    backend, no timed row and no floor; the other cases run as before."""
+    monkeypatch.setattr(benchmark, "PAUSE", 0.0)
+    monkeypatch.setattr(benchmark, "cases", lambda gpu=False: [
+        benchmark._hinge_case(9, 4, 5), benchmark._hinge_case(7, 3, 4, gpu_only=True)])
+    result = benchmark.run(["numpy"], repeats=2, progress=None)
+    rows = [(r["case"], r["runner"], bool(r.get("skipped"))) for r in result["rows"]]
+    assert rows == [("hinge N9 D4 C5", "numpy", False),
+                    ("hinge N9 D4 C5", "floor (score GEMM)", False),
+                    ("hinge N7 D3 C4", "numpy: a GPU-scale case, timed on cupy alone", True)]

@@ -97,13 +97,15 @@ class Case:
     """One kernel workload: its ``kind`` ("hinge", "paired", "grad_reverse", "maxpool",
     "conv") and ``settings`` (for a peer to do the same work), float32 arrays made once,
     ``step(kernel, arrays)`` calling the kernels through ``kernel(op)``, the work it does
-    (``amount`` in ``unit``), and an optional ``floor(arrays)``."""
+    (``amount`` in ``unit``), and an optional ``floor(arrays)``. A ``gpu_only`` case is
+    timed on the cupy backend alone, its floor on the GPU too."""
 
     def __init__(self, name, kind, make, step, amount, unit, floor=None, floor_name=None,
-                 **settings):
+                 gpu_only=False, **settings):
         self.name, self.kind, self.settings = name, kind, settings
         self.step, self.amount, self.unit = step, amount, unit
         self.floor, self.floor_name = floor, floor_name
+        self.gpu_only = gpu_only
         self.arrays = make(np.random.default_rng(SEED))
 
 
@@ -125,10 +127,10 @@ def _hinge_step(kernel, a):
     return kernel("hinge_max_backward")(f, g, target, negative, weight)
 
 
-def _hinge_case(n, d, c):
+def _hinge_case(n, d, c, gpu_only=False):
     return Case(f"hinge N{n} D{d} C{c}", "hinge", _hinge_arrays(n, d, c), _hinge_step,
                 2 * n * c * d, "GFLOP/s", floor=lambda a: a["f"] @ a["g"].T,
-                floor_name="score GEMM", margin=1.0)
+                floor_name="score GEMM", gpu_only=gpu_only, margin=1.0)
 
 
 def _paired_case(n, d):
@@ -200,12 +202,22 @@ def _conv_case(name, n, c_in, h, w, c_out, k, padding):
                 floor_name="3 GEMMs", padding=padding)
 
 
-def cases():
-    """The benchmark's workloads, at the shapes of the native kernels issue."""
-    return ([_hinge_case(4096, 256, 1000), _hinge_case(256, 64, 100),
-             _paired_case(65536, 256), _reverse_case((4096, 1024)),
-             _maxpool_case((64, 32, 28, 28), 2)]
-            + [_conv_case(name, *shape) for name, shape in CONV_SHAPES.items()])
+# The hinge-max loss at a scale where a GPU is used in practice: (N, D, C). Timed on the
+# cupy backend alone: its score matrix (2.6 GB) is for a GPU's memory, and on this
+# machine's CPUs a call would take seconds.
+GPU_HINGE_SHAPES = ((65536, 256, 10000),)
+
+
+def cases(gpu=False):
+    """The benchmark's workloads, at the shapes of the native kernels issue; with
+    ``gpu``, the GPU-scale ones after them."""
+    chosen = ([_hinge_case(4096, 256, 1000), _hinge_case(256, 64, 100),
+               _paired_case(65536, 256), _reverse_case((4096, 1024)),
+               _maxpool_case((64, 32, 28, 28), 2)]
+              + [_conv_case(name, *shape) for name, shape in CONV_SHAPES.items()])
+    if gpu:
+        chosen += [_hinge_case(*shape, gpu_only=True) for shape in GPU_HINGE_SHAPES]
+    return chosen
 
 
 # The issue's goals: (case prefix, column, at least). Columns are speed ratios.
@@ -230,6 +242,17 @@ def _on_gpu(arrays):
     return {k: to_device(v, "cuda") for k, v in arrays.items()}
 
 
+def _on_device(call, arrays):
+    """``call`` followed by a wait for the GPU: its kernels launch asynchronously."""
+    cupy = array_module(next(iter(arrays.values())))
+
+    def on_gpu():
+        result = call()
+        cupy.cuda.Device().synchronize()
+        return result
+    return on_gpu
+
+
 def _runner(case, backend, arrays):
     """A call of the case on one backend's own kernels (no fallback to numpy)."""
     def kernel(op):
@@ -237,15 +260,9 @@ def _runner(case, backend, arrays):
         if fn is None:
             raise KeyError(op)
         return fn
-    if backend != "cupy":
-        return lambda: case.step(kernel, arrays)
-    from tlcore.backend import array_module
-    cupy = array_module(next(iter(arrays.values())))
-
-    def on_gpu():  # kernels launch asynchronously: wait for them
-        case.step(kernel, arrays)
-        cupy.cuda.Device().synchronize()
-    return on_gpu
+    def call():
+        return case.step(kernel, arrays)
+    return call if backend != "cupy" else _on_device(call, arrays)
 
 
 def run(backends=None, repeats=20, peer=None, progress=print, only=None):
@@ -257,7 +274,7 @@ def run(backends=None, repeats=20, peer=None, progress=print, only=None):
     backends = list(backends or registry.available())
     for name in backends:
         registry.check_available(name)
-    chosen = cases()
+    chosen = cases(gpu="cupy" in backends)
     if only is not None:
         names = {case.name.split()[0] for case in chosen}
         unknown = sorted(set(only) - names)
@@ -269,17 +286,27 @@ def run(backends=None, repeats=20, peer=None, progress=print, only=None):
     rows = []
     for case in chosen:
         runners, skipped = {}, []
+        gpu_arrays = _on_gpu(case.arrays) if "cupy" in backends else None
         for backend in backends:
-            arrays = _on_gpu(case.arrays) if backend == "cupy" else case.arrays
+            if case.gpu_only and backend != "cupy":
+                skipped.append(f"{backend}: a GPU-scale case, timed on cupy alone")
+                continue
+            arrays = gpu_arrays if backend == "cupy" else case.arrays
             try:
                 _runner(case, backend, arrays)()  # also checks every op is implemented
             except KeyError as missing:
                 skipped.append(f"{backend} lacks {missing.args[0]}")
                 continue
             runners[backend] = _runner(case, backend, arrays)
-        if case.floor is not None:
+        if case.gpu_only and "cupy" not in runners:
+            rows.extend({"case": case.name, "runner": s, "skipped": True} for s in skipped)
+            continue
+        if case.gpu_only and case.floor is not None:  # the floor on the GPU too
+            runners["floor"] = _on_device(lambda case=case, a=gpu_arrays: case.floor(a),
+                                          gpu_arrays)
+        elif case.floor is not None:
             runners["floor"] = lambda case=case: case.floor(case.arrays)
-        peer_call = make_peer(case)
+        peer_call = None if case.gpu_only else make_peer(case)
         if peer_call is not None:
             runners["peer"] = peer_call
         if progress:
