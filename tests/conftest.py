@@ -46,6 +46,7 @@ def every_call_on_tiles(request):
         patch.setattr(routes, "ROUTE", request.param)
         patch.setattr(routes, "MIN_DEPTH", 1)
         patch.setattr(routes, "MIN_CHANNELS", 1)
+        patch.setattr(routes, "MIN_OUT_CHANNELS", {})
         patch.setattr(routes, "MIN_SAMPLES", 1)
         patch.setattr(routes, "MIN_HINGE_CLASSES", 2)
         yield request.param

@@ -279,6 +279,28 @@ def test_without_a_route_the_native_backend_takes_im2col(tile_calls, monkeypatch
 
 
 
+@pytest.mark.parametrize("kernel, calls", [
+    (5, {"conv_tiles_forward": 1, "conv_tiles_backward_weight": 1}),
+    (3, {"winograd_tiles_forward": 2, "winograd_tiles_backward_weight": 1})])
+def test_one_output_channel_routes(every_call_on_tiles, monkeypatch, tile_calls, kernel,
+                                   calls):
+    """One output channel (an autoencoder's last layer), at the shipped thresholds and a
+    route that wants 2 output channels (as AVX-512's). The direct forward would fill one
+    lane of the tile's vectors, so a 5x5 forward takes im2col (MIN_OUT_CHANNELS);
+    Winograd's 3x3 forward keeps its tiles. The input gradient, the forward of that one
+    channel, takes the tiles either way (thin=True): the other way is outer products and
+    col2im. Every result right."""
+    monkeypatch.setattr(routes, "MIN_CHANNELS", 4)
+    monkeypatch.setattr(routes, "MIN_DEPTH", 32)
+    monkeypatch.setattr(routes, "MIN_OUT_CHANNELS", {every_call_on_tiles["key"]: 2})
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 8, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((1, 8, kernel, kernel)).astype(np.float32)
+    g = rng.standard_normal((4, 1, 10, 10)).astype(np.float32)
+    assert_native_conv_matches(x, w, g, ((1, 1), (kernel // 2,) * 2, (1, 1), 1))
+    assert tile_calls == calls
+
+
 @pytest.mark.parametrize("winograd", [False, True])
 def test_convolution_with_workers_that_start_late(every_call_on_tiles, monkeypatch,
                                                   tile_calls, winograd):

@@ -241,7 +241,7 @@ def conv2d_backward_input(grad_out, weight, x_shape, stride, padding, dilation, 
             and route.takes_tiles(dtype, groups, x_shape, weight.shape, (out_h, out_w),
                                   padding)
             and route.takes_tiles(dtype, groups, (n, c_out, out_h, out_w),
-                                  (x_shape[1], c_out, kh, kw), x_shape[2:], pad)):
+                                  (x_shape[1], c_out, kh, kw), x_shape[2:], pad, thin=True)):
         plan = route.forward_plan((n, c_out, out_h, out_w), x_shape[1], kernel, (1, 1), pad,
                                     (1, 1), x_shape[2:])
     if plan is not None:

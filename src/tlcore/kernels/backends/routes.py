@@ -132,6 +132,15 @@ WINOGRAD_CHUNK_BYTES = 2**21
 # took 8.5 ms there against 6.0 to 6.5 ms through im2col and BLAS.
 MIN_DEPTH = 32
 MIN_CHANNELS = 4
+# The direct forward tiles hold output channels in their vector lanes: with one output
+# channel, 15 of AVX-512's 16 lanes compute nothing, and im2col with a matrix-vector
+# product per sample ran faster there (N 50, 8 or 16 input channels, 5x5 kernels, median
+# of 25 calls: 2.96 and 6.08 ms against 1.42 and 3.47 at 20x20, a tie at 10x10). On AVX2,
+# with 8 lanes, the tiles kept up (1.50 and 2.95 against 1.37 and 2.80 at 20x20) or won
+# (0.40 and 0.80 against 1.19 and 1.30 at 10x10). From 2 output channels the tiles were as
+# fast or faster on both; Winograd's tiles (3x3) keep one channel. Per route key: the
+# fewest output channels for the direct forward tiles (1 where a route is not named).
+MIN_OUT_CHANNELS = {"avx512": 2}
 # The forward's scratch (the packed weights, and per thread a padded sample and its
 # output; Winograd's also the sample's transformed patches and products, about 4x more)
 # at most this much per thread, plus 1 MiB: above it, Winograd's forward gives way to the
@@ -153,16 +162,22 @@ MIN_SAMPLES = None
 MIN_HINGE_CLASSES = 64
 
 
-def takes_tiles(dtype, groups, x_shape, weight_shape, out_size, padding):
+def takes_tiles(dtype, groups, x_shape, weight_shape, out_size, padding, thin=False):
     """True if this call goes to ROUTE's compiled convolution (csrc/conv.c, or
     csrc/winograd.c where takes_winograd says so): a route taken, float32, one group, no
     empty axis, enough input channels for the tiles (C_in >= MIN_CHANNELS and C_in*kh*kw
-    >= MIN_DEPTH), and offsets within 32 bits (the padded sample, 16 output planes, 16
-    rows of columns)."""
+    >= MIN_DEPTH, unless ``thin``), and offsets within 32 bits (the padded sample, 16
+    output planes, 16 rows of columns).
+
+    ``thin=True`` is for the input gradient's forward, whose input is grad_out: there the
+    other way is no better GEMM but outer products and col2im (the columns' gradient, C
+    *kh*kw x Ho*Wo a sample, from C_out rows), and the tiles won at every thin C_out
+    measured (README: N 50, C_out 1 and 2, 3x3 and 5x5: 0.09 to 0.54 ms against 0.23 to
+    11.5)."""
     c_in, (height, width), (kh, kw) = x_shape[1], x_shape[2:], weight_shape[2:]
     padded = c_in * (height + 2 * padding[0]) * (width + 2 * padding[1])
     return (CONV_TILES and ROUTE is not None and groups == 1 and dtype == np.float32
-            and c_in >= MIN_CHANNELS and c_in * kh * kw >= MIN_DEPTH
+            and (thin or c_in >= MIN_CHANNELS and c_in * kh * kw >= MIN_DEPTH)
             and min(x_shape) > 0 and min(weight_shape) > 0 and min(out_size) > 0
             and padded < 2**31 - 2**20 and 16 * out_size[0] * out_size[1] < 2**31
             and 16 * c_in * kh * kw < 2**31)
@@ -192,12 +207,15 @@ ForwardPlan = namedtuple("ForwardPlan", "winograd floats")
 def forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
     """A ForwardPlan: which compiled forward runs, Winograd's (where the geometry allows
     it and its scratch fits) or the direct tiles', and the floats of scratch it needs;
-    None where neither should run: fewer samples than MIN_SAMPLES, or more scratch than
-    SAMPLE_BYTES per thread and 1 MiB."""
+    None where neither should run: fewer samples than MIN_SAMPLES, fewer output channels
+    than the route's MIN_OUT_CHANNELS for the direct tiles, or more scratch than SAMPLE_BYTES per
+    thread and 1 MiB."""
     workers = _native.team()[0]  # the routes' own threads (csrc/team.h)
     if x_shape[0] < (MIN_SAMPLES or workers):
         return None
     for winograd in (True, False) if takes_winograd(kernel, stride, dilation) else (False,):
+        if not winograd and c_out < MIN_OUT_CHANNELS.get(ROUTE["key"], 1):
+            return None
         floats = _native.conv_tiles_forward_scratch(ROUTE["index"], x_shape, c_out, kernel,
                                                     stride, padding, dilation, out_size,
                                                     winograd=winograd)
