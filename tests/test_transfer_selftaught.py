@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tlcore import experiments, manual_seed
+from tlcore.random import get_rng_state
 from tlcore.datasets import make_segment_patterns
 from tlcore.datasets.segment_digits import SEGMENT_TABLE, other_patterns
 from tlcore.experiments import self_taught
@@ -166,3 +167,40 @@ def test_self_taught_clustering_draws_each_space(tmp_path):
     (path,) = tmp_path.iterdir()
     assert path.name == "self-taught-clustering-segments_seed0.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_second_self_taught_experiment_copies_the_first_ones_autoencoder(monkeypatch):
+    """In one process both experiments learn the same autoencoder for a seed and options:
+    the second copies the first's (self_taught._LEARNED), with tlcore's generator put back
+    where the training left it, and its results are the same, bit for bit, as training
+    again. Each caller gets its own copy."""
+    monkeypatch.setattr(self_taught, "_LEARNED", {})
+    clustering = dict(seeds=(0,), per_class=4, restarts=2, **TINY)
+    trained_again = experiments.run("self-taught-clustering", **clustering)
+    trainings = []
+    real = self_taught.train_autoencoder
+
+    def counted(*args, **kwargs):
+        trainings.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(self_taught, "train_autoencoder", counted)
+    monkeypatch.setattr(self_taught, "_LEARNED", {})
+    experiments.run("self-taught", seeds=(0,), shots="1", steps=3, **TINY)
+    copied = experiments.run("self-taught-clustering", **clustering)
+    assert trainings == [1]
+    assert [row["values"] for row in copied["rows"]] == \
+        [row["values"] for row in trained_again["rows"]]
+    options = experiments.get("self-taught").resolve(dict(TINY))
+    manual_seed(0)  # what begin_seed does when it trains, step by step
+    source = self_taught.source_and_target(options["data"], options["unlabelled"])[0]
+    self_taught.learn_features(source, options)
+    after_training = get_rng_state()
+    monkeypatch.setattr(self_taught, "_LEARNED", {})
+    del trainings[:]
+    first = self_taught.begin_seed(0, options, None)[2]  # trained
+    assert get_rng_state() == after_training
+    second = self_taught.begin_seed(0, options, None)[2]  # copied
+    assert get_rng_state() == after_training and trainings == [1]
+    assert first is not second
+    for a, b in zip(first.parameters(), second.parameters()):
+        assert a.data is not b.data and np.array_equal(a.data, b.data)

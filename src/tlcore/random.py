@@ -41,3 +41,18 @@ def generator_for(seed):
         return np.random.default_rng(int(seed))
     raise ValueError(f"seed must be None, a non-negative integer or a numpy Generator, "
                      f"got {seed!r}")
+
+
+def get_rng_state():
+    """A copy of the generator's state, for ``set_rng_state`` (PyTorch's
+    torch.get_rng_state): a dict, numpy's bit generator state."""
+    return generator().bit_generator.state
+
+
+def set_rng_state(state):
+    """Put the generator where ``get_rng_state`` found it: the draws that follow are the
+    ones that followed then."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be the dict that get_rng_state returned, got "
+                        f"{type(state).__name__}")
+    generator().bit_generator.state = state

@@ -44,7 +44,7 @@ from tlcore.datasets import (digits_world, make_segment_digits, make_segment_pat
 from tlcore.experiments.experiment import Claim, Experiment, Option
 from tlcore.experiments.finetune import train_full_batch
 from tlcore.experiments.training import accuracy
-from tlcore.random import manual_seed
+from tlcore.random import get_rng_state, manual_seed, set_rng_state
 from tlcore.transfer.selftaught import (ConvAutoencoder, as_batch, feature_extractor,
                                         reconstruction_error, train_autoencoder)
 
@@ -119,17 +119,36 @@ def make_classifier(method, autoencoder, height, width, classes):
     return nn.Sequential(features, nn.Linear(autoencoder.code_size(height, width), classes))
 
 
+# What begin_seed learned, by seed and the options that decide it (DATA_AND_AUTOENCODER's).
+# The two self-taught experiments learn the same autoencoder from the same source, so in
+# one process (`tlcore run all`) the second takes a copy of the first's, with tlcore's
+# generator put back where the training left it: the results are the same, bit for bit,
+# as training again (tests/test_transfer_selftaught.py), at half the autoencoders.
+_LEARNED = {}
+
+
 def begin_seed(seed, options, progress):
     """What both self-taught experiments do first: matplotlib checked when a figure is
     asked for (before training, not after), the seed set, the data drawn and the
-    autoencoder learned. Returns (images, labels, autoencoder, held_out, rows)."""
+    autoencoder learned (or copied from _LEARNED). Returns (images, labels, autoencoder,
+    held_out, rows), all the caller's own."""
     if options["plot"]:
         from tlcore.experiments.figures import require_matplotlib
         require_matplotlib()
+    key = (seed,) + tuple(options[option.name] for option in DATA_AND_AUTOENCODER)
+    if key not in _LEARNED:
+        manual_seed(seed)
+        source, images, labels = source_and_target(options["data"], options["unlabelled"])
+        autoencoder, held_out, rows = learn_features(source, options, progress)
+        _LEARNED[key] = (images, labels, autoencoder.channels, autoencoder.state_dict(),
+                         autoencoder.training, held_out, rows, get_rng_state())
+    images, labels, channels, weights, training, held_out, rows, state = _LEARNED[key]
+    autoencoder = ConvAutoencoder(channels)  # its initialisation draws: the state is set after
+    autoencoder.load_state_dict(weights)
+    autoencoder.train(training)
     manual_seed(seed)
-    source, images, labels = source_and_target(options["data"], options["unlabelled"])
-    autoencoder, held_out, rows = learn_features(source, options, progress)
-    return images, labels, autoencoder, held_out, rows
+    set_rng_state(state)
+    return images.copy(), labels.copy(), autoencoder, held_out.copy(), list(rows)
 
 
 def run_seed(seed, options, progress=None):
