@@ -50,8 +50,22 @@ class UpsampleNearest(Function):
     def backward(self, g):
         s = self.scale
         n, c, out_h, out_w = g.shape
-        # dL/dx[n, c, h, w] = sum_{a, b < s} g[n, c, h s + a, w s + b]
-        return g.reshape(n, c, out_h // s, s, out_w // s, s).sum(axis=(3, 5))
+        blocks = g.reshape(n, c, out_h // s, s, out_w // s, s)
+        # dL/dx[n, c, h, w] = sum_{a, b < s} g[n, c, h s + a, w s + b], which is
+        # blocks.sum(axis=(3, 5)); added here a strided slice at a time, because numpy's
+        # reduction over two short axes runs element by element (10 to 15x slower at an
+        # autoencoder's shapes, README). Each row of a block first, then the rows: the
+        # order numpy's sum takes, so the bits are the same.
+        grad = None
+        for a in range(s):
+            row = blocks[:, :, :, a, :, 0].copy()
+            for b in range(1, s):
+                row += blocks[:, :, :, a, :, b]
+            if grad is None:
+                grad = row
+            else:
+                grad += row
+        return grad
 
 
 def upsample_nearest(x, scale=2):
