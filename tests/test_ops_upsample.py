@@ -70,6 +70,18 @@ def test_gradient_is_the_sum_over_each_block():
     np.testing.assert_array_equal(x.grad[0, 0], expected)
 
 
+@pytest.mark.parametrize("scale", [1, 2, 3])
+def test_gradient_has_the_bits_of_the_block_sum(scale):
+    """The backward adds strided slices in the order of numpy's sum over each block, so
+    it gives that sum's bits, in float32 too (the experiments' numbers rest on it)."""
+    g = np.random.default_rng(scale).standard_normal((3, 4, 5 * scale, 6 * scale))
+    for dtype in (np.float32, np.float64):
+        x = tlcore.tensor(np.zeros((3, 4, 5, 6), dtype), requires_grad=True)
+        ops.upsample_nearest(x, scale).backward(g.astype(dtype))
+        expected = g.astype(dtype).reshape(3, 4, 5, scale, 6, scale).sum(axis=(3, 5))
+        np.testing.assert_array_equal(x.grad, expected)
+
+
 def test_scale_one_is_the_identity_and_a_new_array():
     data = np.random.default_rng(1).standard_normal((2, 2, 3, 3))
     out = ops.upsample_nearest(leaf(data), 1)

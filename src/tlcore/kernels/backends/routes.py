@@ -208,8 +208,8 @@ def forward_plan(x_shape, c_out, kernel, stride, padding, dilation, out_size):
     """A ForwardPlan: which compiled forward runs, Winograd's (where the geometry allows
     it and its scratch fits) or the direct tiles', and the floats of scratch it needs;
     None where neither should run: fewer samples than MIN_SAMPLES, fewer output channels
-    than the route's MIN_OUT_CHANNELS for the direct tiles, or more scratch than SAMPLE_BYTES per
-    thread and 1 MiB."""
+    than the route's MIN_OUT_CHANNELS for the direct tiles, or more scratch than
+    SAMPLE_BYTES per thread and 1 MiB."""
     workers = _native.team()[0]  # the routes' own threads (csrc/team.h)
     if x_shape[0] < (MIN_SAMPLES or workers):
         return None
