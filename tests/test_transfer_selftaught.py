@@ -204,3 +204,6 @@ def test_the_second_self_taught_experiment_copies_the_first_ones_autoencoder(mon
     assert first is not second
     for a, b in zip(first.parameters(), second.parameters()):
         assert a.data is not b.data and np.array_equal(a.data, b.data)
+    monkeypatch.setattr(self_taught, "_LEARNED_MOST", 1)  # the newest alone is kept
+    self_taught.begin_seed(1, options, None)
+    assert [key[0] for key in self_taught._LEARNED] == [1]

@@ -123,8 +123,10 @@ def make_classifier(method, autoencoder, height, width, classes):
 # The two self-taught experiments learn the same autoencoder from the same source, so in
 # one process (`tlcore run all`) the second takes a copy of the first's, with tlcore's
 # generator put back where the training left it: the results are the same, bit for bit,
-# as training again (tests/test_transfer_selftaught.py), at half the autoencoders.
+# as training again (tests/test_transfer_selftaught.py), at half the autoencoders. The
+# newest _LEARNED_MOST are kept (2 MB each at the default sizes).
 _LEARNED = {}
+_LEARNED_MOST = 16
 
 
 def begin_seed(seed, options, progress):
@@ -142,6 +144,8 @@ def begin_seed(seed, options, progress):
         autoencoder, held_out, rows = learn_features(source, options, progress)
         _LEARNED[key] = (images, labels, autoencoder.channels, autoencoder.state_dict(),
                          autoencoder.training, held_out, rows, get_rng_state())
+        while len(_LEARNED) > _LEARNED_MOST:
+            del _LEARNED[next(iter(_LEARNED))]  # the oldest
     images, labels, channels, weights, training, held_out, rows, state = _LEARNED[key]
     autoencoder = ConvAutoencoder(channels)  # its initialisation draws: the state is set after
     autoencoder.load_state_dict(weights)
