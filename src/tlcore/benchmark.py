@@ -242,15 +242,15 @@ def _on_gpu(arrays):
     return {k: to_device(v, "cuda") for k, v in arrays.items()}
 
 
-def _on_device(call, arrays):
+def _synchronized(call, arrays):
     """``call`` followed by a wait for the GPU: its kernels launch asynchronously."""
     cupy = array_module(next(iter(arrays.values())))
 
-    def on_gpu():
+    def waited_for():
         result = call()
         cupy.cuda.Device().synchronize()
         return result
-    return on_gpu
+    return waited_for
 
 
 def _runner(case, backend, arrays):
@@ -262,7 +262,7 @@ def _runner(case, backend, arrays):
         return fn
     def call():
         return case.step(kernel, arrays)
-    return call if backend != "cupy" else _on_device(call, arrays)
+    return call if backend != "cupy" else _synchronized(call, arrays)
 
 
 def run(backends=None, repeats=20, peer=None, progress=print, only=None):
@@ -302,7 +302,7 @@ def run(backends=None, repeats=20, peer=None, progress=print, only=None):
             rows.extend({"case": case.name, "runner": s, "skipped": True} for s in skipped)
             continue
         if case.gpu_only and case.floor is not None:  # the floor on the GPU too
-            runners["floor"] = _on_device(lambda case=case, a=gpu_arrays: case.floor(a),
+            runners["floor"] = _synchronized(lambda case=case, a=gpu_arrays: case.floor(a),
                                           gpu_arrays)
         elif case.floor is not None:
             runners["floor"] = lambda case=case: case.floor(case.arrays)

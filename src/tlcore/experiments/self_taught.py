@@ -142,10 +142,12 @@ def begin_seed(seed, options, progress):
         manual_seed(seed)
         source, images, labels = source_and_target(options["data"], options["unlabelled"])
         autoencoder, held_out, rows = learn_features(source, options, progress)
-        _LEARNED[key] = (images, labels, autoencoder.channels, autoencoder.state_dict(),
-                         autoencoder.training, held_out, rows, get_rng_state())
+        _LEARNED[key] = (images.copy(), labels.copy(), autoencoder.channels,
+                         autoencoder.state_dict(), autoencoder.training, held_out.copy(),
+                         list(rows), get_rng_state())
         while len(_LEARNED) > _LEARNED_MOST:
             del _LEARNED[next(iter(_LEARNED))]  # the oldest
+        return images, labels, autoencoder, held_out, rows
     images, labels, channels, weights, training, held_out, rows, state = _LEARNED[key]
     autoencoder = ConvAutoencoder(channels)  # its initialisation draws: the state is set after
     autoencoder.load_state_dict(weights)
